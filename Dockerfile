@@ -1,0 +1,25 @@
+# Tributary: one image for both processes.
+#   docker-compose.yml runs it twice: `npm run api` (the default CMD) and `npm run worker`.
+# tsx runs the TypeScript sources directly and is a runtime dependency, so there is no build step.
+FROM node:20-bookworm-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+# Dependencies first, so source edits do not invalidate this layer.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+
+COPY . .
+
+# Listen on every interface inside the container (the default, 127.0.0.1, is unreachable from outside).
+ENV TRIBUTARY_API_HOST=0.0.0.0 \
+    TRIBUTARY_API_PORT=8000 \
+    TRIBUTARY_DATA_DIR=/data
+
+# Owned by `node` so a named volume mounted here starts out writable.
+RUN mkdir -p /data && chown node:node /data
+USER node
+
+EXPOSE 8000
+CMD ["npm", "run", "api"]

@@ -1,0 +1,40 @@
+import type { Catalog } from '../catalog';
+import { unsealConfig } from '../catalog';
+import { getSchema, type SchemaRow } from '../catalog/schemas';
+import { getSource, type SourceRow } from '../catalog/sources';
+import { connectorFor } from '../connectors/registry';
+import type { Connector } from '../connectors/types';
+import type { Logger } from '../platform/logger';
+import type { Warehouse } from '../warehouse/client';
+import { warehouseTableName } from '../warehouse/tables';
+import { ApplicationFailure } from '@temporalio/activity';
+
+/** What activities are built from: the stores they read and write. */
+export interface ActivityDeps {
+  catalog: Catalog;
+  warehouse: Warehouse;
+  log: Logger;
+}
+
+export interface SchemaContext {
+  schema: SchemaRow;
+  source: SourceRow;
+  connector: Connector<Record<string, unknown>>;
+  /** Decrypted and validated connection config: lives only inside the activity. */
+  config: Record<string, unknown>;
+  targetTable: string;
+}
+
+/** Loads a schema with its source and connector; a schema deleted meanwhile fails the run for good. */
+export async function loadSchemaContext(deps: ActivityDeps, schemaId: string): Promise<SchemaContext> {
+  const schema = await getSchema(deps.catalog.db, schemaId);
+  if (!schema) throw ApplicationFailure.nonRetryable(`Schema ${schemaId} no longer exists`, 'NotFound');
+  const source = await getSource(deps.catalog.db, schema.source_id);
+  if (!source) throw ApplicationFailure.nonRetryable(`Source ${schema.source_id} no longer exists`, 'NotFound');
+  const connector = connectorFor(source.source_type);
+  if (!connector) throw ApplicationFailure.nonRetryable(`Unknown source type ${source.source_type}`, 'NotFound');
+  const config = connector.configSchema.parse(unsealConfig(deps.catalog.secrets, source));
+  return { schema, source, connector, config, targetTable: warehouseTableName(source.prefix, schema.name) };
+}
+
+export const stagingTableName = (target: string, jobId: string) => `${target}__loading_${jobId.replace(/-/g, '').slice(0, 12)}`;

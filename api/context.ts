@@ -1,0 +1,16 @@
+import type { Client } from '@temporalio/client';
+import type { Catalog } from '../catalog';
+import type { Logger } from '../platform/logger';
+import type { Warehouse } from '../warehouse/client';
+
+/** What the API's handlers work with. */
+export interface ApiDeps {
+  catalog: Catalog;
+  warehouse: Warehouse;
+  temporal: Client;
+  taskQueue: string;
+  apiToken: string;
+  log: Logger;
+  /** embedded or remote, per part, for /health. */
+  modes: { temporal: 'embedded' | 'remote'; warehouse: 'embedded' | 'remote'; catalog: 'embedded' | 'remote' };
+}

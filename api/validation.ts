@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { SYNC_FREQUENCIES } from '../common/frequencies';
+
+/** Request bodies, in seed 001's snake_case vocabulary. */
+
+export const SYNC_TYPES = ['full_refresh', 'incremental', 'append', 'cdc', 'webhook'] as const;
+export const CURSOR_FIELD_TYPES = ['integer', 'numeric', 'date', 'timestamp', 'datetime'] as const;
+
+export const schemaEntrySchema = z.object({
+  name: z.string().min(1, 'name is required'),
+  should_sync: z.boolean(),
+  sync_type: z.enum(SYNC_TYPES).nullish(),
+  sync_frequency: z.enum(SYNC_FREQUENCIES).optional(),
+  incremental_field: z.string().min(1).nullish(),
+  incremental_field_type: z.enum(CURSOR_FIELD_TYPES).nullish(),
+  primary_key_columns: z.array(z.string().min(1)).min(1).nullish(),
+});
+export type SchemaEntry = z.infer<typeof schemaEntrySchema>;
+
+export const PREFIX_RE = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
+
+export const createSourceSchema = z.object({
+  source_type: z.string().min(1, 'source_type is required'),
+  prefix: z
+    .string()
+    .max(63, 'prefix must be at most 63 characters')
+    .regex(PREFIX_RE, 'prefix must be lowercase letters, digits and single underscores, starting with a letter')
+    .optional(),
+  payload: z.looseObject({
+    schemas: z.array(schemaEntrySchema, 'schemas must be a list of table entries'),
+  }),
+});
+
+export const querySchema = z.object({
+  sql: z.string().trim().min(1, 'sql is required').max(100_000, 'sql must be at most 100000 characters'),
+});
+
+export const jobsQuerySchema = z.object({
+  schema_id: z.uuid('schema_id must be a UUID').optional(),
+  source_id: z.uuid('source_id must be a UUID').optional(),
+  status: z.enum(['Running', 'Completed', 'Failed']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const uuidSchema = z.uuid();

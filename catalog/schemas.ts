@@ -1,0 +1,74 @@
+import crypto from 'node:crypto';
+import type { Queryable } from './db';
+
+export interface SchemaRow {
+  id: string;
+  source_id: string;
+  name: string;
+  should_sync: boolean;
+  sync_type: string | null;
+  sync_frequency: string;
+  incremental_field: string | null;
+  incremental_field_type: string | null;
+  primary_key_columns: string[] | null;
+  status: string | null;
+  last_synced_at: Date | null;
+  rows_synced: string | number | null;
+  sync_cursor: unknown;
+  latest_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export type NewSchema = Pick<
+  SchemaRow,
+  'name' | 'should_sync' | 'sync_type' | 'sync_frequency' | 'incremental_field' | 'incremental_field_type' | 'primary_key_columns'
+>;
+
+export async function insertSchema(db: Queryable, sourceId: string, s: NewSchema): Promise<SchemaRow> {
+  const r = await db.query<SchemaRow>(
+    `INSERT INTO schemas (id, source_id, name, should_sync, sync_type, sync_frequency, incremental_field,
+                          incremental_field_type, primary_key_columns)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+    [
+      crypto.randomUUID(),
+      sourceId,
+      s.name,
+      s.should_sync,
+      s.sync_type,
+      s.sync_frequency,
+      s.incremental_field,
+      s.incremental_field_type,
+      s.primary_key_columns ? JSON.stringify(s.primary_key_columns) : null,
+    ],
+  );
+  return r.rows[0];
+}
+
+export async function getSchema(db: Queryable, id: string): Promise<SchemaRow | undefined> {
+  return (await db.query<SchemaRow>('SELECT * FROM schemas WHERE id = $1', [id])).rows[0];
+}
+
+export async function listSchemas(db: Queryable, sourceId: string): Promise<SchemaRow[]> {
+  return (await db.query<SchemaRow>('SELECT * FROM schemas WHERE source_id = $1 ORDER BY name', [sourceId])).rows;
+}
+
+export async function listSyncingSchemas(db: Queryable): Promise<SchemaRow[]> {
+  return (await db.query<SchemaRow>('SELECT * FROM schemas WHERE should_sync ORDER BY created_at')).rows;
+}
+
+export async function markSchemaRunning(db: Queryable, id: string): Promise<void> {
+  await db.query(`UPDATE schemas SET status = 'Running', updated_at = now() WHERE id = $1`, [id]);
+}
+
+export async function markSchemaCompleted(db: Queryable, id: string, rows: number, cursor?: unknown): Promise<void> {
+  await db.query(
+    `UPDATE schemas SET status = 'Completed', last_synced_at = now(), rows_synced = $2, latest_error = NULL,
+            sync_cursor = COALESCE($3::jsonb, sync_cursor), updated_at = now() WHERE id = $1`,
+    [id, rows, cursor === undefined ? null : JSON.stringify(cursor)],
+  );
+}
+
+export async function markSchemaFailed(db: Queryable, id: string, error: string): Promise<void> {
+  await db.query(`UPDATE schemas SET status = 'Failed', latest_error = $2, updated_at = now() WHERE id = $1`, [id, error]);
+}

@@ -1,0 +1,29 @@
+/** Types shared by workflows, activities and the API. Workflows import only from here (no I/O code). */
+
+export interface SyncSchemaInput {
+  schemaId: string;
+}
+
+export interface JobStarted {
+  jobId: string;
+  /** `_tributary_version` for the rows this run writes (a catalog sequence value, as a string: it is a bigint). */
+  version: string;
+  syncType: string;
+}
+
+export interface LoadResult {
+  stagingTable: string;
+  rows: number;
+}
+
+export interface SyncProgress {
+  phase: 'loading' | 'publishing';
+  rows: number;
+  bytes: number;
+  batches: number;
+}
+
+export interface SyncResult {
+  jobId: string;
+  rows: number;
+}

@@ -1,0 +1,33 @@
+import type { Connector } from '../types';
+import { SourceError } from '../types';
+import { schemaExists, listColumns } from './catalog-queries';
+import { postgresConfigSchema, type PostgresConfig } from './config';
+import { withConnection } from './connection';
+import { discoverTables } from './discover';
+import { readTable } from './read';
+import { spec } from './spec';
+import { mapColumn } from './types';
+
+export const postgresConnector: Connector<PostgresConfig> = {
+  spec,
+  configSchema: postgresConfigSchema as unknown as Connector<PostgresConfig>['configSchema'],
+
+  async check(config) {
+    await withConnection(config, async (client) => {
+      if (!(await schemaExists(client, config.schema))) {
+        throw new SourceError(`schema "${config.schema}" does not exist in database "${config.dbname}"`, 'schema');
+      }
+    });
+  },
+
+  discover: (config) => withConnection(config, (client) => discoverTables(client, config)),
+
+  async describe(config, table) {
+    const columns = await withConnection(config, (client) => listColumns(client, config.schema));
+    const cols = columns.get(table);
+    if (!cols) throw new SourceError(`table "${config.schema}"."${table}" does not exist`);
+    return cols.map(mapColumn);
+  },
+
+  read: readTable,
+};

@@ -1,0 +1,11 @@
+import type { Connector } from './types';
+import { postgresConnector } from './postgres';
+
+/** Every source type Tributary offers, keyed by its canonical `source_type`. */
+export const connectors: Record<string, Connector<any>> = {
+  [postgresConnector.spec.name]: postgresConnector,
+};
+
+export function connectorFor(sourceType: string): Connector<any> | undefined {
+  return Object.prototype.hasOwnProperty.call(connectors, sourceType) ? connectors[sourceType] : undefined;
+}

@@ -1,0 +1,98 @@
+import type { z } from 'zod';
+import type { WarehouseColumn } from '../warehouse/columns';
+
+/**
+ * The connector contract, shaped like the Airbyte protocol: spec / check / discover / read.
+ * A connector is one folder under connectors/ that exports a `Connector`; workflows never change for it.
+ */
+
+export type FieldType = 'input' | 'password' | 'switch' | 'select' | 'file-upload';
+
+export interface SpecField {
+  name: string;
+  label: string;
+  type: FieldType;
+  required: boolean;
+  placeholder?: string;
+  options?: { label: string; value: string }[];
+  /** Stored encrypted and masked in every response (always true for `password`). */
+  secret?: boolean;
+}
+
+/** The wizard entry of seed 001. */
+export interface ConnectorSpec {
+  name: string;
+  label: string;
+  caption: string;
+  fields: SpecField[];
+  featured: boolean;
+  unreleasedSource: boolean;
+}
+
+export type SyncType = 'full_refresh' | 'incremental' | 'append' | 'cdc' | 'webhook';
+export type CursorFieldType = 'integer' | 'numeric' | 'date' | 'timestamp' | 'datetime';
+
+/** One discovered table, in exactly the shape of seed 001's db-schema entry. */
+export interface DiscoveredTable {
+  table: string;
+  should_sync: false;
+  rows: number | null;
+  incremental_available: boolean;
+  append_available: boolean;
+  cdc_available: boolean | null;
+  supports_webhooks: boolean;
+  incremental_fields: { field: string; type: CursorFieldType; label: string; nullable: boolean }[];
+  detected_primary_keys: string[];
+  available_columns: { field: string; type: string; nullable: boolean }[];
+  description: string;
+}
+
+export interface ReadRequest {
+  table: string;
+  mode: SyncType;
+  /** The warehouse columns from `describe`, in the order values must be rendered. */
+  columns: WarehouseColumn[];
+  /** Constant `_tributary_version` for every row of this read (batch syncs). */
+  version: bigint;
+  /** Cursor column and the value reached by the last completed run (incremental / append). */
+  cursorField?: string;
+  cursor?: unknown;
+  batchBytes?: number;
+}
+
+/**
+ * A batch of rows as bytes in a ClickHouse input format, with the columns they fill in order.
+ * `cursor` is the cursor value reached at the batch's last row (incremental / append).
+ */
+export interface Batch {
+  format: 'TabSeparated';
+  columns: string[];
+  data: Buffer;
+  rows: number;
+  cursor?: unknown;
+}
+
+export class SourceError extends Error {
+  /** `message` is the source's own words, shown verbatim to the user. */
+  constructor(message: string, readonly field?: string) {
+    super(message);
+    this.name = 'SourceError';
+  }
+}
+
+export interface Connector<Config = Record<string, unknown>> {
+  spec: ConnectorSpec;
+  /** Validates a payload's connection fields; field errors name the field. */
+  configSchema: z.ZodType<Config>;
+  /** Validates credentials against the live source; throws SourceError with the source's message. */
+  check(config: Config): Promise<void>;
+  discover(config: Config): Promise<DiscoveredTable[]>;
+  /** The warehouse columns a table lands as (typed from the source). */
+  describe(config: Config, table: string): Promise<WarehouseColumn[]>;
+  read(config: Config, request: ReadRequest): AsyncIterable<Batch>;
+}
+
+/** Names of the spec's fields that are secrets (stored encrypted, masked in responses). */
+export function secretFieldNames(spec: ConnectorSpec): string[] {
+  return spec.fields.filter((f) => f.secret || f.type === 'password').map((f) => f.name);
+}

@@ -1,0 +1,80 @@
+import path from 'node:path';
+
+/**
+ * Every setting Tributary reads from the environment, in one place.
+ * With none set, each part runs embedded under TRIBUTARY_DATA_DIR; each *_URL / *_ADDRESS
+ * switches that part to a real server without changing any other code.
+ */
+export interface Config {
+  dataDir: string;
+  api: { host: string; port: number; token?: string };
+  secretKey?: string;
+  logLevel: string;
+  temporal: {
+    /** Unset: spawn the Temporal dev server as a child process. */
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    tls: boolean;
+    apiKey?: string;
+    cliPath?: string;
+    devServerPort: number;
+    devServerUiPort: number;
+  };
+  clickhouse: {
+    /** Unset: chDB in-process, data under dataDir/warehouse. */
+    url?: string;
+    user: string;
+    password: string;
+    database: string;
+  };
+  catalog: {
+    /** Unset: PGlite in-process, data under dataDir/catalog. */
+    databaseUrl?: string;
+  };
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new Error(`${name} must be a port number (0-65535), got "${raw}"`);
+  }
+  return n;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = path.resolve(nonEmpty(env.TRIBUTARY_DATA_DIR) ?? '.data');
+  return {
+    dataDir,
+    api: {
+      host: nonEmpty(env.TRIBUTARY_API_HOST) ?? '127.0.0.1',
+      port: intFromEnv(env, 'TRIBUTARY_API_PORT', 8000),
+      token: nonEmpty(env.TRIBUTARY_API_TOKEN),
+    },
+    secretKey: nonEmpty(env.TRIBUTARY_SECRET_KEY),
+    logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
+    temporal: {
+      address: nonEmpty(env.TEMPORAL_ADDRESS),
+      namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',
+      taskQueue: nonEmpty(env.TEMPORAL_TASK_QUEUE) ?? 'tributary',
+      tls: env.TEMPORAL_TLS === 'true' || env.TEMPORAL_TLS === '1',
+      apiKey: nonEmpty(env.TEMPORAL_API_KEY),
+      cliPath: nonEmpty(env.TEMPORAL_CLI_PATH),
+      devServerPort: intFromEnv(env, 'TRIBUTARY_TEMPORAL_PORT', 7233),
+      devServerUiPort: intFromEnv(env, 'TRIBUTARY_TEMPORAL_UI_PORT', 8233),
+    },
+    clickhouse: {
+      url: nonEmpty(env.CLICKHOUSE_URL),
+      user: nonEmpty(env.CLICKHOUSE_USER) ?? 'default',
+      password: env.CLICKHOUSE_PASSWORD ?? '',
+      database: nonEmpty(env.CLICKHOUSE_DATABASE) ?? 'default',
+    },
+    catalog: { databaseUrl: nonEmpty(env.DATABASE_URL) },
+  };
+}

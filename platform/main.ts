@@ -1,0 +1,162 @@
+import type { Server } from 'node:http';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import { createApp } from '../api/app';
+import { openCatalog, type Catalog } from '../catalog';
+import { listSyncingSchemas } from '../catalog/schemas';
+import { getSource } from '../catalog/sources';
+import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection';
+import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { upsertSchedule } from '../temporal/schedules';
+import { createWorker } from '../temporal/worker';
+import { openWarehouse, type Warehouse } from '../warehouse/client';
+import { loadConfig, type Config } from './config';
+import { ensureDir, persistentSecret, randomHex } from './data-dir';
+import { createLogger, type Logger } from './logger';
+import { ensureTemporalCli } from './temporal-cli';
+
+type Role = 'all' | 'api' | 'worker';
+
+/** Separate api/worker processes cannot share in-process stores: they need the servers. */
+function checkRole(role: Role, config: Config) {
+  if (role === 'all') return;
+  const missing = [
+    !config.temporal.address && 'TEMPORAL_ADDRESS',
+    !config.clickhouse.url && 'CLICKHOUSE_URL',
+    !config.catalog.databaseUrl && 'DATABASE_URL',
+  ].filter(Boolean);
+  if (missing.length) {
+    throw new Error(
+      `"npm run ${role}" runs one half of the scaled deployment and needs ${missing.join(', ')}; ` +
+        'use "npm start" to run everything in one process on embedded defaults',
+    );
+  }
+}
+
+/** After a restart, every enabled schema has its schedule: created if lost, never duplicated. */
+async function reconcileSchedules(catalog: Catalog, temporal: Client, taskQueue: string, log: Logger) {
+  const schemas = await listSyncingSchemas(catalog.db);
+  for (const schema of schemas) {
+    const source = await getSource(catalog.db, schema.source_id);
+    if (source) await upsertSchedule(temporal, taskQueue, source, schema);
+  }
+  log.info({ schedules: schemas.length }, 'schedules match the catalog');
+}
+
+async function main(role: Role) {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  checkRole(role, config);
+  ensureDir(config.dataDir);
+
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'error during shutdown'));
+  };
+  try {
+    let devServer: DevServer | undefined;
+    if (!config.temporal.address) {
+      const cliPath = await ensureTemporalCli({ cliPath: config.temporal.cliPath, log: (m) => log.info(m) });
+      devServer = await startDevServer({
+        cliPath,
+        dataDir: config.dataDir,
+        port: config.temporal.devServerPort,
+        uiPort: config.temporal.devServerUiPort,
+        namespace: config.temporal.namespace,
+        log,
+      });
+      stops.push(() => devServer!.stop());
+    }
+    const target = { ...config.temporal, address: config.temporal.address ?? devServer!.address };
+
+    const catalog = await openCatalog({ ...config.catalog, dataDir: config.dataDir, secretKey: config.secretKey });
+    stops.push(() => catalog.db.close());
+    const warehouse: Warehouse = await openWarehouse({ ...config.clickhouse, dataDir: config.dataDir });
+    stops.push(() => warehouse.close());
+    const temporal = await connectClient(target);
+    stops.push(() => temporal.connection.close());
+    if (config.temporal.address) await ensureSearchAttributes(temporal, target.namespace, log);
+
+    let worker: Worker | undefined;
+    let workerConnection: NativeConnection | undefined;
+    if (role !== 'api') {
+      workerConnection = await connectWorker(target);
+      worker = await createWorker({
+        connection: workerConnection,
+        namespace: target.namespace,
+        taskQueue: config.temporal.taskQueue,
+        deps: { catalog, warehouse, log },
+      });
+      const running = worker.run();
+      running.catch((err) => {
+        log.fatal({ err }, 'worker stopped unexpectedly');
+        process.kill(process.pid, 'SIGTERM');
+      });
+      stops.push(async () => {
+        if (worker!.getState() === 'RUNNING') worker!.shutdown();
+        await running.catch(() => undefined);
+        await workerConnection!.close();
+      });
+    }
+
+    if (role !== 'worker') {
+      await reconcileSchedules(catalog, temporal, config.temporal.taskQueue, log);
+      const apiToken = config.api.token ?? persistentSecret(config.dataDir, 'api-token', randomHex(24));
+      const app = createApp({
+        catalog,
+        warehouse,
+        temporal,
+        taskQueue: config.temporal.taskQueue,
+        apiToken,
+        log,
+        modes: {
+          temporal: config.temporal.address ? 'remote' : 'embedded',
+          warehouse: warehouse.mode,
+          catalog: catalog.db.mode,
+        },
+      });
+      const server: Server = await new Promise((resolve, reject) => {
+        const s = app.listen(config.api.port, config.api.host, () => resolve(s));
+        s.once('error', reject);
+      });
+      stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
+      const lines = [
+        'Tributary is running',
+        `  API:         http://${config.api.host}:${port}`,
+        `  API token:   ${apiToken}`,
+        `  Temporal UI: ${devServer?.uiUrl ?? process.env.TEMPORAL_UI_URL ?? `(the UI of ${target.address})`}`,
+        `  Data dir:    ${config.dataDir}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    } else {
+      process.stdout.write(`Tributary worker is polling task queue "${config.temporal.taskQueue}" on ${target.address}\n`);
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await stopAll();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+const role = (process.argv[2] ?? 'all') as Role;
+if (!['all', 'api', 'worker'].includes(role)) {
+  process.stderr.write(`usage: tsx platform/main.ts [all|api|worker]\n`);
+  process.exit(2);
+}
+main(role).catch((err) => {
+  process.stderr.write(`Tributary failed to start: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,20 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+
+/** The worker: the workflows of workflows/ and the activities built from the stores it was given. */
+export async function createWorker(opts: {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+}): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    workflowsPath: require.resolve('../workflows'),
+    activities: createActivities(opts.deps),
+    // chDB is one engine per process: a few concurrent loads keep both cores busy without thrashing it.
+    maxConcurrentActivityTaskExecutions: 4,
+  });
+}

@@ -1,0 +1,68 @@
+import { quoteIdent, type Warehouse } from './client';
+import { BOOKKEEPING_COLUMNS, rawColumnName, type WarehouseColumn } from './columns';
+
+/** `{prefix}_{table}` in lowercase snake case, so `SELECT * FROM stripe_charge FINAL` just works. */
+export function warehouseTableName(prefix: string, table: string): string {
+  const snake = (s: string) =>
+    s
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '');
+  return `${snake(prefix)}_${snake(table) || 'table'}`;
+}
+
+export type TableEngine =
+  | { kind: 'ReplacingMergeTree'; orderBy: string[] }
+  | { kind: 'MergeTree'; orderBy: string[] };
+
+function engineClause(engine: TableEngine): string {
+  const orderBy = engine.orderBy.length ? `(${engine.orderBy.map(quoteIdent).join(', ')})` : 'tuple()';
+  if (engine.kind === 'ReplacingMergeTree') {
+    return `ENGINE = ReplacingMergeTree(_tributary_version, _tributary_is_deleted) ORDER BY ${orderBy}`;
+  }
+  return `ENGINE = MergeTree ORDER BY ${orderBy}`;
+}
+
+export function createTableSql(database: string, table: string, columns: WarehouseColumn[], engine: TableEngine): string {
+  const defs: string[] = [];
+  for (const c of columns) {
+    if (c.viaRaw) {
+      const raw = rawColumnName(c.name);
+      defs.push(`${quoteIdent(raw)} ${c.viaRaw.rawType} EPHEMERAL`);
+      defs.push(`${quoteIdent(c.name)} ${c.type} DEFAULT ${c.viaRaw.convert(quoteIdent(raw))}`);
+    } else {
+      defs.push(`${quoteIdent(c.name)} ${c.type}`);
+    }
+  }
+  for (const b of BOOKKEEPING_COLUMNS) defs.push(`${b.name} ${b.type} DEFAULT ${b.default}`);
+  // Nullable sort keys are refused by default; sources' primary keys are NOT NULL in practice.
+  const settings = engine.orderBy.length ? ' SETTINGS allow_nullable_key = 1' : '';
+  return `CREATE TABLE ${quoteIdent(database)}.${quoteIdent(table)} (\n  ${defs.join(',\n  ')}\n) ${engineClause(engine)}${settings}`;
+}
+
+export async function tableExists(wh: Warehouse, table: string): Promise<boolean> {
+  const rows = await wh.queryRows<{ n: string | number }>(
+    'SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+    { params: { db: wh.database, t: table } },
+  );
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
+export async function dropTable(wh: Warehouse, table: string): Promise<void> {
+  await wh.command(`DROP TABLE IF EXISTS ${quoteIdent(wh.database)}.${quoteIdent(table)}`);
+}
+
+/**
+ * Makes `fresh` the live `target` atomically: EXCHANGE when the target exists (readers never see
+ * a half-loaded table), RENAME on the first load. The previous data ends up in `fresh`, then dropped.
+ */
+export async function swapIn(wh: Warehouse, fresh: string, target: string): Promise<void> {
+  const db = quoteIdent(wh.database);
+  if (await tableExists(wh, target)) {
+    await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}`);
+    await dropTable(wh, fresh);
+  } else {
+    await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}`);
+  }
+}

@@ -1,0 +1,36 @@
+import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { SyncActivities } from '../activities';
+import type { SyncResult, SyncSchemaInput } from '../common/types';
+
+const bookkeeping = proxyActivities<SyncActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10 },
+});
+
+const extract = proxyActivities<SyncActivities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '2 seconds', maximumAttempts: 3 },
+});
+
+function reason(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * One sync run of one table ("schema"): open a job, load the table into a fresh warehouse table,
+ * swap it in, record the outcome. Credentials never pass through here: activities read them by id.
+ */
+export async function syncSchema({ schemaId }: SyncSchemaInput): Promise<SyncResult> {
+  const job = await bookkeeping.beginJob(schemaId);
+  try {
+    const loaded = await extract.loadFullRefresh(schemaId, job.jobId, job.version);
+    await bookkeeping.publishTable(schemaId, loaded.stagingTable);
+    await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows);
+    return { jobId: job.jobId, rows: loaded.rows };
+  } catch (err) {
+    await bookkeeping.failJob(schemaId, job.jobId, reason(err));
+    throw ApplicationFailure.nonRetryable(`Sync failed: ${reason(err)}`);
+  }
+}
