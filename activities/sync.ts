@@ -26,7 +26,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
       const staging = stagingTableName(targetTable, jobId);
       const columns = await connector.describe(config, schema.name);
-      const primaryKey = (schema.primary_key_columns ?? []).filter((k) => columns.some((c) => c.name === k));
+      const primaryKey = (schema.primary_key_columns ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
 
       await dropTable(warehouse, staging); // a retried attempt starts the load over
       await warehouse.command(

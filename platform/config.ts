@@ -44,6 +44,12 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return n;
 }
 
+function identifierFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const v = nonEmpty(env[name]) ?? fallback;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new Error(`${name} must be a plain identifier (letters, digits, _), got "${v}"`);
+  return v;
+}
+
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
@@ -73,7 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: nonEmpty(env.CLICKHOUSE_URL),
       user: nonEmpty(env.CLICKHOUSE_USER) ?? 'default',
       password: env.CLICKHOUSE_PASSWORD ?? '',
-      database: nonEmpty(env.CLICKHOUSE_DATABASE) ?? 'default',
+      database: identifierFromEnv(env, 'CLICKHOUSE_DATABASE', 'default'),
     },
     catalog: { databaseUrl: nonEmpty(env.DATABASE_URL) },
   };

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { openCatalog, type Catalog } from '../catalog';
 import { listSyncingSchemas } from '../catalog/schemas';
@@ -77,6 +77,12 @@ async function main(role: Role) {
     stops.push(() => temporal.connection.close());
     if (config.temporal.address) await ensureSearchAttributes(temporal, target.namespace, log);
 
+    // The SDK's own logs go through our logger, warnings and up (its INFO includes the whole webpack report).
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry) =>
+        log[entry.level === 'ERROR' ? 'error' : 'warn']({ ...entry.meta, sdk: true }, entry.message),
+      ),
+    });
     let worker: Worker | undefined;
     let workerConnection: NativeConnection | undefined;
     if (role !== 'api') {

@@ -60,9 +60,10 @@ class ClickHouseWarehouse implements Warehouse {
     const format = opts.format ?? 'TabSeparated';
     if (this.chdb) {
       // chDB's raw insert hands the Buffer to the engine without copying it into a JS string.
+      // It takes plain identifiers only, which is what warehouse names are (see warehouseColumnNames).
       await this.chdb.chdb.rawInsert({
-        table: `${quoteIdent(this.database)}.${quoteIdent(table)}`,
-        columns: columns.map(quoteIdent),
+        table: `${this.database}.${table}`,
+        columns,
         values: data,
         format: format as 'TabSeparated',
         settings: opts.settings as Record<string, string | number | boolean> | undefined,

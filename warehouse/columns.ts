@@ -5,8 +5,10 @@
  * whose DEFAULT expression converts them inside the engine — still no per-row work in JavaScript.
  */
 export interface WarehouseColumn {
-  /** Column name, exactly as in the source. */
+  /** Column name in the warehouse: lowercase snake case, unique within the table (see `warehouseColumnNames`). */
   name: string;
+  /** Column name exactly as in the source. */
+  sourceName: string;
   /** ClickHouse type, including Nullable(...) when the source column is nullable. */
   type: string;
   /** Source type as the source reports it (kept for reports and schema-change messages). */
@@ -21,6 +23,33 @@ export const BOOKKEEPING_COLUMNS = [
   { name: '_tributary_version', type: 'UInt64', default: '0' },
   { name: '_tributary_is_deleted', type: 'UInt8', default: '0' },
 ] as const;
+
+/** Lowercase snake case, the one naming rule for warehouse tables and columns. */
+export function snakeCase(s: string): string {
+  return s
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+}
+
+/**
+ * Warehouse names for a table's source columns, in order: snake case (so every name is a plain
+ * identifier in any SQL, and `"Item Id"` is queried as `item_id`), starting with a letter or _,
+ * and made unique with a numeric suffix when two source names collapse to one.
+ */
+export function warehouseColumnNames(sourceNames: string[]): string[] {
+  const used = new Set<string>();
+  return sourceNames.map((src) => {
+    let base = snakeCase(src) || 'column';
+    if (/^[0-9]/.test(base)) base = `_${base}`;
+    if (base.startsWith('_tributary_')) base = `source${base}`;
+    let name = base;
+    for (let i = 2; used.has(name); i++) name = `${base}_${i}`;
+    used.add(name);
+    return name;
+  });
+}
 
 export const rawColumnName = (name: string) => `_tributary_raw_${name}`;
 

@@ -1,15 +1,9 @@
 import { quoteIdent, type Warehouse } from './client';
-import { BOOKKEEPING_COLUMNS, rawColumnName, type WarehouseColumn } from './columns';
+import { BOOKKEEPING_COLUMNS, rawColumnName, snakeCase, type WarehouseColumn } from './columns';
 
 /** `{prefix}_{table}` in lowercase snake case, so `SELECT * FROM stripe_charge FINAL` just works. */
 export function warehouseTableName(prefix: string, table: string): string {
-  const snake = (s: string) =>
-    s
-      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '_')
-      .replace(/^_+|_+$/g, '');
-  return `${snake(prefix)}_${snake(table) || 'table'}`;
+  return `${snakeCase(prefix)}_${snakeCase(table) || 'table'}`;
 }
 
 export type TableEngine =

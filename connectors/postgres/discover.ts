@@ -29,11 +29,10 @@ export function primaryKeysFor(columns: PgColumn[], constraintKeys: string[] | u
 }
 
 export async function discoverTables(client: pg.Client, config: PostgresConfig): Promise<DiscoveredTable[]> {
-  const [tables, columns, pks] = await Promise.all([
-    listTables(client, config.schema),
-    listColumns(client, config.schema),
-    listPrimaryKeys(client, config.schema),
-  ]);
+  // One connection runs one query at a time.
+  const tables = await listTables(client, config.schema);
+  const columns = await listColumns(client, config.schema);
+  const pks = await listPrimaryKeys(client, config.schema);
   const out: DiscoveredTable[] = [];
   for (const t of tables) {
     const cols = columns.get(t.name) ?? [];

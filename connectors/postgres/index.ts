@@ -6,7 +6,7 @@ import { withConnection } from './connection';
 import { discoverTables } from './discover';
 import { readTable } from './read';
 import { spec } from './spec';
-import { mapColumn } from './types';
+import { mapColumns } from './types';
 
 export const postgresConnector: Connector<PostgresConfig> = {
   spec,
@@ -26,7 +26,7 @@ export const postgresConnector: Connector<PostgresConfig> = {
     const columns = await withConnection(config, (client) => listColumns(client, config.schema));
     const cols = columns.get(table);
     if (!cols) throw new SourceError(`table "${config.schema}"."${table}" does not exist`);
-    return cols.map(mapColumn);
+    return mapColumns(cols);
   },
 
   read: readTable,

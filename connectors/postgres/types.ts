@@ -1,4 +1,4 @@
-import type { WarehouseColumn } from '../../warehouse/columns';
+import { warehouseColumnNames, type WarehouseColumn } from '../../warehouse/columns';
 import type { CursorFieldType } from '../types';
 import { quotePgIdent } from './connection';
 
@@ -61,13 +61,19 @@ function numericType(typmod: number): string | undefined {
 
 const nullableIf = (type: string, nullable: boolean) => (nullable ? `Nullable(${type})` : type);
 
+/** Maps a table's columns, giving each its warehouse name. */
+export function mapColumns(cols: PgColumn[]): MappedColumn[] {
+  const names = warehouseColumnNames(cols.map((c) => c.name));
+  return cols.map((c, i) => ({ ...mapColumn(c), name: names[i] }));
+}
+
 /**
  * Maps a Postgres column to its ClickHouse column and the server-side cast that renders it as
  * ClickHouse-readable TabSeparated text, so no row ever passes through a JavaScript object.
  */
 export function mapColumn(col: PgColumn): MappedColumn {
   const ident = quotePgIdent(col.name);
-  const base = { name: col.name, sourceType: col.formatted, nullable: col.nullable };
+  const base = { name: col.name, sourceName: col.name, sourceType: col.formatted, nullable: col.nullable };
 
   if (col.elemTypname) {
     const elem = JSON_EXACT_ELEMENTS[col.elemTypname];
