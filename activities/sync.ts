@@ -29,9 +29,10 @@ export function createSyncActivities(deps: ActivityDeps) {
       const primaryKey = (schema.primary_key_columns ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
 
       await dropTable(warehouse, staging); // a retried attempt starts the load over
-      await warehouse.command(
-        createTableSql(warehouse.database, staging, columns, { kind: 'ReplacingMergeTree', orderBy: primaryKey }),
-      );
+      // Keyed tables are ReplacingMergeTree so `FINAL` reads the same for every sync type; a table
+      // without a key can't be deduplicated safely and stays a plain MergeTree.
+      const engine = primaryKey.length ? ('ReplacingMergeTree' as const) : ('MergeTree' as const);
+      await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: engine, orderBy: primaryKey }));
 
       const progress: SyncProgress = { phase: 'loading', rows: 0, bytes: 0, batches: 0 };
       ctx.heartbeat(progress);

@@ -16,6 +16,14 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+const GUARD = `
+parent=$1; shift
+"$@" & server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server; exit 0' TERM INT
+while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 1; done
+kill -TERM $server 2>/dev/null; wait $server
+`;
+
 function waitForPort(port: number, host: string, timeoutMs: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -57,8 +65,12 @@ export async function startDevServer(opts: {
     ...Object.values(SA).flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];
   const logFile = fs.openSync(path.join(dir, 'dev-server.log'), 'a');
-  // Its own process group, so a Ctrl-C in the terminal reaches us first and we stop it in order.
-  const child = spawn(opts.cliPath, args, { stdio: ['ignore', logFile, logFile], detached: true });
+  // Its own process group, so a Ctrl-C in the terminal reaches us first and we stop it after the worker
+  // has drained. A small shell guard stops it too if this process dies without cleaning up (SIGKILL).
+  const child = spawn('sh', ['-c', GUARD, 'temporal-guard', String(process.pid), opts.cliPath, ...args], {
+    stdio: ['ignore', logFile, logFile],
+    detached: true,
+  });
   fs.closeSync(logFile);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {

@@ -16,12 +16,23 @@ export interface Warehouse {
     sql: string,
     opts?: { params?: Record<string, unknown>; settings?: ClickHouseSettings },
   ): Promise<T[]>;
-  /** A query's rows with ClickHouse's column metadata (the JSON format). */
-  queryJson(sql: string, settings?: ClickHouseSettings): Promise<{ meta: { name: string; type: string }[]; data: Record<string, unknown>[]; rows: number }>;
+  /**
+   * A user's query, run where nothing can be written (ClickHouse `readonly = 2`): rows with
+   * ClickHouse's column metadata (the JSON format). Validate it with `checkReadQuery` first.
+   */
+  queryReadOnly(sql: string, opts?: { params?: Record<string, unknown>; settings?: ClickHouseSettings }): Promise<QueryResult>;
+  /** ClickHouse's parse of a statement, one line of `EXPLAIN AST` each (on the read-only session). */
+  explainAst(sql: string): Promise<string[]>;
   /** Inserts bytes already in `format`, untouched by JavaScript (the hot path). */
   insertBytes(table: string, columns: string[], data: Buffer, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
   ping(): Promise<{ ok: boolean; error?: string }>;
   close(): Promise<void>;
+}
+
+export interface QueryResult {
+  meta: { name: string; type: string }[];
+  data: Record<string, unknown>[];
+  rows: number;
 }
 
 type ChdbConnection = ReturnType<typeof createChdbConnection>;
@@ -34,6 +45,7 @@ class ClickHouseWarehouse implements Warehouse {
     readonly database: string,
     private readonly client: ClickHouseClient,
     private readonly chdb?: ChdbConnection,
+    private readonly readOnlyClient?: ClickHouseClient,
   ) {}
 
   async command(sql: string, settings?: ClickHouseSettings) {
@@ -50,9 +62,27 @@ class ClickHouseWarehouse implements Warehouse {
     return rs.json<T>();
   }
 
-  async queryJson(sql: string, settings?: ClickHouseSettings) {
-    const rs = await this.client.query({ query: sql, format: 'JSON', clickhouse_settings: settings });
-    return rs.json<Record<string, unknown>>() as Promise<{ meta: { name: string; type: string }[]; data: Record<string, unknown>[]; rows: number }>;
+  async queryReadOnly(sql: string, opts: { params?: Record<string, unknown>; settings?: ClickHouseSettings } = {}): Promise<QueryResult> {
+    // Embedded: chDB applies settings as session SETs, so user queries get a session of their own whose
+    // readonly mode can never leak into the sync path. Remote: HTTP settings are per query.
+    const client = this.readOnlyClient ?? this.client;
+    const rs = await client.query({
+      query: sql,
+      format: 'JSON',
+      query_params: opts.params,
+      clickhouse_settings: this.readOnlyClient ? opts.settings : { ...opts.settings, readonly: '2' },
+    });
+    return (await rs.json<Record<string, unknown>>()) as unknown as QueryResult;
+  }
+
+  async explainAst(sql: string): Promise<string[]> {
+    const client = this.readOnlyClient ?? this.client;
+    const rs = await client.query({ query: `EXPLAIN AST ${sql}`, format: 'TabSeparatedRaw', clickhouse_settings: this.readOnlyClient ? {} : { readonly: '2' } });
+    // chDB answers EXPLAIN in CSV whatever the format asked: unquote such lines.
+    return (await rs.text())
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => (l.startsWith('"') && l.endsWith('"') ? l.slice(1, -1).replace(/""/g, '"') : l));
   }
 
   async insertBytes(table: string, columns: string[], data: Buffer, opts: { format?: string; settings?: ClickHouseSettings } = {}) {
@@ -89,6 +119,7 @@ class ClickHouseWarehouse implements Warehouse {
   }
 
   async close() {
+    await this.readOnlyClient?.close();
     await this.client.close();
   }
 }
@@ -115,7 +146,9 @@ export async function openWarehouse(opts: {
     const { createChdbConnection: connectChdb } = await import('chdb/connection');
     const conn = connectChdb({ path: ensureDir(path.join(opts.dataDir, 'warehouse')) });
     const client = createClient({ connection: conn } as Parameters<typeof createClient>[0]);
-    wh = new ClickHouseWarehouse('embedded', opts.database, client, conn);
+    const readOnly = createClient({ connection: connectChdb({ path: conn.chdb.session.path }) } as Parameters<typeof createClient>[0]);
+    await readOnly.command({ query: 'SET readonly = 2' }); // for the life of this session
+    wh = new ClickHouseWarehouse('embedded', opts.database, client, conn, readOnly);
   }
   if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
   return wh;

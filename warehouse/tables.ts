@@ -11,7 +11,8 @@ export type TableEngine =
   | { kind: 'MergeTree'; orderBy: string[] };
 
 function engineClause(engine: TableEngine): string {
-  const orderBy = engine.orderBy.length ? `(${engine.orderBy.map(quoteIdent).join(', ')})` : 'tuple()';
+  const keys = engine.orderBy.map(quoteIdent);
+  const orderBy = keys.length === 0 ? 'tuple()' : keys.length === 1 ? keys[0] : `(${keys.join(', ')})`;
   if (engine.kind === 'ReplacingMergeTree') {
     return `ENGINE = ReplacingMergeTree(_tributary_version, _tributary_is_deleted) ORDER BY ${orderBy}`;
   }
