@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// Installs the npm packages when they are missing or older than package-lock.json, so `npm start`
+// and `npm test` work on a fresh clone. Plain Node with no dependencies: it runs before any exist.
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..');
+const lock = path.join(root, 'package-lock.json');
+const installed = path.join(root, 'node_modules', '.package-lock.json');
+
+const mtime = (p) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : 0);
+if (mtime(installed) >= mtime(lock) && mtime(installed) > 0) process.exit(0);
+
+const args = fs.existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
+process.stderr.write(`Installing npm packages (npm ${args[0]})...\n`);
+const r = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd: root, stdio: 'inherit' });
+process.exit(r.status ?? 1);
