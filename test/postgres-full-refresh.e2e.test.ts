@@ -166,6 +166,17 @@ describe('Postgres full refresh, end to end', () => {
     expect((await platform.api('GET', `/api/jobs?schema_id=${schemaIds.not_synced}`)).body.results).toEqual([]);
   });
 
+  test('a prefix already taken is a 409, and nothing else is stored', async () => {
+    const res = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'e2e',
+      payload: { ...connectionPayload(db), schemas: [{ name: 'not_synced', should_sync: false }] },
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.details[0].field).toBe('prefix');
+    expect((await platform.api('GET', '/api/sources')).body.results.map((s: any) => s.id)).toEqual([sourceId]);
+  });
+
   test('warehouse types follow the source columns', async () => {
     const cols = await query(platform, `SELECT name, type FROM system.columns WHERE table = 'e2e_fidelity' ORDER BY position`);
     const types = Object.fromEntries(cols.map((c) => [c.name, c.type]));

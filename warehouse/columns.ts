@@ -41,7 +41,9 @@ export function snakeCase(s: string): string {
 export function warehouseColumnNames(sourceNames: string[]): string[] {
   const used = new Set<string>();
   return sourceNames.map((src) => {
-    let base = snakeCase(src) || 'column';
+    // A leading underscore is kept: `_id` is not `id`.
+    let base = (src.startsWith('_') ? '_' : '') + snakeCase(src) || 'column';
+    if (base === '_') base = 'column';
     if (/^[0-9]/.test(base)) base = `_${base}`;
     if (base.startsWith('_tributary_')) base = `source${base}`;
     let name = base;

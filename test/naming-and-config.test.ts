@@ -1,0 +1,90 @@
+import { loadConfig } from '../platform/config';
+import { warehouseColumnNames } from '../warehouse/columns';
+import { warehouseTableName, createTableSql } from '../warehouse/tables';
+import { scheduleOffsetMs } from '../temporal/schedules';
+import { mapColumn } from '../connectors/postgres/types';
+
+describe('warehouse names', () => {
+  test('tables are {prefix}_{table} in snake case', () => {
+    expect(warehouseTableName('stripe', 'Charge')).toBe('stripe_charge');
+    expect(warehouseTableName('pg', 'Order Items')).toBe('pg_order_items');
+    expect(warehouseTableName('pg', 'BalanceTransaction')).toBe('pg_balance_transaction');
+    expect(warehouseTableName('pg', 'select')).toBe('pg_select');
+  });
+
+  test('columns are snake case, unique, never clash with bookkeeping columns', () => {
+    expect(warehouseColumnNames(['Item Id', 'item_id', 'select', '1st', '_tributary_version', 'ÄÖ', 'camelCase'])).toEqual([
+      'item_id', 'item_id_2', 'select', '_1st', 'source_tributary_version', 'column', 'camel_case',
+    ]);
+  });
+
+  test('DDL quotes every identifier and uses ReplacingMergeTree on the key', () => {
+    const sql = createTableSql('default', 'pg_t', [{ ...mapColumn({ name: 'id', typname: 'int8', formatted: 'bigint', typmod: -1, elemTypname: null, nullable: false }), name: 'id' }], {
+      kind: 'ReplacingMergeTree',
+      orderBy: ['id'],
+    });
+    expect(sql).toContain('`id` Int64');
+    expect(sql).toContain('ENGINE = ReplacingMergeTree(_tributary_version, _tributary_is_deleted) ORDER BY `id`');
+  });
+});
+
+describe('Postgres → ClickHouse types', () => {
+  const col = (typname: string, over: Partial<Parameters<typeof mapColumn>[0]> = {}) =>
+    mapColumn({ name: 'c', typname, formatted: typname, typmod: -1, elemTypname: null, nullable: true, ...over });
+  test.each([
+    ['int2', 'Nullable(Int16)'],
+    ['int8', 'Nullable(Int64)'],
+    ['float4', 'Nullable(Float32)'],
+    ['bool', 'Nullable(Bool)'],
+    ['date', 'Nullable(Date32)'],
+    ['timestamptz', "Nullable(DateTime64(6, 'UTC'))"],
+    ['uuid', 'Nullable(UUID)'],
+    ['jsonb', 'Nullable(String)'],
+    ['numeric', 'Nullable(String)'],
+    ['interval', 'Nullable(String)'],
+  ])('%s → %s', (typname, type) => expect(col(typname).type).toBe(type));
+
+  test('numeric(p,s) keeps precision and scale', () => {
+    const typmod = ((12 << 16) | 2) + 4; // how Postgres encodes numeric(12,2)
+    expect(col('numeric', { typmod, nullable: false }).type).toBe('Decimal(12, 2)');
+  });
+
+  test('arrays and bytea load through an ephemeral raw column', () => {
+    expect(col('_int4', { elemTypname: 'int4' })).toMatchObject({ type: 'Array(Nullable(Int32))', selectExpr: 'to_json("c")::text' });
+    expect(col('_uuid', { elemTypname: 'uuid' }).type).toBe('Array(Nullable(String))');
+    expect(col('bytea').selectExpr).toBe(`encode("c", 'hex')`);
+    expect(col('bytea').viaRaw?.convert('`r`')).toBe('if(isNull(`r`), NULL, unhex(`r`))');
+  });
+});
+
+describe('schedules', () => {
+  test('start offsets are spread by schema id, stable, and inside the interval', () => {
+    const hour = 3_600_000;
+    const a = scheduleOffsetMs('11111111-1111-4111-8111-111111111111', hour);
+    expect(scheduleOffsetMs('11111111-1111-4111-8111-111111111111', hour)).toBe(a);
+    const offsets = new Set(Array.from({ length: 20 }, (_, i) => scheduleOffsetMs(`schema-${i}`, hour)));
+    expect(offsets.size).toBeGreaterThan(15);
+    for (const o of offsets) expect(o).toBeGreaterThanOrEqual(0), expect(o).toBeLessThan(hour);
+  });
+});
+
+describe('config', () => {
+  test('embedded defaults when nothing is set', () => {
+    const c = loadConfig({});
+    expect(c.temporal.address).toBeUndefined();
+    expect(c.clickhouse.url).toBeUndefined();
+    expect(c.catalog.databaseUrl).toBeUndefined();
+    expect(c.api.port).toBe(8000);
+    expect(c.dataDir).toMatch(/\.data$/);
+  });
+
+  test('env vars switch each part to its server', () => {
+    const c = loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233', CLICKHOUSE_URL: 'http://ch:8123', DATABASE_URL: 'postgres://x/y', CLICKHOUSE_DATABASE: 'wh' });
+    expect(c).toMatchObject({ temporal: { address: 'temporal:7233' }, clickhouse: { url: 'http://ch:8123', database: 'wh' }, catalog: { databaseUrl: 'postgres://x/y' } });
+  });
+
+  test('bad values are refused with the variable named', () => {
+    expect(() => loadConfig({ TRIBUTARY_API_PORT: 'eighty' })).toThrow(/TRIBUTARY_API_PORT/);
+    expect(() => loadConfig({ CLICKHOUSE_DATABASE: 'a;drop' })).toThrow(/CLICKHOUSE_DATABASE/);
+  });
+});
