@@ -8,7 +8,9 @@ WORKDIR /app
 
 # Dependencies first, so source edits do not invalidate this layer.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+# `npm install` rather than `npm ci`: the lock file lists only the optional native binaries of the
+# platform it was written on (npm 11), and the image may be another (arm64).
+RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY . .
 

@@ -12,7 +12,9 @@ const installed = path.join(root, 'node_modules', '.package-lock.json');
 const mtime = (p) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : 0);
 if (mtime(installed) >= mtime(lock) && mtime(installed) > 0) process.exit(0);
 
-const args = fs.existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
-process.stderr.write(`Installing npm packages (npm ${args[0]})...\n`);
+// `npm install`, not `npm ci`: npm 11 writes only this platform's optional binaries (chDB, swc) into
+// the lock file and then refuses `npm ci` on it; install still follows the locked versions.
+const args = ['install', '--no-audit', '--no-fund'];
+process.stderr.write('Installing npm packages...\n');
 const r = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -454,7 +454,7 @@ describe('Dockerfile', () => {
     expect(df.from).toEqual(['node:20-bookworm-slim']);
     const ops = df.instructions;
     const lockCopy = ops.findIndex((i) => i.op === 'COPY' && /package\.json/.test(i.args) && /package-lock\.json/.test(i.args));
-    const install = ops.findIndex((i) => i.op === 'RUN' && /npm ci\b[^&;|]*--omit=dev/.test(i.args));
+    const install = ops.findIndex((i) => i.op === 'RUN' && /npm (ci|install)\b[^&;|]*--omit=dev/.test(i.args));
     const sourceCopy = ops.findIndex((i, idx) => idx > install && i.op === 'COPY' && /^\.\s+\S+$/.test(i.args));
     expect(lockCopy).toBeGreaterThanOrEqual(0);
     expect(install).toBeGreaterThan(lockCopy);
