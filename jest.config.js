@@ -8,4 +8,5 @@ module.exports = {
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 180000,
   verbose: true,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };
