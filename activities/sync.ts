@@ -1,10 +1,17 @@
 import { Context } from '@temporalio/activity';
 import { finishJob, startJob } from '../catalog/jobs';
 import { markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../catalog/schemas';
-import type { JobStarted, LoadResult, SyncProgress } from '../common/types';
-import { createTableSql, dropTable, swapIn } from '../warehouse/tables';
+import type { IncrementalProgress, IncrementalResult, JobStarted, LoadResult, SyncProgress } from '../common/types';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { WarehouseColumn } from '../warehouse/columns';
+import { createTableSql, dropTable, swapIn, tableExists, type TableEngine } from '../warehouse/tables';
 import { loadSchemaContext, stagingTableName, type ActivityDeps } from './context';
 import { pipelined } from './pipeline';
+
+/** The schema's primary-key columns (source names) as warehouse column names. */
+function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]): string[] {
+  return (keys ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
+}
 
 export function createSyncActivities(deps: ActivityDeps) {
   const { catalog, warehouse } = deps;
@@ -26,7 +33,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
       const staging = stagingTableName(targetTable, jobId);
       const columns = await connector.describe(config, schema.name);
-      const primaryKey = (schema.primary_key_columns ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
+      const primaryKey = warehouseKey(schema.primary_key_columns, columns);
 
       await dropTable(warehouse, staging); // a retried attempt starts the load over
       // Keyed tables are ReplacingMergeTree so `FINAL` reads the same for every sync type; a table
@@ -48,15 +55,54 @@ export function createSyncActivities(deps: ActivityDeps) {
       return { stagingTable: staging, rows: progress.rows };
     },
 
+    /**
+     * Incremental and append: rows at or past the cursor, straight into the live table, batch by batch.
+     * Each batch's cursor is heartbeated once ClickHouse has the batch, so a retried attempt resumes
+     * there; the catalog's cursor moves only when the run completes (completeJob).
+     */
+    async loadIncremental(schemaId: string, jobId: string, version: string): Promise<IncrementalResult> {
+      const ctx = Context.current();
+      const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
+      const mode = schema.sync_type as 'incremental' | 'append';
+      const cursorField = schema.incremental_field;
+      if (!cursorField) throw ApplicationFailure.nonRetryable(`Schema "${schema.name}" has no incremental_field`, 'BadConfig');
+      const columns = await connector.describe(config, schema.name);
+      const primaryKey = warehouseKey(schema.primary_key_columns, columns);
+      if (!(await tableExists(warehouse, targetTable))) {
+        const engine: TableEngine =
+          mode === 'incremental' ? { kind: 'ReplacingMergeTree', orderBy: primaryKey } : { kind: 'MergeTree', orderBy: primaryKey };
+        await warehouse.command(createTableSql(warehouse.database, targetTable, columns, engine));
+      }
+
+      const resumed = ctx.info.heartbeatDetails as IncrementalProgress | undefined;
+      const progress: IncrementalProgress = resumed ?? {
+        phase: 'loading', rows: 0, bytes: 0, batches: 0, cursor: (schema.sync_cursor as string | null) ?? undefined,
+      };
+      ctx.heartbeat(progress);
+      const batches = connector.read(config, { table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor });
+      await pipelined(batches, async (batch) => {
+        await warehouse.insertBytes(targetTable, batch.columns, batch.data, { format: batch.format });
+        progress.rows += batch.rows;
+        progress.bytes += batch.data.length;
+        progress.batches += 1;
+        if (batch.cursor !== undefined) progress.cursor = batch.cursor;
+        ctx.heartbeat(progress);
+      });
+      const skipped = (await connector.countNullCursor?.(config, schema.name, cursorField)) ?? 0;
+      const warnings = skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : [];
+      return { rows: progress.rows, cursor: progress.cursor, warnings };
+    },
+
     /** EXCHANGE TABLES: readers see the old table or the new one, never a half-loaded one. */
     async publishTable(schemaId: string, stagingTable: string): Promise<void> {
       const { targetTable } = await loadSchemaContext(deps, schemaId);
       await swapIn(warehouse, stagingTable, targetTable);
     },
 
-    async completeJob(schemaId: string, jobId: string, rows: number): Promise<void> {
-      await finishJob(catalog.db, jobId, { status: 'Completed', rows });
-      await markSchemaCompleted(catalog.db, schemaId, rows);
+    /** The run's end: the cursor reached is saved only now, after every batch is in the warehouse. */
+    async completeJob(schemaId: string, jobId: string, rows: number, cursor?: string, warnings: string[] = []): Promise<void> {
+      await finishJob(catalog.db, jobId, { status: 'Completed', rows, warnings });
+      await markSchemaCompleted(catalog.db, schemaId, rows, cursor);
     },
 
     async failJob(schemaId: string, jobId: string, error: string): Promise<void> {

@@ -10,7 +10,7 @@ import { ApiError, badRequest, conflict, fromZod } from './errors';
 import type { SchemaEntry } from './validation';
 
 /** Sync types each step of the roadmap has made real; others are refused with a clear message. */
-const IMPLEMENTED_SYNC_TYPES = new Set(['full_refresh']);
+const IMPLEMENTED_SYNC_TYPES = new Set(['full_refresh', 'incremental', 'append']);
 
 export function resolveConnector(sourceType: string): Connector<Record<string, unknown>> {
   const connector = connectorFor(sourceType);
@@ -54,7 +54,16 @@ export function validateSchemaEntries(entries: SchemaEntry[], tables: Discovered
     seen.add(e.name);
     if (e.should_sync && !e.sync_type) details.push({ field: at('sync_type'), message: `schema "${e.name}": sync_type is required when should_sync is true` });
     if (e.sync_type && !IMPLEMENTED_SYNC_TYPES.has(e.sync_type)) {
-      details.push({ field: at('sync_type'), message: `schema "${e.name}": sync_type "${e.sync_type}" is not available yet; use full_refresh` });
+      details.push({ field: at('sync_type'), message: `schema "${e.name}": sync_type "${e.sync_type}" is not available yet; use full_refresh, incremental or append` });
+    }
+    if ((e.sync_type === 'incremental' || e.sync_type === 'append') && known.has(e.name)) {
+      const candidates = known.get(e.name)!.incremental_fields;
+      const field = candidates.find((f) => f.field === e.incremental_field);
+      if (!field) {
+        details.push({ field: at('incremental_field'), message: `schema "${e.name}": ${e.sync_type} needs incremental_field, one of: ${candidates.map((f) => f.field).join(', ') || '(no suitable column)'}` });
+      } else if (e.incremental_field_type !== field.type) {
+        details.push({ field: at('incremental_field_type'), message: `schema "${e.name}": incremental_field_type must be "${field.type}" for ${field.field}` });
+      }
     }
     if (e.sync_frequency === '1min' && e.sync_type !== 'cdc') details.push({ field: at('sync_frequency'), message: `schema "${e.name}": ${ONE_MINUTE_ONLY_FOR_CDC}` });
   });

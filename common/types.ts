@@ -27,3 +27,14 @@ export interface SyncResult {
   jobId: string;
   rows: number;
 }
+
+export interface IncrementalProgress extends SyncProgress {
+  /** The cursor value reached by the last batch ClickHouse has (heartbeated: a retry resumes here). */
+  cursor?: string;
+}
+
+export interface IncrementalResult {
+  rows: number;
+  cursor?: string;
+  warnings: string[];
+}

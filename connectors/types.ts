@@ -56,7 +56,7 @@ export interface ReadRequest {
   version: bigint;
   /** Cursor column and the value reached by the last completed run (incremental / append). */
   cursorField?: string;
-  cursor?: unknown;
+  cursor?: string;
   batchBytes?: number;
 }
 
@@ -69,7 +69,7 @@ export interface Batch {
   columns: string[];
   data: Buffer;
   rows: number;
-  cursor?: unknown;
+  cursor?: string;
 }
 
 export class SourceError extends Error {
@@ -90,6 +90,8 @@ export interface Connector<Config = Record<string, unknown>> {
   /** The warehouse columns a table lands as (typed from the source). */
   describe(config: Config, table: string): Promise<WarehouseColumn[]>;
   read(config: Config, request: ReadRequest): AsyncIterable<Batch>;
+  /** Rows an incremental or append read skips because their cursor is NULL (reported as a warning). */
+  countNullCursor?(config: Config, table: string, cursorField: string): Promise<number>;
 }
 
 /** Names of the spec's fields that are secrets (stored encrypted, masked in responses). */

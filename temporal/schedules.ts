@@ -63,10 +63,13 @@ export async function upsertSchedule(client: Client, taskQueue: string, source: 
   }
 }
 
-/** "Sync now": runs the schedule's action at once, skipped when a run of this schema is in flight. */
+/**
+ * "Sync now": runs the schedule's action at once — or, when a run of this schema is still in flight,
+ * right after it (BUFFER_ONE): never two runs at once, and a request made as a run finishes is not lost.
+ */
 export async function triggerSync(client: Client, source: SourceRow, schema: SchemaRow): Promise<void> {
   const id = syncScheduleId(warehouseTableName(source.prefix, schema.name));
-  await client.schedule.getHandle(id).trigger(ScheduleOverlapPolicy.SKIP);
+  await client.schedule.getHandle(id).trigger(ScheduleOverlapPolicy.BUFFER_ONE);
 }
 
 export async function deleteSchedule(client: Client, source: SourceRow, schema: SchemaRow): Promise<void> {

@@ -19,12 +19,18 @@ function reason(err: unknown): string {
 }
 
 /**
- * One sync run of one table ("schema"): open a job, load the table into a fresh warehouse table,
- * swap it in, record the outcome. Credentials never pass through here: activities read them by id.
+ * One sync run of one table ("schema"): open a job; for a full refresh load the table into a fresh
+ * warehouse table and swap it in, for incremental and append load the rows past the cursor; record
+ * the outcome and, only then, the cursor reached. Credentials never pass through here: activities read them by id.
  */
 export async function syncSchema({ schemaId }: SyncSchemaInput): Promise<SyncResult> {
   const job = await bookkeeping.beginJob(schemaId);
   try {
+    if (job.syncType === 'incremental' || job.syncType === 'append') {
+      const loaded = await extract.loadIncremental(schemaId, job.jobId, job.version);
+      await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows, loaded.cursor, loaded.warnings);
+      return { jobId: job.jobId, rows: loaded.rows };
+    }
     const loaded = await extract.loadFullRefresh(schemaId, job.jobId, job.version);
     await bookkeeping.publishTable(schemaId, loaded.stagingTable);
     await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows);

@@ -2,7 +2,7 @@ import type { Connector } from '../types';
 import { SourceError } from '../types';
 import { schemaExists, listColumns } from './catalog-queries';
 import { postgresConfigSchema, type PostgresConfig } from './config';
-import { withConnection } from './connection';
+import { qualified, quotePgIdent, withConnection } from './connection';
 import { discoverTables } from './discover';
 import { readTable } from './read';
 import { spec } from './spec';
@@ -30,4 +30,10 @@ export const postgresConnector: Connector<PostgresConfig> = {
   },
 
   read: readTable,
+
+  countNullCursor: (config, table, field) =>
+    withConnection(config, async (client) => {
+      const r = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(config.schema, table)} WHERE ${quotePgIdent(field)} IS NULL`);
+      return Number(r.rows[0].n);
+    }),
 };

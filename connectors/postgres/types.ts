@@ -15,6 +15,8 @@ export interface PgColumn {
 /** A warehouse column plus the SQL expression Postgres uses to render it in COPY text. */
 export interface MappedColumn extends WarehouseColumn {
   selectExpr: string;
+  /** pg_type.typname, for cursor comparisons. */
+  pgType: string;
 }
 
 const SCALARS: Record<string, string> = {
@@ -73,7 +75,7 @@ export function mapColumns(cols: PgColumn[]): MappedColumn[] {
  */
 export function mapColumn(col: PgColumn): MappedColumn {
   const ident = quotePgIdent(col.name);
-  const base = { name: col.name, sourceName: col.name, sourceType: col.formatted, nullable: col.nullable };
+  const base = { name: col.name, sourceName: col.name, sourceType: col.formatted, nullable: col.nullable, pgType: col.typname };
 
   if (col.elemTypname) {
     const elem = JSON_EXACT_ELEMENTS[col.elemTypname];
