@@ -4,6 +4,7 @@ import { markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../cat
 import type { IncrementalProgress, IncrementalResult, JobStarted, LoadResult, SyncProgress } from '../common/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { WarehouseColumn } from '../warehouse/columns';
+import { evolutionWarnings, evolveTable, IncompatibleSchemaChange } from '../warehouse/evolution';
 import { createTableSql, dropTable, swapIn, tableExists, type TableEngine } from '../warehouse/tables';
 import { loadSchemaContext, stagingTableName, type ActivityDeps } from './context';
 import { pipelined } from './pipeline';
@@ -68,10 +69,18 @@ export function createSyncActivities(deps: ActivityDeps) {
       if (!cursorField) throw ApplicationFailure.nonRetryable(`Schema "${schema.name}" has no incremental_field`, 'BadConfig');
       const columns = await connector.describe(config, schema.name);
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
+      let evolution: string[] = [];
       if (!(await tableExists(warehouse, targetTable))) {
         const engine: TableEngine =
           mode === 'incremental' ? { kind: 'ReplacingMergeTree', orderBy: primaryKey } : { kind: 'MergeTree', orderBy: primaryKey };
         await warehouse.command(createTableSql(warehouse.database, targetTable, columns, engine));
+      } else {
+        try {
+          evolution = evolutionWarnings(await evolveTable(warehouse, targetTable, columns));
+        } catch (err) {
+          if (err instanceof IncompatibleSchemaChange) throw ApplicationFailure.nonRetryable(err.message, 'IncompatibleSchemaChange');
+          throw err;
+        }
       }
 
       const resumed = ctx.info.heartbeatDetails as IncrementalProgress | undefined;
@@ -89,7 +98,7 @@ export function createSyncActivities(deps: ActivityDeps) {
         ctx.heartbeat(progress);
       });
       const skipped = (await connector.countNullCursor?.(config, schema.name, cursorField)) ?? 0;
-      const warnings = skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : [];
+      const warnings = [...evolution, ...(skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : [])];
       return { rows: progress.rows, cursor: progress.cursor, warnings };
     },
 

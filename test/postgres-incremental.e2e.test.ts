@@ -130,4 +130,34 @@ describe('Postgres incremental and append', () => {
     expect((await sync('items')).rows_synced).toBe(2); // the boundary row 320 and the new one
     await compare('items', 'inc_items', 'id, name');
   });
+
+  test('schema evolution: added columns appear, dropped ones fill with NULL, safe type changes widen, others fail clearly', async () => {
+    await db.admin.query(`ALTER TABLE daily ADD COLUMN note text, DROP COLUMN total`);
+    await db.admin.query(`INSERT INTO daily VALUES (53, DATE '2024-03-03', 'new note')`);
+    await db.admin.query(`ALTER TABLE scores ALTER COLUMN score TYPE numeric(12,3)`);
+    await db.admin.query(`INSERT INTO scores VALUES (83, 123456.789, now())`);
+
+    const daily = await sync('daily');
+    expect(daily.warnings).toEqual(
+      expect.arrayContaining([
+        'column note was added at the source and to the warehouse table',
+        'column total is no longer in the source; new rows have NULL in it',
+      ]),
+    );
+    expect(await query(platform, 'SELECT id, total, note FROM inc_daily FINAL WHERE id IN (1, 53) ORDER BY id')).toEqual([
+      { id: 1, total: '1.00', note: null },
+      { id: 53, total: null, note: 'new note' },
+    ]);
+
+    const scores = await sync('scores');
+    expect(scores.warnings).toContain('column type widened: score: Nullable(Decimal(8, 3)) → Nullable(Decimal(12, 3))');
+    expect((await query(platform, 'SELECT score FROM inc_scores FINAL WHERE id = 83'))[0].score).toBe('123456.789');
+
+    await db.admin.query(`ALTER TABLE items ALTER COLUMN name TYPE int USING length(name)`);
+    runs.items += 1;
+    await platform.api('POST', `/api/schemas/${schemaIds.items}/sync`);
+    const failed = await waitForJobs(platform, schemaIds.items, runs.items);
+    expect(failed.status).toBe('Failed');
+    expect(failed.latest_error).toMatch(/Column "name" changed type at the source .*Resync the table/);
+  });
 });
