@@ -14,6 +14,8 @@ export interface ActivityDeps {
   catalog: Catalog;
   warehouse: Warehouse;
   log: Logger;
+  /** Size of the byte batches a read is cut into (default: the connector's). */
+  batchBytes?: number;
 }
 
 export interface SchemaContext {

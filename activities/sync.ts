@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { finishJob, startJob } from '../catalog/jobs';
 import { markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../catalog/schemas';
@@ -8,6 +9,11 @@ import { evolutionWarnings, evolveTable, IncompatibleSchemaChange } from '../war
 import { createTableSql, dropTable, swapIn, tableExists, type TableEngine } from '../warehouse/tables';
 import { loadSchemaContext, stagingTableName, type ActivityDeps } from './context';
 import { pipelined } from './pipeline';
+
+function batchToken(jobId: string, data: Buffer, rows: number): string {
+  const lastRow = data.subarray(data.lastIndexOf(0x0a, data.length - 2) + 1);
+  return `${jobId}:${rows}:${crypto.createHash('sha1').update(lastRow).digest('hex')}`;
+}
 
 /** The schema's primary-key columns (source names) as warehouse column names. */
 function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]): string[] {
@@ -44,13 +50,14 @@ export function createSyncActivities(deps: ActivityDeps) {
 
       const progress: SyncProgress = { phase: 'loading', rows: 0, bytes: 0, batches: 0 };
       ctx.heartbeat(progress);
-      const batches = connector.read(config, { table: schema.name, mode: 'full_refresh', columns, version: BigInt(version) });
+      const batches = connector.read(config, { table: schema.name, mode: 'full_refresh', columns, version: BigInt(version), batchBytes: deps.batchBytes });
       await pipelined(batches, async (batch) => {
         await warehouse.insertBytes(staging, batch.columns, batch.data, { format: batch.format });
         progress.rows += batch.rows;
         progress.bytes += batch.data.length;
         progress.batches += 1;
         ctx.heartbeat(progress);
+        deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
       });
       deps.log.info({ schemaId, jobId, table: targetTable, rows: progress.rows, bytes: progress.bytes }, 'table loaded');
       return { stagingTable: staging, rows: progress.rows };
@@ -88,14 +95,23 @@ export function createSyncActivities(deps: ActivityDeps) {
         phase: 'loading', rows: 0, bytes: 0, batches: 0, cursor: (schema.sync_cursor as string | null) ?? undefined,
       };
       ctx.heartbeat(progress);
-      const batches = connector.read(config, { table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor });
+      const batches = connector.read(config, {
+        table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor,
+        orderKey: schema.primary_key_columns ?? undefined, batchBytes: deps.batchBytes,
+      });
       await pipelined(batches, async (batch) => {
-        await warehouse.insertBytes(targetTable, batch.columns, batch.data, { format: batch.format });
+        // A retry re-reads from the last heartbeat the server recorded, so it may insert batches again:
+        // the token (job, where the batch ends, its size) lets ClickHouse drop the repeat.
+        await warehouse.insertBytes(targetTable, batch.columns, batch.data, {
+          format: batch.format,
+          settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
+        });
         progress.rows += batch.rows;
         progress.bytes += batch.data.length;
         progress.batches += 1;
         if (batch.cursor !== undefined) progress.cursor = batch.cursor;
         ctx.heartbeat(progress);
+        deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
       });
       const skipped = (await connector.countNullCursor?.(config, schema.name, cursorField)) ?? 0;
       const warnings = [...evolution, ...(skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : [])];

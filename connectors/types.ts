@@ -57,6 +57,8 @@ export interface ReadRequest {
   /** Cursor column and the value reached by the last completed run (incremental / append). */
   cursorField?: string;
   cursor?: string;
+  /** Primary-key columns (source names): the tie-break after the cursor, for a stable row order. */
+  orderKey?: string[];
   batchBytes?: number;
 }
 
@@ -92,6 +94,13 @@ export interface Connector<Config = Record<string, unknown>> {
   read(config: Config, request: ReadRequest): AsyncIterable<Batch>;
   /** Rows an incremental or append read skips because their cursor is NULL (reported as a warning). */
   countNullCursor?(config: Config, table: string, cursorField: string): Promise<number>;
+  /** CDC pre-flight: what the source lacks for change data capture, each an actionable message ([] = ready). */
+  checkCdcPrerequisites?(config: Config): Promise<string[]>;
+  /**
+   * Undoes what the connector set up at the source (replication slot, publication, webhook) when the
+   * source is deleted; must tolerate their absence.
+   */
+  cleanup?(config: Config, source: { id: string; prefix: string }): Promise<void>;
 }
 
 /** Names of the spec's fields that are secrets (stored encrypted, masked in responses). */

@@ -10,6 +10,8 @@ export interface Config {
   api: { host: string; port: number; token?: string };
   secretKey?: string;
   logLevel: string;
+  /** Bytes per batch a sync reads and inserts (TRIBUTARY_BATCH_BYTES); unset: the connector's default. */
+  batchBytes?: number;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -44,6 +46,12 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return n;
 }
 
+function positiveInt(env: NodeJS.ProcessEnv, name: string): number {
+  const n = Number(env[name]);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${env[name]}"`);
+  return n;
+}
+
 function identifierFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   const v = nonEmpty(env[name]) ?? fallback;
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new Error(`${name} must be a plain identifier (letters, digits, _), got "${v}"`);
@@ -65,6 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     secretKey: nonEmpty(env.TRIBUTARY_SECRET_KEY),
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
+    batchBytes: env.TRIBUTARY_BATCH_BYTES ? positiveInt(env, 'TRIBUTARY_BATCH_BYTES') : undefined,
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

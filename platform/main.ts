@@ -91,7 +91,7 @@ async function main(role: Role) {
         connection: workerConnection,
         namespace: target.namespace,
         taskQueue: config.temporal.taskQueue,
-        deps: { catalog, warehouse, log },
+        deps: { catalog, warehouse, log, batchBytes: config.batchBytes },
       });
       const running = worker.run();
       running.catch((err) => {
@@ -159,7 +159,7 @@ async function main(role: Role) {
 
 const role = (process.argv[2] ?? 'all') as Role;
 if (!['all', 'api', 'worker'].includes(role)) {
-  process.stderr.write(`usage: tsx platform/main.ts [all|api|worker]\n`);
+  process.stderr.write(`usage: node --import tsx platform/main.ts [all|api|worker]\n`);
   process.exit(2);
 }
 main(role).catch((err) => {

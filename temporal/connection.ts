@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from '../platform/logger';
 import { SEARCH_ATTRIBUTE_NAMES } from './search-attributes';
@@ -26,7 +27,7 @@ export function connectWorker(t: TemporalTarget): Promise<NativeConnection> {
  * Temporal Cloud refuses this call; there they are added once in the Cloud UI.
  */
 export async function ensureSearchAttributes(client: Client, namespace: string, log: Logger): Promise<void> {
-  const { IndexedValueType } = await import('@temporalio/proto').then((m) => m.temporal.api.enums.v1);
+  const { IndexedValueType } = temporal.api.enums.v1;
   try {
     const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
     const missing = SEARCH_ATTRIBUTE_NAMES.filter((n) => !(n in (existing.customAttributes ?? {})));

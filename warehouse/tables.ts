@@ -31,8 +31,9 @@ export function createTableSql(database: string, table: string, columns: Warehou
     }
   }
   for (const b of BOOKKEEPING_COLUMNS) defs.push(`${b.name} ${b.type} DEFAULT ${b.default}`);
-  // Nullable sort keys are refused by default; sources' primary keys are NOT NULL in practice.
-  const settings = engine.orderBy.length ? ' SETTINGS allow_nullable_key = 1' : '';
+  // Deduplication of repeated insert blocks (by insert_deduplication_token) makes a retried batch
+  // harmless even in a plain MergeTree. Nullable sort keys are refused by default; allow them.
+  const settings = ` SETTINGS non_replicated_deduplication_window = 1000${engine.orderBy.length ? ', allow_nullable_key = 1' : ''}`;
   return `CREATE TABLE ${quoteIdent(database)}.${quoteIdent(table)} (\n  ${defs.join(',\n  ')}\n) ${engineClause(engine)}${settings}`;
 }
 

@@ -9,7 +9,8 @@ const bookkeeping = proxyActivities<SyncActivities>({
 
 const extract = proxyActivities<SyncActivities>({
   startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '2 minutes',
+  // A worker that died is noticed after this long and its activity retried elsewhere.
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', maximumAttempts: 3 },
 });
 

@@ -63,7 +63,9 @@ export async function* readTable(config: PostgresConfig, req: ReadRequest): Asyn
   if (req.mode !== 'full_refresh' && cursorIndex < 0) {
     throw new SourceError(`cursor column "${req.cursorField}" is not in table "${req.table}"`, 'incremental_field');
   }
-  const where = cursorIndex < 0 ? '' : ` WHERE ${cursorCondition(columns[cursorIndex], req)} ORDER BY ${quotePgIdent(columns[cursorIndex].sourceName)}`;
+  // Ordered by cursor, then key: a resumed read yields exactly the batches an interrupted one did.
+  const orderBy = [columns[cursorIndex]?.sourceName, ...(req.orderKey ?? [])].filter(Boolean).map((c) => quotePgIdent(c!)).join(', ');
+  const where = cursorIndex < 0 ? '' : ` WHERE ${cursorCondition(columns[cursorIndex], req)} ORDER BY ${orderBy}`;
   const sql = `COPY (SELECT ${selectList} FROM ${qualified(config.schema, req.table)}${where}) TO STDOUT`;
   const insertColumns = insertColumnNames(columns, ['_tributary_version']);
   const batchBytes = req.batchBytes ?? DEFAULT_BATCH_BYTES;
@@ -78,7 +80,13 @@ export async function* readTable(config: PostgresConfig, req: ReadRequest): Asyn
       size += chunk.length;
       if (size < batchBytes) continue;
       const buf = Buffer.concat(chunks, size);
-      const cut = buf.lastIndexOf(NEWLINE) + 1;
+      // Cut at the first row end at or past batchBytes: batches depend on the data only, never on how
+      // the network chunked it, so a retried read reproduces them (and their deduplication tokens).
+      const cut = buf.indexOf(NEWLINE, batchBytes - 1) + 1;
+      if (cut === 0) {
+        chunks = [buf];
+        continue;
+      }
       const data = buf.subarray(0, cut);
       const rest = buf.subarray(cut);
       chunks = rest.length ? [Buffer.from(rest)] : [];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { freePort } from './ports';
 
 /**
- * Runs the real platform (`tsx platform/main.ts all`) as a child process — Temporal dev server,
+ * Runs the real platform (`node --import tsx platform/main.ts all`) as a child process — Temporal dev server,
  * chDB, PGlite and all — and talks to it over HTTP, as a user would.
  */
 export interface RunningPlatform {
@@ -31,7 +31,8 @@ export function makeDataDir(name: string): string {
 export async function startPlatform(opts: { dataDir: string; env?: Record<string, string>; token?: string }): Promise<RunningPlatform> {
   const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
   const token = opts.token ?? 'test-token-' + Math.random().toString(36).slice(2);
-  const child: ChildProcess = spawn(path.join(repoRoot, 'node_modules', '.bin', 'tsx'), ['platform/main.ts', 'all'], {
+  // One process (node with tsx's loader), so a SIGKILL really kills the platform, as a crash would.
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts', 'all'], {
     cwd: repoRoot,
     env: {
       ...process.env,
