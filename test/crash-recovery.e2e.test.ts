@@ -21,6 +21,9 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
   let db: SourceDb;
   let temporal: DevServer;
   let temporalDir: string;
+  let temporalPorts: { port: number; uiPort: number };
+  const startTemporal = () =>
+    startDevServer({ cliPath: testEnv().temporalCliPath, dataDir: temporalDir, ...temporalPorts, namespace: 'default', log: createLogger('warn') });
   let dataDir: string;
   let platform: RunningPlatform;
   let token: string;
@@ -81,14 +84,8 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
     temporalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-temporal-'));
-    temporal = await startDevServer({
-      cliPath: testEnv().temporalCliPath,
-      dataDir: temporalDir,
-      port: await freePort(),
-      uiPort: await freePort(),
-      namespace: 'default',
-      log: createLogger('warn'),
-    });
+    temporalPorts = { port: await freePort(), uiPort: await freePort() };
+    temporal = await startTemporal();
     dataDir = makeDataDir('crash');
     platform = await startPlatform({ dataDir, env: env() });
     token = platform.token;
@@ -142,5 +139,22 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     // Every id exactly once: the ROWS rows of the first run and the 30,000 new ones.
     const counts = await query(platform, `SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM crash_orders_log`);
     expect(counts[0]).toEqual({ n: String(ROWS + 30000), u: String(ROWS + 30000) });
+  }, 600_000);
+
+  test('a Temporal server restart mid-run: the run carries on and completes correctly', async () => {
+    await db.admin.query(`UPDATE orders SET note = note || ' v3' WHERE id % 5 = 0`);
+    const before = platform.output().length;
+    await platform.api('POST', `/api/schemas/${schemaIds.orders}/sync`);
+    const deadline = Date.now() + 120_000;
+    while (!/"table":"crash_orders","batch":5\b/.test(platform.output().slice(before))) {
+      if (Date.now() > deadline) throw new Error('the run did not reach batch 5');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await temporal.stop();
+    await new Promise((r) => setTimeout(r, 2000));
+    temporal = await startTemporal();
+    const job = await waitForJobs(platform, schemaIds.orders, 3, 240_000);
+    expect(job.status).toBe('Completed');
+    await assertEqual('orders', 'crash_orders');
   }, 600_000);
 });
