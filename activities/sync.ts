@@ -51,14 +51,21 @@ export function createSyncActivities(deps: ActivityDeps) {
       const progress: SyncProgress = { phase: 'loading', rows: 0, bytes: 0, batches: 0 };
       ctx.heartbeat(progress);
       const batches = connector.read(config, { table: schema.name, mode: 'full_refresh', columns, version: BigInt(version), batchBytes: deps.batchBytes });
-      await pipelined(batches, async (batch) => {
-        await warehouse.insertBytes(staging, batch.columns, batch.data, { format: batch.format });
-        progress.rows += batch.rows;
-        progress.bytes += batch.data.length;
-        progress.batches += 1;
-        ctx.heartbeat(progress);
-        deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
-      });
+      try {
+        await pipelined(batches, async (batch) => {
+          // A terminated or cancelled run learns it at a heartbeat: stop before writing any more.
+          ctx.cancellationSignal.throwIfAborted();
+          await warehouse.insertBytes(staging, batch.columns, batch.data, { format: batch.format });
+          progress.rows += batch.rows;
+          progress.bytes += batch.data.length;
+          progress.batches += 1;
+          ctx.heartbeat(progress);
+          deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
+        });
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) await dropTable(warehouse, staging);
+        throw err;
+      }
       deps.log.info({ schemaId, jobId, table: targetTable, rows: progress.rows, bytes: progress.bytes }, 'table loaded');
       return { stagingTable: staging, rows: progress.rows };
     },
@@ -100,6 +107,7 @@ export function createSyncActivities(deps: ActivityDeps) {
         orderKey: schema.primary_key_columns ?? undefined, batchBytes: deps.batchBytes,
       });
       await pipelined(batches, async (batch) => {
+        ctx.cancellationSignal.throwIfAborted();
         // A retry re-reads from the last heartbeat the server recorded, so it may insert batches again:
         // the token (job, where the batch ends, its size) lets ClickHouse drop the repeat.
         await warehouse.insertBytes(targetTable, batch.columns, batch.data, {
