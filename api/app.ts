@@ -3,8 +3,10 @@ import { requireToken } from './auth';
 import type { ApiDeps } from './context';
 import { errorHandler, notFoundRoute } from './errors';
 import { healthRoutes } from './routes/health';
+import { buildOpenApiDocument } from './openapi';
 import { jobRoutes } from './routes/jobs';
 import { queryRoutes } from './routes/query';
+import { schemaRoutes } from './routes/schemas';
 import { sourceRoutes } from './routes/sources';
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -12,7 +14,12 @@ export function createApp(deps: ApiDeps): express.Express {
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
   app.use(healthRoutes(deps));
-  app.use('/api', requireToken(deps.apiToken), sourceRoutes(deps), jobRoutes(deps), queryRoutes(deps));
+  // Public, like /health: it describes the API and holds nothing secret.
+  const openapi = buildOpenApiDocument();
+  app.get('/api/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use('/api', requireToken(deps.apiToken), sourceRoutes(deps), schemaRoutes(deps), jobRoutes(deps), queryRoutes(deps));
   app.use(notFoundRoute);
   app.use(errorHandler(deps.log));
   return app;

@@ -20,7 +20,12 @@ export const conflict = (message: string, details?: ApiError['details']) => new 
 
 /** Zod issue paths as dotted field names: `payload.schemas.0.sync_type`. */
 export function zodDetails(err: ZodError, prefix: (string | number)[] = []) {
-  return err.issues.map((i) => ({ field: [...prefix, ...i.path].join('.') || '(body)', message: i.message }));
+  return err.issues.flatMap((i) => {
+    const field = (extra: PropertyKey[] = []) => [...prefix, ...i.path, ...extra].map(String).join('.') || '(body)';
+    // An unknown key is named as the field itself, not as its parent object.
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: field([k]), message: `unknown field "${k}"` }));
+    return [{ field: field(), message: i.message }];
+  });
 }
 
 export function fromZod(err: ZodError, prefix: (string | number)[] = []): ApiError {

@@ -1,7 +1,7 @@
 import { maskedConfig } from '../catalog';
 import type { JobRow } from '../catalog/jobs';
 import type { SchemaRow } from '../catalog/schemas';
-import type { SourceRow } from '../catalog/sources';
+import type { SourceRow, SourceSummary } from '../catalog/sources';
 import { connectorFor } from '../connectors/registry';
 import { warehouseTableName } from '../warehouse/tables';
 
@@ -10,12 +10,32 @@ import { warehouseTableName } from '../warehouse/tables';
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 const num = (v: string | number | null) => (v === null ? null : Number(v));
 
-export function presentSource(source: SourceRow, schemas?: SchemaRow[]) {
+/**
+ * A schema's status as the schemas table shows it: the last run's (Running / Completed / Failed) while
+ * enabled; "Paused" when disabled; "not set up" while it has no sync method; null before the first run.
+ */
+export function schemaStatus(s: SchemaRow): string | null {
+  if (!s.sync_type) return 'not set up';
+  if (!s.should_sync) return 'Paused';
+  return s.status;
+}
+
+/** A source's status from its schemas': an error anywhere shows; then running; then done; no enabled schema is paused. */
+export function sourceStatus(summary: SourceSummary | undefined): string {
+  if (!summary || summary.enabled === 0) return 'Paused';
+  if (summary.failed > 0) return 'Error';
+  if (summary.running > 0) return 'Running';
+  return summary.last_successful_run ? 'Completed' : 'Running';
+}
+
+export function presentSource(source: SourceRow, schemas?: SchemaRow[], summary?: SourceSummary) {
   return {
     id: source.id,
     source_type: source.source_type,
     prefix: source.prefix,
-    status: source.status,
+    status: summary ? sourceStatus(summary) : source.status,
+    last_successful_run: summary ? iso(summary.last_successful_run) : undefined,
+    schema_counts: summary ? { total: summary.total, enabled: summary.enabled, running: summary.running, failed: summary.failed } : undefined,
     latest_error: source.latest_error,
     payload: maskedConfig(connectorFor(source.source_type)?.spec, source),
     created_at: iso(source.created_at),
@@ -36,7 +56,7 @@ export function presentSchema(source: SourceRow, s: SchemaRow) {
     incremental_field: s.incremental_field,
     incremental_field_type: s.incremental_field_type,
     primary_key_columns: s.primary_key_columns,
-    status: s.status,
+    status: schemaStatus(s),
     last_synced_at: iso(s.last_synced_at),
     rows_synced: num(s.rows_synced),
     latest_error: s.latest_error,

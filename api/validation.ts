@@ -43,3 +43,30 @@ export const jobsQuerySchema = z.object({
 });
 
 export const uuidSchema = z.uuid();
+
+/** POST /api/sources/db-schema and /check-cdc-prerequisites: `{ source_type, …connection fields }`, flat as in seed 001. */
+export const connectionCheckSchema = z.looseObject({
+  source_type: z.string('source_type is required').min(1, 'source_type is required'),
+});
+
+export const syncAllSchema = z.object({
+  confirm: z.literal(true, 'confirm must be true: this starts a sync of every enabled schema'),
+});
+
+export const booleanParam = (name: string) =>
+  z.enum(['true', 'false'], `${name} must be true or false`).transform((v) => v === 'true');
+
+export const deleteSourceQuerySchema = z.object({
+  delete_data: booleanParam('delete_data').optional(),
+});
+
+export const patchSourceSchema = z
+  .strictObject({
+    prefix: createSourceSchema.shape.prefix,
+    payload: z.record(z.string(), z.unknown(), 'payload must be an object of connection fields').optional(),
+  })
+  .refine((b) => b.prefix !== undefined || b.payload !== undefined, {
+    message: 'give prefix or payload (the connection fields to change)',
+    when: (p) => p.issues.length === 0,
+  });
+

@@ -60,3 +60,17 @@ export async function listJobs(
                ORDER BY started_at DESC LIMIT $${params.push(filter.limit)}`;
   return (await db.query<JobRow>(sql, params)).rows;
 }
+
+/** Runs stopped from outside (terminated workflows) never finish by themselves: close their job rows. */
+export async function cancelRunningJobs(db: Queryable, schemaId: string, reason: string): Promise<number> {
+  const r = await db.query(
+    `UPDATE jobs SET status = 'Failed', latest_error = $2, finished_at = now() WHERE schema_id = $1 AND status = 'Running' RETURNING id`,
+    [schemaId, reason],
+  );
+  return r.rows.length;
+}
+
+export async function hasCompletedJob(db: Queryable, schemaId: string): Promise<boolean> {
+  const r = await db.query(`SELECT 1 FROM jobs WHERE schema_id = $1 AND status = 'Completed' LIMIT 1`, [schemaId]);
+  return r.rows.length > 0;
+}

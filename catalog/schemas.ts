@@ -72,3 +72,39 @@ export async function markSchemaCompleted(db: Queryable, id: string, rows: numbe
 export async function markSchemaFailed(db: Queryable, id: string, error: string): Promise<void> {
   await db.query(`UPDATE schemas SET status = 'Failed', latest_error = $2, updated_at = now() WHERE id = $1`, [id, error]);
 }
+
+/** The columns a user may change on a schema (PATCH /api/schemas/:id and the bulk actions). */
+export type SchemaSettings = Partial<
+  Pick<SchemaRow, 'should_sync' | 'sync_type' | 'sync_frequency' | 'incremental_field' | 'incremental_field_type' | 'primary_key_columns'>
+>;
+
+export async function updateSchemaSettings(db: Queryable, id: string, s: SchemaSettings): Promise<SchemaRow | undefined> {
+  const sets: string[] = [];
+  const params: unknown[] = [id];
+  for (const [k, v] of Object.entries(s)) {
+    if (v === undefined) continue;
+    const value = k === 'primary_key_columns' && v !== null ? JSON.stringify(v) : v;
+    sets.push(`${k} = $${params.push(value)}`);
+  }
+  if (!sets.length) return getSchema(db, id);
+  const r = await db.query<SchemaRow>(`UPDATE schemas SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING *`, params);
+  return r.rows[0];
+}
+
+/**
+ * Forgets what was synced (after the warehouse table is dropped, or the cursor's meaning changed):
+ * the next run starts from scratch instead of from a cursor into data that is gone.
+ */
+export async function resetSchemaSyncState(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    `UPDATE schemas SET sync_cursor = NULL, status = NULL, last_synced_at = NULL, rows_synced = NULL, latest_error = NULL,
+            updated_at = now() WHERE id = $1`,
+    [id],
+  );
+}
+
+export async function getSchemasByIds(db: Queryable, ids: string[]): Promise<SchemaRow[]> {
+  // One text parameter (ids are validated UUIDs): array parameters differ between PGlite and pg.
+  const r = await db.query<SchemaRow>(`SELECT * FROM schemas WHERE id::text = ANY(string_to_array($1, ',')) ORDER BY name`, [ids.join(',')]);
+  return r.rows;
+}

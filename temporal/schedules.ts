@@ -79,3 +79,31 @@ export async function deleteSchedule(client: Client, source: SourceRow, schema: 
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
 }
+
+/** Pauses the schema's schedule if it has one (a disabled schema keeps its schedule, paused, until re-enabled). */
+export async function pauseSchedule(client: Client, source: SourceRow, schema: SchemaRow, note = 'schema disabled'): Promise<void> {
+  try {
+    await client.schedule.getHandle(syncScheduleId(warehouseTableName(source.prefix, schema.name))).pause(note);
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+  }
+}
+
+/**
+ * Makes Temporal match the catalog for one schema: an enabled, configured schema has a live schedule;
+ * any other keeps an existing schedule paused and gets none created.
+ */
+export async function applySchedule(client: Client, taskQueue: string, source: SourceRow, schema: SchemaRow): Promise<void> {
+  if (schema.should_sync && schema.sync_type) await upsertSchedule(client, taskQueue, source, schema);
+  else await pauseSchedule(client, source, schema);
+}
+
+export async function scheduleExists(client: Client, source: SourceRow, schema: SchemaRow): Promise<boolean> {
+  try {
+    await client.schedule.getHandle(syncScheduleId(warehouseTableName(source.prefix, schema.name))).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return false;
+    throw err;
+  }
+}

@@ -1,15 +1,16 @@
 import { Router } from 'express';
-import { getSchema, listSchemas } from '../../catalog/schemas';
-import { getSource, listSources } from '../../catalog/sources';
+import { listSchemas } from '../../catalog/schemas';
+import { getSource, listSources, sourceSummaries } from '../../catalog/sources';
 import { connectors } from '../../connectors/registry';
-import { triggerSync } from '../../temporal/schedules';
 import type { ApiDeps } from '../context';
-import { conflict, notFound } from '../errors';
+import { fromZod, notFound } from '../errors';
 import { presentSchema, presentSource } from '../present';
-import { createSource } from '../source-setup';
-import { createSourceSchema, uuidSchema } from '../validation';
+import { changeSource, refreshSchemas, removeSource } from '../source-management';
+import { againstSource, createSource, parseConnectionConfig, resolveConnector } from '../source-setup';
+import { startSyncs } from '../sync-control';
+import { connectionCheckSchema, createSourceSchema, deleteSourceQuerySchema, patchSourceSchema, syncAllSchema, uuidSchema } from '../validation';
 
-const isUuid = (id: string) => uuidSchema.safeParse(id).success;
+export const isUuid = (id: string) => uuidSchema.safeParse(id).success;
 
 export function sourceRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -21,38 +22,76 @@ export function sourceRoutes(deps: ApiDeps): Router {
     return source;
   }
 
+  async function presentWithSummary(id: string) {
+    const source = (await getSource(db, id))!;
+    return presentSource(source, await listSchemas(db, id), (await sourceSummaries(db)).get(id));
+  }
+
   r.get('/source-types', (_req, res) => {
     res.json(Object.fromEntries(Object.values(connectors).map((c) => [c.spec.name, c.spec])));
   });
 
+  /** Step 2 of seed 001: the credentials checked live, then every table with its sync options. */
+  r.post('/sources/db-schema', async (req, res) => {
+    const { source_type, ...fields } = connectionCheckSchema.parse(req.body ?? {});
+    const connector = resolveConnector(source_type);
+    const config = parseConnectionConfig(connector, fields, []);
+    await againstSource(() => connector.check(config), '');
+    res.json(await againstSource(() => connector.discover(config), ''));
+  });
+
+  r.post('/sources/check-cdc-prerequisites', async (req, res) => {
+    const { source_type, ...fields } = connectionCheckSchema.parse(req.body ?? {});
+    const connector = resolveConnector(source_type);
+    const config = parseConnectionConfig(connector, fields, []);
+    if (!connector.checkCdcPrerequisites) {
+      res.json({ valid: false, errors: [`${connector.spec.label} sources do not support CDC`] });
+      return;
+    }
+    const errors = await againstSource(() => connector.checkCdcPrerequisites!(config), '');
+    res.json({ valid: errors.length === 0, errors });
+  });
+
   r.post('/sources', async (req, res) => {
     const body = createSourceSchema.parse(req.body ?? {});
-    const { source, schemas } = await createSource(deps, body);
-    res.status(201).json(presentSource(source, schemas));
+    const { source, schemas, warnings } = await createSource(deps, body);
+    res.status(201).json({ ...presentSource(source, schemas), warnings });
   });
 
   r.get('/sources', async (_req, res) => {
-    const sources = await listSources(db);
-    res.json({ results: sources.map((s) => presentSource(s)) });
+    const [sources, summaries] = [await listSources(db), await sourceSummaries(db)];
+    res.json({ results: sources.map((s) => presentSource(s, undefined, summaries.get(s.id))) });
   });
 
   r.get('/sources/:id', async (req, res) => {
     const source = await sourceOr404(req.params.id);
-    res.json(presentSource(source, await listSchemas(db, source.id)));
+    res.json(await presentWithSummary(source.id));
   });
 
-  r.get('/sources/:id/schemas', async (req, res) => {
+  r.patch('/sources/:id', async (req, res) => {
     const source = await sourceOr404(req.params.id);
-    res.json({ results: (await listSchemas(db, source.id)).map((s) => presentSchema(source, s)) });
+    const body = patchSourceSchema.parse(req.body ?? {});
+    await changeSource(deps, source, body);
+    res.json(await presentWithSummary(source.id));
   });
 
-  r.post('/schemas/:id/sync', async (req, res) => {
-    const schema = isUuid(req.params.id) ? await getSchema(db, req.params.id) : undefined;
-    if (!schema) throw notFound(`Schema ${req.params.id}`);
-    if (!schema.should_sync) throw conflict(`Schema "${schema.name}" is disabled: enable it before syncing`);
-    const source = (await getSource(db, schema.source_id))!;
-    await triggerSync(deps.temporal, source, schema);
-    res.status(202).json({ schema_id: schema.id, triggered: true });
+  r.delete('/sources/:id', async (req, res) => {
+    const q = deleteSourceQuerySchema.safeParse(req.query);
+    if (!q.success) throw fromZod(q.error);
+    const source = await sourceOr404(req.params.id);
+    res.json(await removeSource(deps, source, { deleteData: q.data.delete_data ?? false }));
+  });
+
+  r.post('/sources/:id/refresh-schemas', async (req, res) => {
+    const source = await sourceOr404(req.params.id);
+    const { added, gone } = await refreshSchemas(deps, source);
+    res.json({ added: added.map((s) => presentSchema(source, s)), missing_at_source: gone });
+  });
+
+  r.post('/sources/:id/sync-all', async (req, res) => {
+    const source = await sourceOr404(req.params.id);
+    syncAllSchema.parse(req.body ?? {});
+    res.status(202).json(await startSyncs(deps, source, await listSchemas(db, source.id)));
   });
 
   return r;

@@ -1,6 +1,7 @@
 import type { Connector } from '../types';
 import { SourceError } from '../types';
 import { schemaExists, listColumns } from './catalog-queries';
+import { checkCdcPrerequisites } from './cdc-prerequisites';
 import { postgresConfigSchema, type PostgresConfig } from './config';
 import { qualified, quotePgIdent, withConnection } from './connection';
 import { discoverTables } from './discover';
@@ -36,4 +37,6 @@ export const postgresConnector: Connector<PostgresConfig> = {
       const r = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(config.schema, table)} WHERE ${quotePgIdent(field)} IS NULL`);
       return Number(r.rows[0].n);
     }),
+
+  checkCdcPrerequisites,
 };

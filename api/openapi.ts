@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { connectors } from '../connectors/registry';
+import * as R from './response-schemas';
+import { bulkActionSchema, patchSchemaSchema, schemasQuerySchema } from './schema-requests';
+import {
+  connectionCheckSchema,
+  createSourceSchema,
+  deleteSourceQuerySchema,
+  jobsQuerySchema,
+  patchSourceSchema,
+  querySchema,
+  syncAllSchema,
+} from './validation';
+
+/**
+ * GET /api/openapi.json: an OpenAPI 3.1 document generated from the zod schemas the routes validate
+ * with and the response schemas the tests check answers against. Only the route table is written here.
+ */
+
+type Json = Record<string, unknown>;
+type Io = 'input' | 'output';
+
+interface Route {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  body?: z.ZodType | Json;
+  query?: z.ZodObject;
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  public?: boolean;
+}
+
+/** Converts a zod schema; schemas with an id move to components and are referenced from there. */
+function converter(components: Record<string, Json>) {
+  return (schema: z.ZodType, io: Io): Json => {
+    const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Json;
+    delete json.$schema;
+    const defs = (json.$defs ?? {}) as Record<string, Json>;
+    delete json.$defs;
+    const relink = (j: Json) => JSON.parse(JSON.stringify(j).replaceAll('"#/$defs/', '"#/components/schemas/')) as Json;
+    for (const [id, def] of Object.entries(defs)) components[id] = relink(def);
+    return relink(json);
+  };
+}
+
+/** The create body's payload: the connection fields of each source type, plus schemas[]. */
+function createSourceBody(convert: ReturnType<typeof converter>): Json {
+  const body = convert(createSourceSchema, 'input');
+  const perType = Object.values(connectors).map((c) => convert(c.configSchema, 'input'));
+  const props = body.properties as Record<string, Json>;
+  props.payload = { allOf: [props.payload, perType.length === 1 ? perType[0] : { oneOf: perType }] };
+  return body;
+}
+
+function connectionCheckBody(convert: ReturnType<typeof converter>): Json {
+  const perType = Object.values(connectors).map((c) => convert(c.configSchema, 'input'));
+  return { allOf: [convert(connectionCheckSchema, 'input'), perType.length === 1 ? perType[0] : { oneOf: perType }] };
+}
+
+const idParam = (what: string) => ({ name: 'id', in: 'path', required: true, description: `the ${what} id`, schema: { type: 'string', format: 'uuid' } });
+
+export function buildOpenApiDocument(): Json {
+  const components: Record<string, Json> = {};
+  const convert = converter(components);
+  const err = (description: string) => ({ description, schema: R.errorResponse });
+  const routes: Route[] = [
+    { method: 'get', path: '/health', summary: 'Liveness of each part, with its mode', public: true, responses: { 200: { description: 'all parts answer', schema: R.healthResult }, 503: { description: 'a part is down', schema: R.healthResult } } },
+    { method: 'get', path: '/api/openapi.json', summary: 'This document', public: true, responses: { 200: { description: 'OpenAPI 3.1' } } },
+    { method: 'get', path: '/api/source-types', summary: 'The wizard: each source type and the fields it needs', responses: { 200: { description: 'keyed by source_type', schema: R.sourceTypesResult } } },
+    { method: 'post', path: '/api/sources/db-schema', summary: 'Check credentials live and list the tables with their sync options', body: connectionCheckBody(convert), responses: { 200: { description: 'one entry per table', schema: z.array(R.discoveredTableResponse) }, 400: err("bad input, or the source's own error message") } },
+    { method: 'post', path: '/api/sources/check-cdc-prerequisites', summary: 'Postgres CDC pre-flight', body: connectionCheckBody(convert), responses: { 200: { description: 'what is missing, each with its fix', schema: R.cdcCheckResult }, 400: err('bad input or credentials') } },
+    { method: 'post', path: '/api/sources', summary: 'Create a source with its schemas; first syncs start at once', body: createSourceBody(convert), responses: { 201: { description: 'created', schema: R.createdSourceResponse }, 400: err('a rule is broken; nothing stored'), 409: err('prefix taken') } },
+    { method: 'get', path: '/api/sources', summary: 'Sources with status, last successful run and schema counts', responses: { 200: { description: 'sources', schema: R.listOf(R.sourceResponse) } } },
+    { method: 'get', path: '/api/sources/{id}', summary: 'One source with its schemas', responses: { 200: { description: 'the source', schema: R.sourceResponse }, 404: err('no such source') } },
+    { method: 'patch', path: '/api/sources/{id}', summary: 'Change connection fields (checked live) or the prefix (renames tables)', body: patchSourceSchema, responses: { 200: { description: 'the source', schema: R.sourceResponse }, 400: err('bad input or credentials'), 404: err('no such source'), 409: err('prefix or table names taken, or syncs running') } },
+    { method: 'delete', path: '/api/sources/{id}', summary: 'Delete a source: schedules, runs in flight, catalog rows; tables only with delete_data=true', query: deleteSourceQuerySchema, responses: { 200: { description: 'deleted', schema: R.deleteSourceResult }, 404: err('no such source') } },
+    { method: 'post', path: '/api/sources/{id}/refresh-schemas', summary: 'Pull new schemas: new tables are added disabled; nothing syncs', responses: { 200: { description: 'tables added', schema: R.refreshResult }, 400: err("the source's error"), 404: err('no such source') } },
+    { method: 'post', path: '/api/sources/{id}/sync-all', summary: 'Sync every enabled schema that is not already syncing', body: syncAllSchema, responses: { 202: { description: 'started and skipped, with reasons', schema: R.syncAllResult }, 400: err('confirm missing'), 404: err('no such source') } },
+    { method: 'get', path: '/api/sources/{id}/schemas', summary: "The source's schemas, filtered and sorted", query: schemasQuerySchema, responses: { 200: { description: 'schemas', schema: R.listOf(R.schemaResponse) }, 400: err('bad query parameter'), 404: err('no such source') } },
+    { method: 'patch', path: '/api/schemas/{id}', summary: 'Enable/disable a schema or change its sync settings', body: patchSchemaSchema, responses: { 200: { description: 'the schema and any warnings', schema: R.schemaWithWarnings }, 400: err('a rule is broken'), 404: err('no such schema'), 409: err('primary key locked, or the table is gone') } },
+    { method: 'post', path: '/api/schemas/bulk', summary: 'disable, set_frequency, sync_now, delete_tables, delete_and_resync (no bulk enable)', body: bulkActionSchema, responses: { 200: { description: 'applied and skipped, with reasons', schema: R.bulkResult }, 400: err('bad input or confirm missing'), 404: err('a selected schema does not exist') } },
+    { method: 'post', path: '/api/schemas/{id}/sync', summary: 'Sync now', responses: { 202: { description: 'triggered', schema: R.syncTriggered }, 404: err('no such schema'), 409: err('disabled or not configured') } },
+    { method: 'get', path: '/api/jobs', summary: 'Sync runs, newest first', query: jobsQuerySchema, responses: { 200: { description: 'jobs', schema: R.listOf(R.jobResponse) }, 400: err('bad query parameter') } },
+    { method: 'post', path: '/api/query', summary: 'Read-only SQL over the warehouse', body: querySchema, responses: { 200: { description: 'rows', schema: R.queryResult }, 400: err('bad or forbidden SQL') } },
+  ];
+
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const route of routes) {
+    const parameters: Json[] = [];
+    if (route.path.includes('{id}')) parameters.push(idParam(route.path.startsWith('/api/schemas') ? 'schema' : 'source'));
+    if (route.query) {
+      const q = convert(route.query, 'input');
+      const required = new Set((q.required as string[] | undefined) ?? []);
+      for (const [name, schema] of Object.entries((q.properties ?? {}) as Record<string, Json>)) {
+        parameters.push({ name, in: 'query', required: required.has(name), schema });
+      }
+    }
+    const responses: Record<string, Json> = {};
+    for (const [status, r] of Object.entries(route.responses)) {
+      responses[status] = { description: r.description, ...(r.schema ? { content: { 'application/json': { schema: convert(r.schema, 'output') } } } : {}) };
+    }
+    if (!route.public) responses['401'] = { description: 'missing or invalid token', content: { 'application/json': { schema: convert(R.errorResponse, 'output') } } };
+    const body = route.body instanceof z.ZodType ? convert(route.body, 'input') : route.body;
+    (paths[route.path] ??= {})[route.method] = {
+      summary: route.summary,
+      operationId: `${route.method}${route.path.replace(/[{}]/g, '').replace(/[^a-zA-Z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+      ...(route.public ? { security: [] } : {}),
+      ...(parameters.length ? { parameters } : {}),
+      ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } } : {}),
+      responses,
+    };
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tributary API',
+      version: '0.1.0',
+      description: 'Sources → ClickHouse through Temporal workflows. Errors are always { error, message, details: [{ field, message }] }.',
+    },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    paths,
+    components: { schemas: components, securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+  };
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { SYNC_FREQUENCIES } from '../common/frequencies';
+import { CURSOR_FIELD_TYPES, SYNC_TYPES } from './validation';
+
+/**
+ * The shapes the API answers with, as zod schemas: the OpenAPI document is generated from them, and
+ * the tests parse real responses with them, so the document can't drift from what is sent.
+ */
+
+const timestamp = z.string().describe('ISO 8601 timestamp, UTC');
+
+export const errorResponse = z
+  .object({
+    error: z.string().describe('machine-readable code, e.g. validation_error, source_error, not_found, conflict'),
+    message: z.string(),
+    details: z.array(z.object({ field: z.string().optional(), message: z.string() })),
+  })
+  .meta({ id: 'Error' });
+
+export const schemaResponse = z
+  .object({
+    id: z.uuid(),
+    source_id: z.uuid(),
+    name: z.string().describe('the table name at the source'),
+    table: z.string().describe('the warehouse table, {prefix}_{name} in snake case'),
+    should_sync: z.boolean(),
+    sync_type: z.enum(SYNC_TYPES).nullable(),
+    sync_frequency: z.enum(SYNC_FREQUENCIES),
+    incremental_field: z.string().nullable(),
+    incremental_field_type: z.enum(CURSOR_FIELD_TYPES).nullable(),
+    primary_key_columns: z.array(z.string()).nullable(),
+    status: z.enum(['Running', 'Completed', 'Failed', 'Paused', 'not set up']).nullable(),
+    last_synced_at: timestamp.nullable(),
+    rows_synced: z.number().nullable(),
+    latest_error: z.string().nullable(),
+  })
+  .meta({ id: 'Schema' });
+
+export const schemaWithWarnings = schemaResponse.extend({ warnings: z.array(z.string()) }).meta({ id: 'SchemaWithWarnings' });
+
+export const sourceResponse = z
+  .object({
+    id: z.uuid(),
+    source_type: z.string(),
+    prefix: z.string(),
+    status: z.string().describe('Running, Completed, Error or Paused, from its schemas'),
+    latest_error: z.string().nullable(),
+    payload: z.record(z.string(), z.unknown()).describe('connection fields; secrets as "********"'),
+    created_at: timestamp,
+    updated_at: timestamp,
+    last_successful_run: timestamp.nullable().optional(),
+    schema_counts: z.object({ total: z.number(), enabled: z.number(), running: z.number(), failed: z.number() }).optional(),
+    schemas: z.array(schemaResponse).optional(),
+  })
+  .meta({ id: 'Source' });
+
+export const createdSourceResponse = sourceResponse.extend({ warnings: z.array(z.string()) }).meta({ id: 'CreatedSource' });
+
+export const discoveredTableResponse = z
+  .object({
+    table: z.string(),
+    should_sync: z.literal(false),
+    rows: z.number().nullable(),
+    incremental_available: z.boolean(),
+    append_available: z.boolean(),
+    cdc_available: z.boolean().nullable(),
+    supports_webhooks: z.boolean(),
+    incremental_fields: z.array(z.object({ field: z.string(), type: z.enum(CURSOR_FIELD_TYPES), label: z.string(), nullable: z.boolean() })),
+    detected_primary_keys: z.array(z.string()),
+    available_columns: z.array(z.object({ field: z.string(), type: z.string(), nullable: z.boolean() })),
+    description: z.string(),
+  })
+  .meta({ id: 'DiscoveredTable' });
+
+export const jobResponse = z
+  .object({
+    id: z.uuid(),
+    schema_id: z.uuid(),
+    source_id: z.uuid(),
+    status: z.enum(['Running', 'Completed', 'Failed']),
+    rows_synced: z.number(),
+    started_at: timestamp,
+    finished_at: timestamp.nullable(),
+    duration_seconds: z.number().nullable(),
+    latest_error: z.string().nullable(),
+    warnings: z.array(z.string()),
+    workflow_id: z.string().nullable(),
+    workflow_run_id: z.string().nullable(),
+  })
+  .meta({ id: 'Job' });
+
+const selected = z.object({ id: z.uuid(), name: z.string() });
+const skipped = selected.extend({ reason: z.string() });
+
+export const bulkResult = z.object({ action: z.string(), applied: z.array(selected), skipped: z.array(skipped) }).meta({ id: 'BulkResult' });
+export const syncAllResult = z.object({ started: z.array(selected), skipped: z.array(skipped) }).meta({ id: 'SyncAllResult' });
+export const cdcCheckResult = z.object({ valid: z.boolean(), errors: z.array(z.string()) }).meta({ id: 'CdcCheckResult' });
+export const refreshResult = z.object({ added: z.array(schemaResponse), missing_at_source: z.array(z.string()) }).meta({ id: 'RefreshResult' });
+export const deleteSourceResult = z
+  .object({ id: z.uuid(), deleted: z.literal(true), dropped_tables: z.array(z.string()), warnings: z.array(z.string()) })
+  .meta({ id: 'DeleteSourceResult' });
+export const syncTriggered = z.object({ schema_id: z.uuid(), triggered: z.literal(true) });
+export const queryResult = z.object({
+  columns: z.array(z.object({ name: z.string(), type: z.string() })),
+  rows: z.array(z.record(z.string(), z.unknown())),
+  row_count: z.number(),
+});
+const partStatus = z.object({ mode: z.enum(['embedded', 'remote']), status: z.enum(['ok', 'error']), error: z.string().optional() });
+export const healthResult = z.object({ status: z.enum(['ok', 'degraded']), temporal: partStatus, warehouse: partStatus, catalog: partStatus });
+export const sourceTypesResult = z.record(
+  z.string(),
+  z.object({
+    name: z.string(),
+    label: z.string(),
+    caption: z.string(),
+    fields: z.array(
+      z.object({
+        name: z.string(),
+        label: z.string(),
+        type: z.enum(['input', 'password', 'switch', 'select', 'file-upload']),
+        required: z.boolean(),
+        placeholder: z.string().optional(),
+        options: z.array(z.object({ label: z.string(), value: z.string() })).optional(),
+        secret: z.boolean().optional(),
+      }),
+    ),
+    featured: z.boolean(),
+    unreleasedSource: z.boolean(),
+  }),
+);
+export const listOf = <T extends z.ZodType>(item: T) => z.object({ results: z.array(item) });

@@ -1,0 +1,59 @@
+import { Router } from 'express';
+import { getSchema, listSchemas } from '../../catalog/schemas';
+import { getSource } from '../../catalog/sources';
+import type { ApiDeps } from '../context';
+import { badRequest, conflict, fromZod, notFound } from '../errors';
+import { presentSchema } from '../present';
+import { filterAndSortSchemas } from '../schema-listing';
+import { patchSchema, runBulkAction } from '../schema-management';
+import { bulkActionSchema, patchSchemaSchema, schemasQuerySchema } from '../schema-requests';
+import { startSync, syncBlocker } from '../sync-control';
+import { isUuid } from './sources';
+
+export function schemaRoutes(deps: ApiDeps): Router {
+  const r = Router();
+  const db = deps.catalog.db;
+
+  async function schemaOr404(id: string) {
+    const schema = isUuid(id) ? await getSchema(db, id) : undefined;
+    if (!schema) throw notFound(`Schema ${id}`);
+    return schema;
+  }
+
+  r.get('/sources/:id/schemas', async (req, res) => {
+    const source = isUuid(req.params.id) ? await getSource(db, req.params.id) : undefined;
+    if (!source) throw notFound(`Source ${req.params.id}`);
+    const q = schemasQuerySchema.safeParse(req.query);
+    if (!q.success) throw fromZod(q.error);
+    const rows = filterAndSortSchemas(await listSchemas(db, source.id), q.data);
+    res.json({ results: rows.map((s) => presentSchema(source, s)) });
+  });
+
+  r.patch('/schemas/:id', async (req, res) => {
+    const schema = await schemaOr404(req.params.id);
+    const body = patchSchemaSchema.parse(req.body ?? {});
+    const { schema: updated, source, warnings } = await patchSchema(deps, schema, body);
+    res.json({ ...presentSchema(source, updated), warnings });
+  });
+
+  r.post('/schemas/bulk', async (req, res) => {
+    const body = req.body ?? {};
+    if (body && typeof body === 'object' && (body as { action?: unknown }).action === 'enable') {
+      throw badRequest('Bulk enable is not available: enable schemas one at a time (PATCH /api/schemas/:id), since each needs its sync method and settings', [
+        { field: 'action', message: 'there is no bulk enable' },
+      ]);
+    }
+    res.json(await runBulkAction(deps, bulkActionSchema.parse(body)));
+  });
+
+  /** "Sync now" for one schema: a run starts at once, or right after the one in flight. */
+  r.post('/schemas/:id/sync', async (req, res) => {
+    const schema = await schemaOr404(req.params.id);
+    const reason = syncBlocker({ ...schema, status: null });
+    if (reason) throw conflict(`Schema "${schema.name}" is ${reason === 'disabled' ? 'disabled: enable it before syncing' : `not syncable: ${reason}`}`);
+    await startSync(deps, (await getSource(db, schema.source_id))!, schema);
+    res.status(202).json({ schema_id: schema.id, triggered: true });
+  });
+
+  return r;
+}

@@ -1,0 +1,201 @@
+import { unsealConfig } from '../catalog';
+import { hasCompletedJob } from '../catalog/jobs';
+import { getSchemasByIds, updateSchemaSettings, type SchemaRow, type SchemaSettings } from '../catalog/schemas';
+import { getSource, type SourceRow } from '../catalog/sources';
+import { ONE_MINUTE_ONLY_FOR_CDC } from '../common/frequencies';
+import type { DiscoveredTable } from '../connectors/types';
+import { applySchedule, pauseSchedule } from '../temporal/schedules';
+import { tableExists, warehouseTableName } from '../warehouse/tables';
+import type { ApiDeps } from './context';
+import { ApiError, badRequest, conflict } from './errors';
+import type { BulkAction, PatchSchemaBody } from './schema-requests';
+import {
+  effectivePrimaryKey,
+  notImplementedViolation,
+  frequencyViolation,
+  schemaWarnings,
+  tableRuleViolations,
+  throwIfAny,
+  type SchemaSettingsInput,
+} from './schema-rules';
+import { againstSource, parseConnectionConfig, resolveConnector } from './source-setup';
+import { startSync, stopSyncs, syncBlocker, type Selected, type Skipped } from './sync-control';
+
+/** Changing one schema (PATCH /api/schemas/:id) and many at once (POST /api/schemas/bulk). */
+
+/** Keys whose change needs the table as the source has it now (cursor candidates, columns). */
+const NEEDS_DISCOVERY = ['sync_type', 'incremental_field', 'incremental_field_type', 'primary_key_columns'] as const;
+
+async function discoverTable(deps: ApiDeps, source: SourceRow, name: string): Promise<DiscoveredTable> {
+  const connector = resolveConnector(source.source_type);
+  const config = parseConnectionConfig(connector, unsealConfig(deps.catalog.secrets, source));
+  const tables = await againstSource(() => connector.discover(config));
+  const table = tables.find((t) => t.table === name);
+  if (!table) throw conflict(`table "${name}" no longer exists in the source`, [{ field: 'name', message: 'not found in the source' }]);
+  return table;
+}
+
+const sameKey = (a: string[] | null, b: string[] | null) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+
+/** Seed 000: once an incremental sync has completed, the key is fixed until the synced data is deleted. */
+async function primaryKeyLocked(deps: ApiDeps, source: SourceRow, schema: SchemaRow): Promise<boolean> {
+  if (schema.sync_type !== 'incremental') return false;
+  if (!(await hasCompletedJob(deps.catalog.db, schema.id))) return false;
+  return tableExists(deps.warehouse, warehouseTableName(source.prefix, schema.name));
+}
+
+export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchSchemaBody) {
+  const source = (await getSource(deps.catalog.db, schema.source_id))!;
+  const pick = <K extends keyof PatchSchemaBody & keyof SchemaRow>(k: K) => (body[k] !== undefined ? body[k] : schema[k]) as SchemaRow[K];
+  const next: SchemaSettingsInput & Required<Pick<SchemaSettingsInput, 'sync_type'>> = {
+    name: schema.name,
+    should_sync: pick('should_sync'),
+    sync_type: pick('sync_type'),
+    sync_frequency: pick('sync_frequency'),
+    incremental_field: pick('incremental_field'),
+    incremental_field_type: pick('incremental_field_type'),
+    primary_key_columns: pick('primary_key_columns'),
+  };
+  const at = (f: string) => f;
+  const enabling = next.should_sync && !schema.should_sync;
+  if (next.should_sync && !next.sync_type) {
+    throw badRequest(`schema "${schema.name}" has no sync method: an enabled schema needs sync_type (send it with should_sync)`, [
+      { field: 'sync_type', message: 'required while the schema is enabled' },
+    ]);
+  }
+  // The URL names the schema, so the message is the rule's own words.
+  throwIfAny(frequencyViolation(next, 'sync_frequency'));
+
+  let warnings: string[] = [];
+  let table: DiscoveredTable | undefined;
+  if (NEEDS_DISCOVERY.some((k) => body[k] !== undefined) || enabling) {
+    table = await discoverTable(deps, source, schema.name);
+    throwIfAny(tableRuleViolations(next, table, at));
+    warnings = schemaWarnings(next, table);
+  }
+  // Clearing the key means "the detected one", as on create: the warehouse table is keyed by what is stored.
+  const newKey = body.primary_key_columns === null ? effectivePrimaryKey(next, table) : body.primary_key_columns;
+  if (newKey !== undefined && !sameKey(newKey, schema.primary_key_columns)) {
+    if (await primaryKeyLocked(deps, source, schema)) {
+      throw conflict(
+        `primary_key_columns of "${schema.name}" are locked: an incremental sync has completed. Delete the synced data first (POST /api/schemas/bulk with action delete_tables), then change them`,
+        [{ field: 'primary_key_columns', message: 'locked after the first incremental sync' }],
+      );
+    }
+  }
+  throwIfAny(notImplementedViolation(next, 'sync_type'));
+
+  const changes: SchemaSettings = {};
+  for (const k of ['should_sync', 'sync_type', 'sync_frequency', 'incremental_field', 'incremental_field_type', 'primary_key_columns'] as const) {
+    if (body[k] !== undefined) (changes as Record<string, unknown>)[k] = body[k];
+  }
+  if (newKey !== undefined) changes.primary_key_columns = newKey;
+  // A new sync type or cursor changes what the table holds: rebuild the same table from scratch, in place.
+  // Incremental and append tables are dropped (their engine and cursor depend on both); a full refresh
+  // replaces the table by itself at its next run.
+  const rebuild =
+    (schema.last_synced_at !== null || schema.status !== null) &&
+    ((body.sync_type !== undefined && body.sync_type !== schema.sync_type) ||
+      (body.incremental_field !== undefined && body.incremental_field !== schema.incremental_field));
+  if (rebuild) {
+    const dropData = next.sync_type === 'incremental' || next.sync_type === 'append';
+    await stopSyncs(deps, source, schema, 'sync settings changed', { dropData });
+  }
+  const updated = (await updateSchemaSettings(deps.catalog.db, schema.id, changes))!;
+  await applySchedule(deps.temporal, deps.taskQueue, source, updated);
+  if (updated.should_sync && (enabling || rebuild) && !syncBlocker(updated)) await startSync(deps, source, updated);
+  return { schema: updated, source, warnings };
+}
+
+/** Loads the selected schemas with their sources; an unknown id is a 404 naming it, before anything changes. */
+async function loadSelection(deps: ApiDeps, ids: string[]) {
+  const unique = [...new Set(ids)];
+  const schemas = await getSchemasByIds(deps.catalog.db, unique);
+  const found = new Set(schemas.map((s) => s.id));
+  const missing = ids.flatMap((id, i) => (found.has(id) ? [] : [{ field: `schema_ids.${i}`, message: `no schema ${id}` }]));
+  if (missing.length) throw new ApiError(404, 'not_found', `${missing.length} selected schema(s) not found`, missing);
+  const sources = new Map<string, SourceRow>();
+  for (const s of schemas) if (!sources.has(s.source_id)) sources.set(s.source_id, (await getSource(deps.catalog.db, s.source_id))!);
+  return schemas.map((schema) => ({ schema, source: sources.get(schema.source_id)! }));
+}
+
+const ref = (s: SchemaRow): Selected => ({ id: s.id, name: s.name });
+
+/** Seed 000: disabling CDC or webhook schemas loses changes until a full resync, so it must be confirmed. */
+export function requireDisableConfirmation(schemas: Pick<SchemaRow, 'name' | 'should_sync' | 'sync_type'>[], confirm: boolean | undefined): void {
+  const pushFed = schemas.filter((s) => s.should_sync && (s.sync_type === 'cdc' || s.sync_type === 'webhook'));
+  if (pushFed.length && confirm !== true) {
+    throw badRequest(
+      `confirm: true is required: ${pushFed.map((s) => `"${s.name}" (${s.sync_type})`).join(', ')} stop receiving changes, and re-enabling them requires a full resync`,
+      [{ field: 'confirm', message: 'must be true when cdc or webhook schemas are selected' }],
+    );
+  }
+}
+
+export async function runBulkAction(deps: ApiDeps, body: BulkAction) {
+  const selection = await loadSelection(deps, body.schema_ids);
+  const applied: Selected[] = [];
+  const skipped: Skipped[] = [];
+
+  switch (body.action) {
+    case 'disable': {
+      requireDisableConfirmation(selection.map((s) => s.schema), body.confirm);
+      for (const { schema, source } of selection) {
+        if (!schema.should_sync) {
+          skipped.push({ ...ref(schema), reason: 'already disabled' });
+          continue;
+        }
+        await updateSchemaSettings(deps.catalog.db, schema.id, { should_sync: false });
+        await pauseSchedule(deps.temporal, source, schema);
+        applied.push(ref(schema));
+      }
+      break;
+    }
+    case 'set_frequency': {
+      const notCdc = selection.filter(({ schema }) => schema.sync_type !== 'cdc');
+      if (body.frequency === '1min' && notCdc.length) {
+        throw badRequest(ONE_MINUTE_ONLY_FOR_CDC, notCdc.map(({ schema }) => ({ field: 'frequency', message: `"${schema.name}" is not a CDC schema` })));
+      }
+      for (const { schema, source } of selection) {
+        const updated = (await updateSchemaSettings(deps.catalog.db, schema.id, { sync_frequency: body.frequency }))!;
+        await applySchedule(deps.temporal, deps.taskQueue, source, updated);
+        applied.push(ref(schema));
+      }
+      break;
+    }
+    case 'sync_now': {
+      for (const { schema, source } of selection) {
+        const reason = syncBlocker(schema);
+        if (reason) skipped.push({ ...ref(schema), reason });
+        else {
+          await startSync(deps, source, schema);
+          applied.push(ref(schema));
+        }
+      }
+      break;
+    }
+    case 'delete_tables': {
+      // Disabled as well: a schedule left running would import the table again at its next tick.
+      for (const { schema, source } of selection) {
+        await pauseSchedule(deps.temporal, source, schema, 'synced data deleted');
+        await stopSyncs(deps, source, schema, 'synced data deleted', { dropData: true });
+        await updateSchemaSettings(deps.catalog.db, schema.id, { should_sync: false });
+        applied.push(ref(schema));
+      }
+      break;
+    }
+    case 'delete_and_resync': {
+      for (const { schema, source } of selection) {
+        await stopSyncs(deps, source, schema, 'deleted for a resync', { dropData: true });
+        const reason = syncBlocker({ ...schema, status: null });
+        if (reason) skipped.push({ ...ref(schema), reason: `table deleted; not resynced: ${reason}` });
+        else {
+          await startSync(deps, source, { ...schema, status: null });
+          applied.push(ref(schema));
+        }
+      }
+      break;
+    }
+  }
+  return { action: body.action, applied, skipped };
+}

@@ -1,0 +1,33 @@
+import { quoteIdent, type Warehouse } from './client';
+import { dropTable } from './tables';
+
+/** Warehouse table housekeeping for the management API: renames, and dropping a schema's tables. */
+
+/** Renames tables, all in one statement, e.g. when a source's prefix changes. */
+export async function renameTables(wh: Warehouse, renames: { from: string; to: string }[]): Promise<void> {
+  if (!renames.length) return;
+  const db = quoteIdent(wh.database);
+  await wh.command(`RENAME TABLE ${renames.map((r) => `${db}.${quoteIdent(r.from)} TO ${db}.${quoteIdent(r.to)}`).join(', ')}`);
+}
+
+/** Which of `tables` exist in the warehouse. */
+export async function existingTables(wh: Warehouse, tables: string[]): Promise<Set<string>> {
+  if (!tables.length) return new Set();
+  const rows = await wh.queryRows<{ name: string }>('SELECT name FROM system.tables WHERE database = {db:String} AND has({names:Array(String)}, name)', {
+    params: { db: wh.database, names: tables },
+  });
+  return new Set(rows.map((r) => r.name));
+}
+
+/**
+ * Drops a schema's table (unless `keepLive`) and any staging tables a stopped full refresh left behind
+ * (`<table>__loading_<job>`, see activities/context.ts).
+ */
+export async function dropSchemaTables(wh: Warehouse, table: string, opts: { keepLive: boolean }): Promise<void> {
+  const staging = await wh.queryRows<{ name: string }>(
+    'SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})',
+    { params: { db: wh.database, p: `${table}__loading_` } },
+  );
+  for (const t of staging) await dropTable(wh, t.name);
+  if (!opts.keepLive) await dropTable(wh, table);
+}
