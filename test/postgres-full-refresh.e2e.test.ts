@@ -325,9 +325,11 @@ describe('Postgres full refresh, end to end', () => {
 
     const client = await temporalClient();
     try {
-      const ids = [];
-      for await (const s of client.schedule.list()) ids.push(s.scheduleId);
-      expect(ids.sort()).toEqual(['sync-e2e_fidelity', 'sync-e2e_order_items']);
+      // Looked up by id: the schedule list is served by visibility, which may lag a moment.
+      for (const id of ['sync-e2e_fidelity', 'sync-e2e_order_items']) {
+        expect((await client.schedule.getHandle(id).describe()).state.paused).toBe(false);
+      }
+      await expect(client.schedule.getHandle('sync-e2e_not_synced').describe()).rejects.toThrow(/not found/i);
     } finally {
       await client.connection.close();
     }
