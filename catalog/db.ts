@@ -76,7 +76,8 @@ export async function openCatalogDb(opts: { databaseUrl?: string; dataDir: strin
     return new PostgresDb(pool);
   }
   const dir = ensureDir(path.join(opts.dataDir, 'catalog'));
-  const db = new PGlite(dir);
+  // The catalog is small: Postgres's default 128 MB of shared buffers would only bloat the process.
+  const db = new PGlite(dir, { postgresqlconf: ['shared_buffers = 16MB'] });
   await db.waitReady;
   return new PgliteDb(db);
 }
