@@ -121,7 +121,9 @@ export function createSyncActivities(deps: ActivityDeps) {
         ctx.heartbeat(progress);
         deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
       });
-      const skipped = (await connector.countNullCursor?.(config, schema.name, cursorField)) ?? 0;
+      // Only a nullable cursor can skip rows: don't scan the table for NULLs a NOT NULL column can't hold.
+      const cursorNullable = columns.find((c) => c.sourceName === cursorField)?.nullable ?? true;
+      const skipped = cursorNullable ? ((await connector.countNullCursor?.(config, schema.name, cursorField)) ?? 0) : 0;
       const warnings = [...evolution, ...(skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : [])];
       return { rows: progress.rows, cursor: progress.cursor, warnings };
     },
