@@ -94,8 +94,11 @@ export interface Connector<Config = Record<string, unknown>> {
   read(config: Config, request: ReadRequest): AsyncIterable<Batch>;
   /** Rows an incremental or append read skips because their cursor is NULL (reported as a warning). */
   countNullCursor?(config: Config, table: string, cursorField: string): Promise<number>;
-  /** CDC pre-flight: what the source lacks for change data capture, each an actionable message ([] = ready). */
-  checkCdcPrerequisites?(config: Config): Promise<string[]>;
+  /**
+   * CDC pre-flight: what the source lacks for change data capture, each an actionable message ([] = ready).
+   * `tables`: the tables chosen for CDC; omitted = every table the source would offer.
+   */
+  checkCdcPrerequisites?(config: Config, tables?: string[]): Promise<string[]>;
   /**
    * Undoes what the connector set up at the source (replication slot, publication, webhook) when the
    * source is deleted; must tolerate their absence.

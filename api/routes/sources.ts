@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { z } from 'zod';
 import { listSchemas } from '../../catalog/schemas';
 import { getSource, listSources, sourceSummaries } from '../../catalog/sources';
 import { connectors } from '../../connectors/registry';
@@ -11,6 +12,17 @@ import { startSyncs } from '../sync-control';
 import { connectionCheckSchema, createSourceSchema, deleteSourceQuerySchema, patchSourceSchema, syncAllSchema, uuidSchema } from '../validation';
 
 export const isUuid = (id: string) => uuidSchema.safeParse(id).success;
+
+/** check-cdc-prerequisites: the connection fields, plus optionally the tables chosen for CDC. */
+export const cdcCheckSchema = connectionCheckSchema.extend({
+  tables: z.array(z.string().min(1, 'a table name is required'), 'tables must be a list of table names').optional(),
+  schemas: z
+    .array(
+      z.looseObject({ name: z.string().min(1, 'name is required'), should_sync: z.boolean().optional(), sync_type: z.string().nullish() }),
+      'schemas must be a list of table entries',
+    )
+    .optional(),
+});
 
 export function sourceRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -40,15 +52,23 @@ export function sourceRoutes(deps: ApiDeps): Router {
     res.json(await againstSource(() => connector.discover(config), ''));
   });
 
+  /**
+   * CDC pre-flight. The tables to check: `tables`, and/or the `cdc` entries of seed 001's `schemas[]`;
+   * neither = every table the source would offer for CDC; an empty choice = the server and role only.
+   */
   r.post('/sources/check-cdc-prerequisites', async (req, res) => {
-    const { source_type, ...fields } = connectionCheckSchema.parse(req.body ?? {});
+    const { source_type, tables, schemas, ...fields } = cdcCheckSchema.parse(req.body ?? {});
     const connector = resolveConnector(source_type);
     const config = parseConnectionConfig(connector, fields, []);
     if (!connector.checkCdcPrerequisites) {
       res.json({ valid: false, errors: [`${connector.spec.label} sources do not support CDC`] });
       return;
     }
-    const errors = await againstSource(() => connector.checkCdcPrerequisites!(config), '');
+    const chosen =
+      tables === undefined && schemas === undefined
+        ? undefined
+        : [...(tables ?? []), ...(schemas ?? []).filter((s) => s.sync_type === 'cdc' && s.should_sync !== false).map((s) => s.name)];
+    const errors = await againstSource(() => connector.checkCdcPrerequisites!(config, chosen), '');
     res.json({ valid: errors.length === 0, errors });
   });
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { DiscoveredTable } from '../types';
 import { listColumns, listPrimaryKeys, listTables } from './catalog-queries';
+import { readServerFacts, readTableFacts, tableSupportsCdc } from './cdc-prerequisites';
 import { qualified } from './connection';
 import { cursorFieldType, type PgColumn } from './types';
 import type { PostgresConfig } from './config';
@@ -33,6 +34,9 @@ export async function discoverTables(client: pg.Client, config: PostgresConfig):
   const tables = await listTables(client, config.schema);
   const columns = await listColumns(client, config.schema);
   const pks = await listPrimaryKeys(client, config.schema);
+  // CDC availability: two queries for the whole schema, not one per table.
+  const server = await readServerFacts(client, config.schema);
+  const cdcFacts = new Map((await readTableFacts(client, config.schema)).map((t) => [t.name, t]));
   const out: DiscoveredTable[] = [];
   for (const t of tables) {
     const cols = columns.get(t.name) ?? [];
@@ -46,7 +50,7 @@ export async function discoverTables(client: pg.Client, config: PostgresConfig):
       rows: await rowCount(client, config.schema, t.name, Number(t.estimate)),
       incremental_available: incremental_fields.length > 0,
       append_available: incremental_fields.length > 0,
-      cdc_available: false,
+      cdc_available: cdcFacts.has(t.name) && tableSupportsCdc(server, cdcFacts.get(t.name)!),
       supports_webhooks: false,
       incremental_fields,
       detected_primary_keys: primaryKeysFor(cols, pks.get(t.name)),

@@ -1,6 +1,7 @@
 import type { Connector } from '../types';
 import { SourceError } from '../types';
 import { schemaExists, listColumns } from './catalog-queries';
+import { cleanupCdc } from './cdc-cleanup';
 import { checkCdcPrerequisites } from './cdc-prerequisites';
 import { postgresConfigSchema, type PostgresConfig } from './config';
 import { qualified, quotePgIdent, withConnection } from './connection';
@@ -39,4 +40,7 @@ export const postgresConnector: Connector<PostgresConfig> = {
     }),
 
   checkCdcPrerequisites,
+
+  /** Deleting the source: its replication slot (after terminating a walsender still on it) and publication. */
+  cleanup: cleanupCdc,
 };
