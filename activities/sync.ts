@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { finishJob, startJob } from '../catalog/jobs';
-import { markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../catalog/schemas';
+import { getSchema, markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../catalog/schemas';
 import type { IncrementalProgress, IncrementalResult, JobStarted, LoadResult, SyncProgress } from '../common/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { WarehouseColumn } from '../warehouse/columns';
-import { evolutionWarnings, evolveTable, IncompatibleSchemaChange } from '../warehouse/evolution';
-import { createTableSql, dropTable, swapIn, tableExists, type TableEngine } from '../warehouse/tables';
+import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
+import { createTableSql, dropTable, swapIn, type TableEngine } from '../warehouse/tables';
 import { loadSchemaContext, stagingTableName, type ActivityDeps } from './context';
 import { pipelined } from './pipeline';
 
@@ -25,7 +25,9 @@ export function createSyncActivities(deps: ActivityDeps) {
 
   return {
     async beginJob(schemaId: string): Promise<JobStarted> {
-      const { schema } = await loadSchemaContext(deps, schemaId);
+      // Only the schema row: the source's sealed config is not needed to open a job.
+      const schema = await getSchema(catalog.db, schemaId);
+      if (!schema) throw ApplicationFailure.nonRetryable(`Schema ${schemaId} no longer exists`, 'NotFound');
       const execution = Context.current().info.workflowExecution;
       if (!execution) throw new Error('beginJob runs only inside a workflow');
       const { workflowId, runId } = execution;
@@ -84,13 +86,14 @@ export function createSyncActivities(deps: ActivityDeps) {
       const columns = await connector.describe(config, schema.name);
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
       let evolution: string[] = [];
-      if (!(await tableExists(warehouse, targetTable))) {
+      const existing = await tableColumns(warehouse, targetTable);
+      if (!existing.length) {
         const engine: TableEngine =
           mode === 'incremental' ? { kind: 'ReplacingMergeTree', orderBy: primaryKey } : { kind: 'MergeTree', orderBy: primaryKey };
         await warehouse.command(createTableSql(warehouse.database, targetTable, columns, engine));
       } else {
         try {
-          evolution = evolutionWarnings(await evolveTable(warehouse, targetTable, columns));
+          evolution = evolutionWarnings(await evolveTable(warehouse, targetTable, columns, existing));
         } catch (err) {
           if (err instanceof IncompatibleSchemaChange) throw ApplicationFailure.nonRetryable(err.message, 'IncompatibleSchemaChange');
           throw err;

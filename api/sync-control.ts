@@ -1,3 +1,4 @@
+import { ScheduleNotFoundError } from '@temporalio/client';
 import { cancelRunningJobs } from '../catalog/jobs';
 import { markSchemaFailed, resetSchemaSyncState, type SchemaRow } from '../catalog/schemas';
 import type { SourceRow } from '../catalog/sources';
@@ -25,10 +26,19 @@ export function syncBlocker(schema: SchemaRow): string | undefined {
   return undefined;
 }
 
-/** Triggers a run through the schema's schedule (created first if a restart or an old version lost it). */
+/**
+ * Triggers a run through the schema's schedule (created first if a restart or an old version lost it).
+ * The schedule already matches the catalog (every settings change and every start apply it), so it is
+ * triggered straight away: one RPC instead of the four of an upsert (describe, update, pause/unpause) first.
+ */
 export async function startSync(deps: ApiDeps, source: SourceRow, schema: SchemaRow): Promise<void> {
-  await upsertSchedule(deps.temporal, deps.taskQueue, source, schema);
-  await triggerSync(deps.temporal, source, schema);
+  try {
+    await triggerSync(deps.temporal, source, schema);
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+    await upsertSchedule(deps.temporal, deps.taskQueue, source, schema);
+    await triggerSync(deps.temporal, source, schema);
+  }
 }
 
 /** Starts every schema that can sync; the others are listed with the reason. */

@@ -6,26 +6,78 @@
  */
 import fs from 'node:fs';
 import pg from 'pg';
+import { Client as TemporalClient, Connection as TemporalConnection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { startTestPostgres } from '../test/support/postgres';
 import { makeDataDir, startPlatform, type RunningPlatform } from '../test/support/platform';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 2_000_000);
 const CHANGED = Math.max(1, Math.round(ROWS * 0.01));
-const EMPTY_RUNS = 5;
+const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 10);
+const EMPTY_RUNS = Number(process.env.BENCH_EMPTY_RUNS ?? 5);
 const log = (m: string) => process.stderr.write(`[bench:incremental ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function syncAndWait(p: RunningPlatform, schemaId: string, done: number) {
+  const postedAt = Date.now();
   const t0 = performance.now();
   const res = await p.api('POST', `/api/schemas/${schemaId}/sync`);
+  const postMs = performance.now() - t0;
   if (res.status !== 202) throw new Error(`sync now: ${res.status} ${JSON.stringify(res.body)}`);
   for (;;) {
     const jobs = (await p.api('GET', `/api/jobs?schema_id=${schemaId}`)).body.results.filter((j: any) => j.status !== 'Running');
     if (jobs.length >= done) {
       if (jobs[0].status !== 'Completed') throw new Error(`job failed: ${jobs[0].latest_error}`);
-      return { wallSeconds: (performance.now() - t0) / 1000, job: jobs[0] };
+      return { wallSeconds: (performance.now() - t0) / 1000, seenAt: Date.now(), postedAt, postMs, job: jobs[0] };
     }
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/**
+ * Where an empty run's time went, from its Temporal history (same machine, same clock): the API call,
+ * "sync now" → workflow started, the workflow's own time split by activity (queued + run), and the
+ * rest (the workflow's last event → the client seeing the job completed).
+ */
+async function runSplit(address: string, r: Awaited<ReturnType<typeof syncAndWait>>) {
+  const E = temporal.api.enums.v1.EventType;
+  const connection = await TemporalConnection.connect({ address });
+  try {
+    const history = await new TemporalClient({ connection }).workflow.getHandle(r.job.workflow_id, r.job.workflow_run_id).fetchHistory();
+    const ms = (t: any) => Number(t?.seconds ?? 0) * 1000 + Number(t?.nanos ?? 0) / 1e6;
+    const events = history.events ?? [];
+    const first = ms(events[0]?.eventTime);
+    const last = ms(events[events.length - 1]?.eventTime);
+    const scheduled = new Map<string, { name: string; at: number }>();
+    const started = new Map<string, number>();
+    const acts: string[] = [];
+    let firstScheduled: number | undefined;
+    const trace = events.map((e) => `${E[e.eventType as number]?.replace('EVENT_TYPE_', '').toLowerCase()}@${Math.round(ms(e.eventTime) - first)}`).join(' ');
+    for (const e of events) {
+      const id = String(e.eventId);
+      if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
+        scheduled.set(id, { name: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?', at: ms(e.eventTime) });
+        firstScheduled ??= ms(e.eventTime);
+      } else if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
+        started.set(String(e.activityTaskStartedEventAttributes?.scheduledEventId), ms(e.eventTime));
+      } else if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
+        const sid = String(e.activityTaskCompletedEventAttributes?.scheduledEventId);
+        const s = scheduled.get(sid)!;
+        const st = started.get(sid) ?? s.at;
+        acts.push(`${s.name} ${Math.round(st - s.at)}+${Math.round(ms(e.eventTime) - st)}`);
+      }
+    }
+    return {
+      postMs: Math.round(r.postMs),
+      toWorkflowStartMs: Math.round(first - r.postedAt),
+      toFirstActivityMs: firstScheduled === undefined ? null : Math.round(firstScheduled - first),
+      workflowMs: Math.round(last - first),
+      activities: acts.join(', '),
+      afterMs: Math.round(r.seenAt - last),
+      trace,
+    };
+  } finally {
+    await connection.close();
   }
 }
 
@@ -78,10 +130,12 @@ async function main() {
 
     const empty: number[] = [];
     const emptyJobs: number[] = [];
+    const splits: Awaited<ReturnType<typeof runSplit>>[] = [];
     for (let i = 0; i < EMPTY_RUNS; i++) {
       const r = await syncAndWait(platform, schemaId, ++done);
       empty.push(r.wallSeconds);
       emptyJobs.push(r.job.duration_seconds);
+      splits.push(await runSplit(platform.temporalAddress, r));
     }
 
     await db.query(`UPDATE orders SET status = 'updated', amount = amount + 1, updated_at = now()
@@ -108,6 +162,9 @@ async function main() {
         `  of which the job itself:                               ${changed.job.duration_seconds.toFixed(2)} s, ${changed.job.rows_synced} rows read`,
         `  empty run (Temporal + bookkeeping overhead), median:    ${result.empty_run_overhead_ms_median} ms   (target < 300 ms; runs ${result.empty_run_overhead_ms.join(', ')} ms)`,
         `    of which inside the job (beginJob → completeJob):     ${result.empty_run_job_ms_median} ms; the rest is trigger → workflow start and polling`,
+        `    per run: API call → 202 | sync now → workflow started | workflow started → first activity | workflow | activities (queued+run ms) | workflow done → client sees it`,
+        ...splits.map((x) => `      ${x.postMs} | ${x.toWorkflowStartMs} | ${x.toFirstActivityMs} | ${x.workflowMs} | ${x.activities} | ${x.afterMs} ms`),
+        ...(process.env.BENCH_TRACE ? splits.map((x) => `      ${x.trace}`) : []),
         JSON.stringify(result),
       ].join('\n') + '\n',
     );

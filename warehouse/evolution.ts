@@ -34,11 +34,21 @@ export function isSafeWidening(from: string, to: string): boolean {
   return false;
 }
 
-export async function evolveTable(wh: Warehouse, table: string, columns: WarehouseColumn[]): Promise<EvolutionReport> {
-  const existing = await wh.queryRows<{ name: string; type: string; default_kind: string }>(
-    'SELECT name, type, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String}',
-    { params: { db: wh.database, t: table } },
-  );
+export interface ExistingColumn {
+  name: string;
+  type: string;
+  default_kind: string;
+}
+
+/** A live table's columns; none when the table does not exist (one query answers both). */
+export function tableColumns(wh: Warehouse, table: string): Promise<ExistingColumn[]> {
+  return wh.queryRows<ExistingColumn>('SELECT name, type, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String}', {
+    params: { db: wh.database, t: table },
+  });
+}
+
+export async function evolveTable(wh: Warehouse, table: string, columns: WarehouseColumn[], existing?: ExistingColumn[]): Promise<EvolutionReport> {
+  existing ??= await tableColumns(wh, table);
   const current = new Map(existing.filter((c) => c.default_kind !== 'EPHEMERAL').map((c) => [c.name, c.type]));
   const report: EvolutionReport = { added: [], missingAtSource: [], widened: [] };
   const target = `${quoteIdent(wh.database)}.${quoteIdent(table)}`;
