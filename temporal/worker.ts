@@ -16,5 +16,8 @@ export async function createWorker(opts: {
     activities: createActivities(opts.deps),
     // chDB is one engine per process: a few concurrent loads keep both cores busy without thrashing it.
     maxConcurrentActivityTaskExecutions: 4,
+    // Heartbeats carry the progress the Temporal UI shows and the cursor a retry resumes from: send
+    // them at least every second rather than the SDK's default of most of the heartbeat timeout.
+    maxHeartbeatThrottleInterval: '1 second',
   });
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../platform/logger';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { syncScheduleId } from '../temporal/ids';
 import { testEnv } from './support/env';
 import { freePort } from './support/ports';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
@@ -157,4 +158,33 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     expect(job.status).toBe('Completed');
     await assertEqual('orders', 'crash_orders');
   }, 600_000);
+
+  test('a running load shows its progress (rows, batches) in its heartbeat details', async () => {
+    const { Client, Connection } = await import('@temporalio/client');
+    const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    try {
+      const jobsBefore = (await platform.api('GET', `/api/jobs?schema_id=${schemaIds.orders}`)).body.results.filter((j: { status: string }) => j.status !== 'Running').length;
+      await platform.api('POST', `/api/schemas/${schemaIds.orders}/sync`);
+      // The schedule knows the run it started at once (the visibility list lags); the activity's
+      // pending state carries the heartbeat details the Temporal UI shows.
+      const schedule = client.schedule.getHandle(syncScheduleId('crash_orders'));
+      const seen: { phase: string; rows: number; batches: number }[] = [];
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && !seen.some((d) => d.rows > 0)) {
+        const ra = (await schedule.describe()).info.runningActions;
+        for (const action of ra) {
+          const desc = await client.workflow.getHandle(action.workflow.workflowId, action.workflow.firstExecutionRunId).describe();
+          for (const a of desc.raw.pendingActivities ?? []) {
+            const payload = a.heartbeatDetails?.payloads?.[0]?.data;
+            if (payload) seen.push(JSON.parse(Buffer.from(payload).toString('utf8')));
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(seen.find((d) => d.rows > 0)).toMatchObject({ phase: 'loading', rows: expect.any(Number), batches: expect.any(Number) });
+      await waitForJobs(platform, schemaIds.orders, jobsBefore + 1, 240_000);
+    } finally {
+      await client.connection.close();
+    }
+  }, 300_000);
 });

@@ -74,31 +74,34 @@ export async function* readTable(config: PostgresConfig, req: ReadRequest): Asyn
   const client = await connect(config);
   try {
     const stream = client.query(copyTo(sql));
-    let chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size < batchBytes) continue;
-      const buf = Buffer.concat(chunks, size);
-      // Cut at the first row end at or past batchBytes: batches depend on the data only, never on how
-      // the network chunked it, so a retried read reproduces them (and their deduplication tokens).
-      const cut = buf.indexOf(NEWLINE, batchBytes - 1) + 1;
-      if (cut === 0) {
-        chunks = [buf];
-        continue;
-      }
-      const data = buf.subarray(0, cut);
-      const rest = buf.subarray(cut);
-      chunks = rest.length ? [Buffer.from(rest)] : [];
-      size = rest.length;
-      yield { format: 'TabSeparated', columns: insertColumns, data, rows: countRows(data), cursor: lastRowField(data, cursorIndex) };
-    }
-    if (size > 0) {
-      const data = Buffer.concat(chunks, size);
+    for await (const data of cutAtRowEnds(stream as AsyncIterable<Buffer>, batchBytes)) {
       yield { format: 'TabSeparated', columns: insertColumns, data, rows: countRows(data), cursor: lastRowField(data, cursorIndex) };
     }
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Re-cuts a byte stream of rows into batches at the first row end at or past `batchBytes`, as often as
+ * the bytes allow: batches depend on the data only, never on how the network chunked it, so a retried
+ * read reproduces them (and their deduplication tokens).
+ */
+export async function* cutAtRowEnds(chunks: AsyncIterable<Buffer>, batchBytes: number): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    pending.push(chunk);
+    size += chunk.length;
+    if (size < batchBytes) continue;
+    let buf = Buffer.concat(pending, size);
+    let cut: number;
+    while (buf.length >= batchBytes && (cut = buf.indexOf(NEWLINE, batchBytes - 1) + 1) > 0) {
+      yield buf.subarray(0, cut);
+      buf = buf.subarray(cut);
+    }
+    pending = buf.length ? [Buffer.from(buf)] : [];
+    size = buf.length;
+  }
+  if (size > 0) yield Buffer.concat(pending, size);
 }
