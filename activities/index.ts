@@ -1,10 +1,11 @@
 import type { ActivityDeps } from './context';
+import { createCdcActivities } from './cdc';
 import { createSyncActivities } from './sync';
 
 export type { ActivityDeps } from './context';
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createSyncActivities(deps) };
+  return { ...createSyncActivities(deps), ...createCdcActivities(deps) };
 }
 
 export type SyncActivities = ReturnType<typeof createActivities>;

@@ -38,6 +38,27 @@ export const schemaResponse = z
 
 export const schemaWithWarnings = schemaResponse.extend({ warnings: z.array(z.string()) }).meta({ id: 'SchemaWithWarnings' });
 
+export const cdcMirrorResponse = z
+  .object({
+    workflow_id: z.string().describe('the mirror workflow in the Temporal UI'),
+    status: z.string().describe('Starting, Snapshotting, Streaming, Paused, Resyncing, Stopped or Error'),
+    paused: z.boolean(),
+    slot_name: z.string(),
+    publication_name: z.string(),
+    checkpoint_lsn: z.string().nullable().describe('commit LSN up to which every change is in the warehouse'),
+    changes_synced: z.number(),
+    lag_bytes: z.number().nullable().describe('WAL the slot holds back (pg_wal_lsn_diff)'),
+    lag_status: z.enum(['ok', 'warning', 'critical', 'unknown']),
+    lag_checked_at: timestamp.nullable(),
+    latest_error: z.string().nullable(),
+    warnings: z.array(z.string()),
+  })
+  .meta({ id: 'CdcMirror' });
+
+export const cdcActionResult = z
+  .object({ paused: z.boolean().optional(), resyncing: z.boolean().optional(), warnings: z.array(z.string()) })
+  .meta({ id: 'CdcActionResult' });
+
 export const sourceResponse = z
   .object({
     id: z.uuid(),
@@ -51,6 +72,7 @@ export const sourceResponse = z
     last_successful_run: timestamp.nullable().optional(),
     schema_counts: z.object({ total: z.number(), enabled: z.number(), running: z.number(), failed: z.number() }).optional(),
     schemas: z.array(schemaResponse).optional(),
+    cdc: cdcMirrorResponse.optional().describe('the CDC mirror, when the source has had CDC tables'),
   })
   .meta({ id: 'Source' });
 

@@ -1,3 +1,5 @@
+import { clearSnapshots } from '../catalog/cdc';
+import { cdcTablesChanged, isCdc } from './cdc-control';
 import { unsealConfig } from '../catalog';
 import { hasCompletedJob } from '../catalog/jobs';
 import { getSchemasByIds, updateSchemaSettings, type SchemaRow, type SchemaSettings } from '../catalog/schemas';
@@ -103,7 +105,11 @@ export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchS
   }
   const updated = (await updateSchemaSettings(deps.catalog.db, schema.id, changes))!;
   await applySchedule(deps.temporal, deps.taskQueue, source, updated);
-  if (updated.should_sync && (enabling || rebuild) && !syncBlocker(updated)) await startSync(deps, source, updated);
+  if (isCdc(schema) || isCdc(updated)) {
+    // Joining or leaving CDC (or a new key): the mirror takes the table in or out, with a snapshot.
+    if (rebuild || enabling) await clearSnapshots(deps.catalog.db, [schema.id]);
+    await cdcTablesChanged(deps, source);
+  } else if (updated.should_sync && (enabling || rebuild) && !syncBlocker(updated)) await startSync(deps, source, updated);
   return { schema: updated, source, warnings };
 }
 
@@ -197,5 +203,10 @@ export async function runBulkAction(deps: ApiDeps, body: BulkAction) {
       break;
     }
   }
+  // Mirrors whose CDC tables were touched reconcile once per source.
+  const cdcTouched = selection.filter(({ schema }) => isCdc(schema));
+  if (body.action === 'delete_tables' || body.action === 'delete_and_resync') await clearSnapshots(deps.catalog.db, cdcTouched.map(({ schema }) => schema.id));
+  const cdcSources = new Map(cdcTouched.map(({ source }) => [source.id, source]));
+  if (body.action !== 'sync_now' && body.action !== 'delete_and_resync') for (const source of cdcSources.values()) await cdcTablesChanged(deps, source);
   return { action: body.action, applied, skipped };
 }

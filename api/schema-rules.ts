@@ -20,7 +20,7 @@ export interface SchemaSettingsInput {
 export type Detail = { field: string; message: string };
 
 /** Sync types the worker runs today; others pass the rules but are refused after them, with a clear message. */
-export const IMPLEMENTED_SYNC_TYPES = new Set(['full_refresh', 'incremental', 'append']);
+export const IMPLEMENTED_SYNC_TYPES = new Set(['full_refresh', 'incremental', 'append', 'cdc']);
 
 const CURSOR_TYPES = new Set(['incremental', 'append']);
 

@@ -1,3 +1,4 @@
+import { cdcTablesChanged, isCdc, stopCdcForDeletion } from './cdc-control';
 import { MASK } from '../catalog/secrets';
 import { sealConfig, unsealConfig } from '../catalog';
 import { insertSchema, listSchemas, type SchemaRow } from '../catalog/schemas';
@@ -61,6 +62,8 @@ export async function removeSource(deps: ApiDeps, source: SourceRow, opts: { del
   // An unreachable source must not keep its catalog entry alive: the deletion goes on, and says so.
   const warnings: string[] = [];
   const { connector, config } = liveConfig(deps, source);
+  // The mirror goes first: its stream holds the slot that cleanup drops.
+  await stopCdcForDeletion(deps, source);
   if (connector.cleanup) {
     await connector.cleanup(config, { id: source.id, prefix: source.prefix }).catch((err: Error) => {
       warnings.push(`cleanup at the source failed: ${err.message}`);
@@ -133,6 +136,8 @@ export async function changeSource(deps: ApiDeps, source: SourceRow, body: { pre
     throw err;
   }
   for (const s of scheduled) await upsertSchedule(deps.temporal, deps.taskQueue, updated, s);
+  // The mirror writes to the renamed tables from its next stream on.
+  if (schemas.some((s) => s.should_sync && isCdc(s))) await cdcTablesChanged(deps, updated);
   deps.log.info({ sourceId: source.id, from: source.prefix, to: newPrefix, tables: renames.length }, 'source prefix changed');
   return updated;
 }

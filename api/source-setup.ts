@@ -1,3 +1,4 @@
+import { cdcTablesChanged, isCdc } from './cdc-control';
 import { sealConfig } from '../catalog';
 import { insertSchema, type SchemaRow } from '../catalog/schemas';
 import { getSourceByPrefix, insertSource, type SourceRow } from '../catalog/sources';
@@ -89,10 +90,12 @@ export async function createSource(deps: ApiDeps, input: CreateSourceInput): Pro
     });
 
   for (const schema of created.schemas) {
-    if (!schema.should_sync) continue;
+    if (!schema.should_sync || isCdc(schema)) continue;
     await upsertSchedule(deps.temporal, deps.taskQueue, created.source, schema);
     await triggerSync(deps.temporal, created.source, schema);
   }
+  // CDC tables: one mirror workflow for the source sets up its slot, snapshots them and streams.
+  if (created.schemas.some((s) => s.should_sync && isCdc(s))) await cdcTablesChanged(deps, created.source);
   deps.log.info({ sourceId: created.source.id, prefix, schemas: created.schemas.length }, 'source created');
   return { ...created, warnings };
 }

@@ -6,6 +6,7 @@ import { terminateRunningSyncs } from '../temporal/running-syncs';
 import { triggerSync, upsertSchedule } from '../temporal/schedules';
 import { dropSchemaTables } from '../warehouse/table-admin';
 import { warehouseTableName } from '../warehouse/tables';
+import { cdcTablesChanged } from './cdc-control';
 import type { ApiDeps } from './context';
 
 /** Starting and stopping a schema's syncs, shared by the source and schema routes. */
@@ -32,6 +33,7 @@ export function syncBlocker(schema: SchemaRow): string | undefined {
  * triggered straight away: one RPC instead of the four of an upsert (describe, update, pause/unpause) first.
  */
 export async function startSync(deps: ApiDeps, source: SourceRow, schema: SchemaRow): Promise<void> {
+  if (schema.sync_type === 'cdc') return cdcTablesChanged(deps, source);
   try {
     await triggerSync(deps.temporal, source, schema);
   } catch (err) {

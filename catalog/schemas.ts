@@ -16,6 +16,8 @@ export interface SchemaRow {
   rows_synced: string | number | null;
   sync_cursor: unknown;
   latest_error: string | null;
+  /** CDC: when the table's snapshot completed (NULL: a snapshot is needed). */
+  cdc_snapshot_at?: Date | null;
   created_at: Date;
   updated_at: Date;
 }

@@ -38,3 +38,29 @@ export interface IncrementalResult {
   cursor?: string;
   warnings: string[];
 }
+
+export interface CdcSourceInput {
+  sourceId: string;
+  /** Carried over continue-as-new. */
+  paused?: boolean;
+}
+
+/** What prepareCdc found: the CDC tables, and those that need a snapshot before streaming. */
+export interface CdcPlan {
+  tables: string[];
+  snapshot: { schemaId: string; name: string }[];
+}
+
+/** Heartbeat details of the streaming activity, as the Temporal UI shows them. */
+export interface CdcStreamProgress {
+  /** Commit LSN up to which every change is in the warehouse (and the slot acknowledged). */
+  checkpoint: string | null;
+  changes: number;
+  lagBytes: number | null;
+}
+
+export interface CdcStreamResult {
+  checkpoint: string | null;
+  changes: number;
+  warnings: string[];
+}

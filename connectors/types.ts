@@ -74,6 +74,51 @@ export interface Batch {
   cursor?: string;
 }
 
+/** A table as a change stream sees it: its warehouse columns in the order change fields come. */
+export interface CdcRelation {
+  table: string;
+  columns: WarehouseColumn[];
+  keyColumns: string[];
+}
+
+/**
+ * What a change stream delivers, in source commit order. `fields` are escaped TabSeparated values
+ * aligned with the relation's columns; `undefined` marks a value the source did not send (an
+ * unchanged TOASTed value). `lsn` orders changes and becomes `_tributary_version`.
+ */
+export type CdcEvent =
+  | { type: 'relation'; relation: CdcRelation }
+  | { type: 'change'; op: 'upsert' | 'delete'; table: string; lsn: bigint; fields: (string | undefined)[] }
+  | { type: 'truncate'; tables: string[]; lsn: bigint }
+  /** A transaction committed; `lsn` (its end) is a position that is safe to checkpoint. */
+  | { type: 'commit'; lsn: bigint }
+  /** The server's position; `idle`: every change received has been handed over and no transaction is open. */
+  | { type: 'keepalive'; lsn: bigint; idle: boolean; mustReply: boolean };
+
+export interface CdcStream {
+  /** Settles when the stream ends (stopped, or failed). */
+  done: Promise<void>;
+  /** Tells the source every change up to `lsn` is durable: it may free that log. */
+  acknowledge(lsn: bigint): void;
+  stop(): Promise<void>;
+}
+
+/** Change data capture, for sources that offer it (sync_type "cdc"). */
+export interface CdcCapability<Config = Record<string, unknown>> {
+  /** Sets up what the source needs to stream `tables` (slot, publication); `slotCreated`: every table needs a snapshot. */
+  prepare(config: Config, sourceId: string, tables: string[]): Promise<{ slotCreated: boolean }>;
+  slotStatus(config: Config, sourceId: string): Promise<{ exists: boolean; lagBytes: number | null; walStatus: string | null; active: boolean }>;
+  stream(
+    config: Config,
+    opts: {
+      sourceId: string;
+      startLsn: bigint | null;
+      primaryKey(table: string): string[] | undefined;
+      onEvent(event: CdcEvent): void | Promise<void>;
+    },
+  ): Promise<CdcStream>;
+}
+
 export class SourceError extends Error {
   /** `message` is the source's own words, shown verbatim to the user. */
   constructor(message: string, readonly field?: string) {
@@ -98,6 +143,7 @@ export interface Connector<Config = Record<string, unknown>> {
    * CDC pre-flight: what the source lacks for change data capture, each an actionable message ([] = ready).
    * `tables`: the tables chosen for CDC; omitted = every table the source would offer.
    */
+  cdc?: CdcCapability<Config>;
   checkCdcPrerequisites?(config: Config, tables?: string[]): Promise<string[]>;
   /**
    * Undoes what the connector set up at the source (replication slot, publication, webhook) when the

@@ -51,6 +51,8 @@ function scheduleOptions(taskQueue: string, source: SourceRow, schema: SchemaRow
 
 /** Creates the schema's schedule, or brings an existing one in line with the catalog. */
 export async function upsertSchedule(client: Client, taskQueue: string, source: SourceRow, schema: SchemaRow): Promise<void> {
+  // CDC tables stream through their source's mirror workflow: a schedule would only get in the way.
+  if (schema.sync_type === 'cdc') return pauseSchedule(client, source, schema, 'CDC: changes stream through the source mirror');
   const opts = scheduleOptions(taskQueue, source, schema);
   const handle = client.schedule.getHandle(opts.scheduleId);
   try {
@@ -68,6 +70,7 @@ export async function upsertSchedule(client: Client, taskQueue: string, source: 
  * right after it (BUFFER_ONE): never two runs at once, and a request made as a run finishes is not lost.
  */
 export async function triggerSync(client: Client, source: SourceRow, schema: SchemaRow): Promise<void> {
+  if (schema.sync_type === 'cdc') return;
   const id = syncScheduleId(warehouseTableName(source.prefix, schema.name));
   await client.schedule.getHandle(id).trigger(ScheduleOverlapPolicy.BUFFER_ONE);
 }
@@ -94,7 +97,8 @@ export async function pauseSchedule(client: Client, source: SourceRow, schema: S
  * any other keeps an existing schedule paused and gets none created.
  */
 export async function applySchedule(client: Client, taskQueue: string, source: SourceRow, schema: SchemaRow): Promise<void> {
-  if (schema.should_sync && schema.sync_type) await upsertSchedule(client, taskQueue, source, schema);
+  // CDC tables stream through their source's mirror workflow, not a schedule.
+  if (schema.should_sync && schema.sync_type && schema.sync_type !== 'cdc') await upsertSchedule(client, taskQueue, source, schema);
   else await pauseSchedule(client, source, schema);
 }
 

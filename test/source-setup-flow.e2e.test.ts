@@ -128,14 +128,18 @@ describe('source setup flow and schema management', () => {
   });
 
   test('check-cdc-prerequisites: { valid, errors[] } with the SQL that fixes each', async () => {
-    const before = await platform.api('POST', '/api/sources/check-cdc-prerequisites', { source_type: 'Postgres', ...connectionPayload(db) });
+    // tables: [] checks the server and role only (the per-table checks have their own test file).
+    const before = await platform.api('POST', '/api/sources/check-cdc-prerequisites', { source_type: 'Postgres', ...connectionPayload(db), tables: [] });
     expect(before.status).toBe(200);
     expect(before.body.valid).toBe(false);
-    expect(before.body.errors).toEqual([expect.stringContaining(`ALTER ROLE "${db.user}" WITH REPLICATION`)]);
-    await db.admin.query(`ALTER ROLE ${db.user} WITH REPLICATION`);
-    const after = await platform.api('POST', '/api/sources/check-cdc-prerequisites', { source_type: 'Postgres', ...connectionPayload(db) });
+    expect(before.body.errors).toEqual([
+      expect.stringContaining(`ALTER ROLE "${db.user}" WITH REPLICATION`),
+      expect.stringContaining(`GRANT CREATE ON DATABASE "${db.dbname}" TO "${db.user}"`),
+    ]);
+    await db.admin.query(`ALTER ROLE ${db.user} WITH REPLICATION; GRANT CREATE ON DATABASE ${db.dbname} TO ${db.user}`);
+    const after = await platform.api('POST', '/api/sources/check-cdc-prerequisites', { source_type: 'Postgres', ...connectionPayload(db), tables: [] });
     expect(after.body).toEqual({ valid: true, errors: [] });
-    await db.admin.query(`ALTER ROLE ${db.user} WITH NOREPLICATION`);
+    await db.admin.query(`ALTER ROLE ${db.user} WITH NOREPLICATION; REVOKE CREATE ON DATABASE ${db.dbname} FROM ${db.user}`);
     const bad = await platform.api('POST', '/api/sources/check-cdc-prerequisites', { source_type: 'Postgres', ...connectionPayload(db), password: 'nope' });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/password authentication failed/);

@@ -41,7 +41,7 @@ type ChdbConnection = ReturnType<typeof createChdbConnection>;
 
 export const quoteIdent = (name: string) => '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
 
-const sqlString = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+export const sqlString = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 function settingsClause(settings: ClickHouseSettings | undefined): string {
   const entries = Object.entries(settings ?? {}).filter(([, v]) => v !== undefined);

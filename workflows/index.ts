@@ -1,1 +1,2 @@
 export { syncSchema } from './sync-schema';
+export { cdcSource } from './cdc-source';

@@ -1,3 +1,5 @@
+import { getCdcMirror } from '../../catalog/cdc';
+import { pauseCdc, presentCdc, resumeCdc, resyncCdc } from '../cdc-control';
 import { Router } from 'express';
 import { z } from 'zod';
 import { listSchemas } from '../../catalog/schemas';
@@ -36,7 +38,11 @@ export function sourceRoutes(deps: ApiDeps): Router {
 
   async function presentWithSummary(id: string) {
     const source = (await getSource(db, id))!;
-    return presentSource(source, await listSchemas(db, id), (await sourceSummaries(db)).get(id));
+    const mirror = await getCdcMirror(db, id);
+    return {
+      ...presentSource(source, await listSchemas(db, id), (await sourceSummaries(db)).get(id)),
+      ...(mirror ? { cdc: presentCdc(source, mirror) } : {}),
+    };
   }
 
   r.get('/source-types', (_req, res) => {
@@ -106,6 +112,17 @@ export function sourceRoutes(deps: ApiDeps): Router {
     const source = await sourceOr404(req.params.id);
     const { added, gone } = await refreshSchemas(deps, source);
     res.json({ added: added.map((s) => presentSchema(source, s)), missing_at_source: gone });
+  });
+
+  // The CDC mirror: pause (the slot then retains WAL), resume, and resync (the way out of a lost slot).
+  r.post('/sources/:id/cdc/pause', async (req, res) => {
+    res.json(await pauseCdc(deps, await sourceOr404(req.params.id)));
+  });
+  r.post('/sources/:id/cdc/resume', async (req, res) => {
+    res.json(await resumeCdc(deps, await sourceOr404(req.params.id)));
+  });
+  r.post('/sources/:id/cdc/resync', async (req, res) => {
+    res.status(202).json(await resyncCdc(deps, await sourceOr404(req.params.id)));
   });
 
   r.post('/sources/:id/sync-all', async (req, res) => {

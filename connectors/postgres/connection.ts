@@ -6,6 +6,9 @@ import type { PostgresConfig } from './config';
  * Opens a session whose output ClickHouse can parse as-is: ISO dates, UTC, exact floats.
  * Connection failures surface as SourceError carrying Postgres's own message.
  */
+/** Session settings under which Postgres renders values as ClickHouse parses them (batch reads and CDC alike). */
+export const CONNECTION_OPTIONS = '-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=1 -c IntervalStyle=iso_8601';
+
 export async function connect(config: PostgresConfig): Promise<pg.Client> {
   const client = new pg.Client({
     host: config.host,
@@ -16,7 +19,7 @@ export async function connect(config: PostgresConfig): Promise<pg.Client> {
     ssl: config.sslmode === 'require' ? { rejectUnauthorized: false } : false,
     connectionTimeoutMillis: 10_000,
     application_name: 'tributary',
-    options: '-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=1 -c IntervalStyle=iso_8601',
+    options: CONNECTION_OPTIONS,
   });
   client.on('error', () => undefined); // a dropped idle connection must not crash the process
   try {

@@ -3,6 +3,7 @@ import { SourceError } from '../types';
 import { schemaExists, listColumns } from './catalog-queries';
 import { cleanupCdc } from './cdc-cleanup';
 import { checkCdcPrerequisites } from './cdc-prerequisites';
+import { postgresCdc } from './cdc';
 import { postgresConfigSchema, type PostgresConfig } from './config';
 import { qualified, quotePgIdent, withConnection } from './connection';
 import { discoverTables } from './discover';
@@ -40,6 +41,8 @@ export const postgresConnector: Connector<PostgresConfig> = {
     }),
 
   checkCdcPrerequisites,
+
+  cdc: postgresCdc,
 
   /** Deleting the source: its replication slot (after terminating a walsender still on it) and publication. */
   cleanup: cleanupCdc,

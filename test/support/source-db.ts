@@ -41,6 +41,20 @@ export async function createSourceDb(name: string): Promise<SourceDb> {
       await admin.end();
       const r = new pg.Client({ connectionString: base.toString() });
       await r.connect();
+      // Logical slots pin their database: a test that left one behind must not block the drop.
+      await r.query(
+        `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
+        [dbname],
+      );
+      for (let i = 0; ; i++) {
+        try {
+          await r.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [dbname]);
+          break;
+        } catch (err) {
+          if (i >= 20) throw err; // still active: its walsender is on its way out
+          await new Promise((res) => setTimeout(res, 250));
+        }
+      }
       await r.query(`DROP DATABASE IF EXISTS ${dbname} WITH (FORCE)`);
       await r.query(`DROP ROLE IF EXISTS ${user}`);
       await r.end();

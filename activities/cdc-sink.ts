@@ -1,0 +1,262 @@
+import type { CdcEvent, CdcRelation } from '../connectors/types';
+import type { Logger } from '../platform/logger';
+import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
+import { insertColumnNames, type WarehouseColumn } from '../warehouse/columns';
+import { evolveTable, evolutionWarnings } from '../warehouse/evolution';
+import { tsvEscape, tsvUnescape, TSV_NULL } from '../warehouse/tsv';
+
+/**
+ * Turns a change stream into warehouse inserts: changes are buffered as TabSeparated fields, written
+ * in order (one insert per table and column set), and only after a write is durable is the last
+ * commit it covered handed to `onDurable` — which saves the checkpoint and then acknowledges the slot.
+ *
+ * Batches are flushed at a commit when they hold `maxChanges` changes or their oldest change has
+ * waited `maxWaitMs`. A transaction larger than `4 × maxChanges` is written in parts so memory stays
+ * bounded; its commit is still the only checkpoint, so a crash inside it replays it whole (the
+ * versions make the replay idempotent after FINAL).
+ */
+export interface SinkTable {
+  /** Warehouse table. */
+  target: string;
+  /** Primary key (source column names). */
+  primaryKey: string[];
+}
+
+export interface SinkOptions {
+  warehouse: Warehouse;
+  log: Logger;
+  tables: Map<string, SinkTable>;
+  maxChanges: number;
+  maxWaitMs: number;
+  /** Called, in order, once every change up to `lsn` is in the warehouse. */
+  onDurable(lsn: bigint, changes: Map<string, number>): Promise<void>;
+  /** Called when the source is idle at `lsn` and nothing is buffered: safe to acknowledge. */
+  onIdle(lsn: bigint): Promise<void>;
+  warn(message: string): void;
+}
+
+interface Row {
+  fields: (string | undefined)[];
+  lsn: bigint;
+  deleted: boolean;
+}
+
+interface Segment {
+  table: string;
+  relation: RelationInfo;
+  rows: Row[];
+}
+
+interface RelationInfo {
+  relation: CdcRelation;
+  insertColumns: string[];
+  keyIndexes: number[];
+}
+
+class Batch {
+  segments: Segment[] = [];
+  changes = 0;
+  perTable = new Map<string, number>();
+  /** End LSN of the last commit whose changes are all in this batch or earlier ones. */
+  commitLsn: bigint | null = null;
+  firstAt = 0;
+  /** Latest row image per key, per table, for filling unchanged TOASTed values. */
+  images = new Map<string, Map<string, Row>>();
+  truncates: string[] = [];
+}
+
+const keyOf = (row: Row, idx: number[]) => idx.map((i) => row.fields[i]).join('\t');
+
+export class CdcSink {
+  private relations = new Map<string, RelationInfo>();
+  private batch = new Batch();
+  private writing: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private timer: NodeJS.Timeout;
+  private lastEventAt = Date.now();
+
+  constructor(private readonly opts: SinkOptions) {
+    this.timer = setInterval(() => {
+      const b = this.batch;
+      if ((b.changes || b.commitLsn !== null) && Date.now() - b.firstAt >= this.opts.maxWaitMs) this.flush();
+    }, Math.max(10, Math.min(250, opts.maxWaitMs / 4)));
+  }
+
+  /** The first write error, if any: the stream must stop (the checkpoint never passed it). */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  get idleForMs(): number {
+    return Date.now() - this.lastEventAt;
+  }
+
+  async handle(event: CdcEvent): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.lastEventAt = Date.now();
+    switch (event.type) {
+      case 'relation':
+        return this.onRelation(event.relation);
+      case 'change':
+        return this.onChange(event.table, event.op === 'delete', event.lsn, event.fields);
+      case 'truncate':
+        return this.onTruncate(event.tables);
+      case 'commit': {
+        const b = this.batch;
+        // A transaction with no rows for us is still a position to checkpoint, at the next flush.
+        if (!b.firstAt) b.firstAt = Date.now();
+        b.commitLsn = event.lsn;
+        if (b.changes >= this.opts.maxChanges || Date.now() - b.firstAt >= this.opts.maxWaitMs) {
+          const written = this.flush();
+          // Backpressure: one batch is written while the next fills; a third waits.
+          if (this.inFlight > 1) return written;
+        }
+        return;
+      }
+      case 'keepalive':
+        if (event.idle && this.batch.changes === 0 && this.batch.commitLsn === null) {
+          await this.writing;
+          if (this.batch.changes === 0 && this.batch.commitLsn === null) await this.opts.onIdle(event.lsn);
+        }
+        return;
+    }
+  }
+
+  private async onRelation(relation: CdcRelation) {
+    const table = this.opts.tables.get(relation.table);
+    if (!table) return;
+    const known = this.relations.get(relation.table);
+    const same =
+      known &&
+      known.relation.columns.length === relation.columns.length &&
+      known.relation.columns.every((c, i) => c.name === relation.columns[i].name && c.type === relation.columns[i].type);
+    if (same) return;
+    // A column added or retyped at the source: the warehouse follows before any row that carries it.
+    await this.flush();
+    const report = await evolveTable(this.opts.warehouse, table.target, relation.columns as WarehouseColumn[]);
+    for (const w of evolutionWarnings(report)) this.opts.warn(`${table.target}: ${w}`);
+    const keyIndexes = table.primaryKey.map((k) => relation.columns.findIndex((c) => c.sourceName === k));
+    this.relations.set(relation.table, {
+      relation,
+      insertColumns: insertColumnNames(relation.columns as WarehouseColumn[], ['_tributary_version', '_tributary_is_deleted']),
+      keyIndexes: keyIndexes.every((i) => i >= 0) ? keyIndexes : [],
+    });
+  }
+
+  private onChange(table: string, deleted: boolean, lsn: bigint, fields: (string | undefined)[]): Promise<void> | void {
+    const info = this.relations.get(table);
+    if (!info) return;
+    const b = this.batch;
+    if (!b.firstAt) b.firstAt = Date.now();
+    let seg = b.segments[b.segments.length - 1];
+    if (!seg || seg.table !== table || seg.relation !== info) {
+      seg = { table, relation: info, rows: [] };
+      b.segments.push(seg);
+    }
+    const row: Row = { fields, lsn, deleted };
+    if (info.keyIndexes.length) {
+      let images = b.images.get(table);
+      if (!images) b.images.set(table, (images = new Map()));
+      const key = keyOf(row, info.keyIndexes);
+      if (!deleted && fields.includes(undefined)) {
+        // An unchanged TOASTed value: the image earlier in this batch has it; else the warehouse (at write time).
+        const prev = images.get(key);
+        if (prev && !prev.deleted) for (let i = 0; i < fields.length; i++) if (fields[i] === undefined) fields[i] = prev.fields[i];
+      }
+      images.set(key, row);
+    }
+    seg.rows.push(row);
+    b.changes++;
+    b.perTable.set(table, (b.perTable.get(table) ?? 0) + 1);
+    // A transaction far larger than a batch is written in parts (see the class comment).
+    if (b.changes >= this.opts.maxChanges * 4) return this.flush();
+  }
+
+  private async onTruncate(tables: string[]) {
+    await this.flush();
+    for (const t of tables) {
+      const table = this.opts.tables.get(t);
+      if (!table) continue;
+      // The source emptied the table: so does the warehouse (the rows before it were written first).
+      await this.opts.warehouse.command(`TRUNCATE TABLE ${quoteIdent(this.opts.warehouse.database)}.${quoteIdent(table.target)}`);
+      this.opts.log.info({ table: table.target }, 'source table truncated: warehouse table truncated');
+    }
+  }
+
+  /** Starts writing the current batch (after the one being written); resolves when it is durable. */
+  flush(): Promise<void> {
+    const b = this.batch;
+    if (b.changes === 0 && b.commitLsn === null) return this.writing;
+    this.batch = new Batch();
+    this.inFlight++;
+    this.writing = this.writing.then(() => this.write(b)).finally(() => this.inFlight--);
+    this.writing.catch((err: Error) => {
+      this.failure ??= err;
+    });
+    return this.writing;
+  }
+
+  private async write(b: Batch) {
+    if (this.failure) throw this.failure;
+    for (const seg of b.segments) {
+      await this.fillToasted(seg);
+      const target = this.opts.tables.get(seg.table)!.target;
+      const lines: string[] = new Array(seg.rows.length);
+      for (let i = 0; i < seg.rows.length; i++) {
+        const r = seg.rows[i];
+        lines[i] = `${(r.fields as string[]).join('\t')}\t${r.lsn}\t${r.deleted ? 1 : 0}\n`;
+      }
+      const data = Buffer.from(lines.join(''), 'utf8');
+      try {
+        await this.opts.warehouse.insertBytes(target, seg.relation.insertColumns, data, { format: 'TabSeparated' });
+      } catch (err) {
+        this.opts.log.debug({ table: target, columns: seg.relation.insertColumns, head: data.subarray(0, 2000).toString('utf8') }, 'CDC insert failed');
+        throw new Error(`writing ${seg.rows.length} changes to ${target} failed: ${(err as Error).message}`);
+      }
+    }
+    if (b.commitLsn !== null) await this.opts.onDurable(b.commitLsn, b.perTable);
+  }
+
+  /** Unchanged TOASTed values not found earlier in the batch come from the row as the warehouse has it. */
+  private async fillToasted(seg: Segment) {
+    const missing = seg.rows.filter((r) => !r.deleted && r.fields.includes(undefined));
+    if (!missing.length) return;
+    const { relation, keyIndexes } = seg.relation;
+    const target = this.opts.tables.get(seg.table)!.target;
+    const cols = relation.columns;
+    const keys = missing.map((r) => keyIndexes.map((i) => tsvUnescape(r.fields[i] ?? '')));
+    const render = (c: WarehouseColumn) =>
+      c.viaRaw ? (c.type.startsWith('Array(') ? `toJSONString(${quoteIdent(c.name)})` : `lower(hex(${quoteIdent(c.name)}))`) : `toString(${quoteIdent(c.name)})`;
+    const keyTuple = `tuple(${keyIndexes.map((i) => `toString(${quoteIdent(cols[i].name)})`).join(', ')})`;
+    // Keys inline as string literals: the lookup runs once per batch, on the few rows that need it.
+    const keyList = keys.map((k) => `tuple(${k.map(sqlString).join(', ')})`).join(', ');
+    const found = await this.opts.warehouse.queryRows<{ k: string[]; v: (string | null)[] }>(
+      `SELECT ${keyTuple} AS k, [${cols.map(render).join(', ')}] AS v
+         FROM ${quoteIdent(this.opts.warehouse.database)}.${quoteIdent(target)} FINAL
+        WHERE ${keyTuple} IN (${keyList})`,
+      { settings: { output_format_json_quote_64bit_integers: 0 } },
+    );
+    const byKey = new Map(found.map((f) => [Object.values(f.k).join('\t'), f.v]));
+    for (let n = 0; n < missing.length; n++) {
+      const row = missing[n];
+      const current = byKey.get(keys[n].join('\t'));
+      if (!current) this.opts.warn(`${target}: an update left a TOASTed value unchanged but the row is not in the warehouse; stored as NULL`);
+      for (let i = 0; i < row.fields.length; i++) {
+        if (row.fields[i] !== undefined) continue;
+        const v = current?.[i];
+        row.fields[i] = v === null || v === undefined ? TSV_NULL : tsvEscape(v);
+      }
+    }
+  }
+
+  /** Writes what is buffered and waits for every write. */
+  async drain(): Promise<void> {
+    await this.flush();
+    if (this.failure) throw this.failure;
+  }
+
+  close() {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,55 @@
+import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { SourceRow } from '../catalog/sources';
+import type { CdcSourceInput } from '../common/types';
+import { SA } from './search-attributes';
+
+/**
+ * `cdc-<source id>`: stable across prefix renames, so a signal never starts a second mirror on the
+ * same slot. The search attributes (source id, type, sync type "cdc") and the summary find it by name.
+ */
+export const cdcWorkflowId = (source: Pick<SourceRow, 'id'>) => `cdc-${source.id}`;
+
+type CdcSignal = 'tablesChanged' | 'pause' | 'resume' | 'resync';
+
+/**
+ * Hands a signal to the source's mirror workflow, starting it if it is not running (signal-with-start:
+ * the catalog is the truth, the workflow reads it, so starting it and telling it are one step).
+ */
+export async function signalCdc(client: Client, taskQueue: string, source: SourceRow, signal: CdcSignal, opts: { paused?: boolean } = {}): Promise<void> {
+  const args: [CdcSourceInput] = [{ sourceId: source.id, paused: opts.paused ?? false }];
+  await client.workflow.signalWithStart('cdcSource', {
+    workflowId: cdcWorkflowId(source),
+    taskQueue,
+    args,
+    signal,
+    signalArgs: [],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    staticSummary: `CDC mirror of ${source.source_type} source "${source.prefix}" (tables ${source.prefix}_*)`,
+    typedSearchAttributes: [
+      { key: SA.sourceId, value: source.id },
+      { key: SA.sourceType, value: source.source_type },
+      { key: SA.syncType, value: 'cdc' },
+    ],
+  });
+}
+
+/** Stops the mirror at once (source deletion); its streaming activity learns at its next heartbeat. */
+export async function terminateCdc(client: Client, source: SourceRow, reason: string): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(cdcWorkflowId(source)).terminate(reason);
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+export async function cdcWorkflowRunning(client: Client, source: SourceRow): Promise<boolean> {
+  try {
+    const d = await client.workflow.getHandle(cdcWorkflowId(source)).describe();
+    return d.status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}

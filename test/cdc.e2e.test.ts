@@ -1,0 +1,182 @@
+import fs from 'node:fs';
+import { FIDELITY_DDL, FIDELITY_EDGE_ROWS, fidelityRandomRows } from './support/fidelity';
+import { asSourceUser, eventually, expectFidelityEqual, expectTablesEqual, grantCdc, secondClient } from './support/cdc';
+import { makeDataDir, query, startPlatform, type RunningPlatform } from './support/platform';
+import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+
+/**
+ * Postgres CDC end to end on the real stack: a replication slot on a wal_level=logical Postgres, the
+ * cdcSource workflow on the embedded Temporal, chDB. After each scenario the warehouse's FINAL view
+ * equals the source.
+ */
+const ITEM_COLS = [
+  { pg: 'id', ch: 'id' },
+  { pg: 'name', ch: 'name' },
+  { pg: 'qty', ch: 'qty' },
+  { pg: '(price * 100)::bigint', ch: 'toInt64(price * 100)' },
+  { pg: 'md5(big)', ch: 'lower(hex(MD5(big)))' },
+  { pg: 'length(big)', ch: 'lengthUTF8(big)' },
+];
+
+describe('Postgres CDC', () => {
+  let db: SourceDb;
+  let platform: RunningPlatform;
+  let dataDir: string;
+  let sourceId: string;
+  let schemaIds: Record<string, string>;
+
+  const itemsEqual = (timeoutMs?: number) => expectTablesEqual(db, platform, 'items', 'cdc_items', ITEM_COLS, timeoutMs);
+  const source = async () => (await platform.api('GET', `/api/sources/${sourceId}`)).body;
+
+  beforeAll(async () => {
+    db = await createSourceDb('cdc');
+    await grantCdc(db);
+    // A TOASTed column: `big` holds ~20 kB of incompressible text per row.
+    await asSourceUser(
+      db,
+      `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int NOT NULL, price numeric(12,2), big text);
+       INSERT INTO items SELECT g, 'item ' || g, g % 10, g * 1.25, NULL FROM generate_series(1, 2000) g;
+       CREATE TABLE events (id bigint PRIMARY KEY, body text);
+       INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 100) g;
+       ${FIDELITY_DDL};
+       ${FIDELITY_EDGE_ROWS};`,
+    );
+    dataDir = makeDataDir('cdc');
+    platform = await startPlatform({ dataDir, env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_BATCH_CHANGES: '2000', TRIBUTARY_CDC_LAG_CHECK_MS: '1000', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' } });
+    const cdc = (name: string) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] });
+    const res = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'cdc',
+      payload: { ...connectionPayload(db), schemas: [cdc('items'), cdc('events'), cdc('fidelity')] },
+    });
+    expect(res.status).toBe(201);
+    sourceId = res.body.id;
+    schemaIds = Object.fromEntries(res.body.schemas.map((s: { name: string; id: string }) => [s.name, s.id]));
+  }, 120_000);
+
+  afterAll(async () => {
+    if (process.env.TRIBUTARY_TEST_DUMP) fs.writeFileSync(process.env.TRIBUTARY_TEST_DUMP, platform?.output() ?? '');
+    await platform?.stop();
+    await db?.drop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('snapshot, then streaming: the mirror is visible on the source and its slot exists', async () => {
+    await itemsEqual();
+    await expectFidelityEqual(db, platform, 'cdc_fidelity');
+    const s = await eventually(async () => {
+      const body = await source();
+      expect(body.cdc).toMatchObject({ status: 'Streaming', slot_name: expect.stringMatching(/^tributary_[0-9a-f]{12}$/), lag_status: expect.stringMatching(/ok|unknown/) });
+      return body;
+    });
+    expect(s.cdc.workflow_id).toBe(`cdc-${sourceId}`);
+    const slot = await db.admin.query(`SELECT plugin, active FROM pg_replication_slots WHERE slot_name = $1`, [s.cdc.slot_name]);
+    expect(slot.rows[0]).toEqual({ plugin: 'pgoutput', active: true });
+    const pub = await db.admin.query(`SELECT pubviaroot FROM pg_publication WHERE pubname = $1`, [s.cdc.publication_name]);
+    expect(pub.rows[0]).toEqual({ pubviaroot: true });
+    // Snapshot rows carry version 0, so any streamed change wins over them.
+    expect(await query(platform, `SELECT toString(max(_tributary_version)) AS v FROM cdc_items`)).toEqual([{ v: '0' }]);
+  }, 120_000);
+
+  test('inserts, updates and deletes stream in, with the LSN as version; every type keeps its value', async () => {
+    await db.admin.query(`INSERT INTO items SELECT g, 'new ' || g, 1, 9.99, NULL FROM generate_series(2001, 2500) g`);
+    await db.admin.query(`UPDATE items SET qty = qty + 100, name = name || ' ✓' WHERE id % 3 = 0`);
+    await db.admin.query(`DELETE FROM items WHERE id % 7 = 0`);
+    await itemsEqual();
+    // Streamed copies of every edge value: delete the snapshot rows and insert them again.
+    await db.admin.query(`DELETE FROM fidelity; ${FIDELITY_EDGE_ROWS}; ${fidelityRandomRows(100, 200)}`);
+    await db.admin.query(`UPDATE fidelity SET t = t || ' edited', jb = jb || '{"e": 1}'::jsonb WHERE id % 2 = 0`);
+    await expectFidelityEqual(db, platform, 'cdc_fidelity');
+    const v = await query(platform, `SELECT toString(min(_tributary_version)) AS v FROM cdc_items FINAL WHERE id > 2000`);
+    expect(BigInt(v[0].v)).toBeGreaterThan(0n);
+  }, 120_000);
+
+  test('an update that changes the primary key moves the row', async () => {
+    await db.admin.query(`UPDATE items SET id = id + 1000000 WHERE id <= 20`);
+    await itemsEqual();
+    expect(await query(platform, `SELECT toString(count()) AS n FROM cdc_items FINAL WHERE id <= 20`)).toEqual([{ n: '0' }]);
+  }, 120_000);
+
+  test('TOAST: an update that leaves a large value unchanged keeps it (from the batch, or from the warehouse)', async () => {
+    const big = (seed: string) => `(SELECT string_agg(md5('${seed}' || id::text || g::text), '') FROM generate_series(1, 600) g)`;
+    // Written and flushed: the later update must take `big` from the warehouse row.
+    await db.admin.query(`UPDATE items SET big = ${big('a')} WHERE id BETWEEN 100 AND 130`);
+    await itemsEqual();
+    await db.admin.query(`UPDATE items SET qty = qty + 1 WHERE id BETWEEN 100 AND 130`);
+    // In one transaction: the second update's unchanged value comes from the first's image in the batch.
+    await db.admin.query(`BEGIN; UPDATE items SET big = ${big('b')} WHERE id BETWEEN 200 AND 210; UPDATE items SET qty = qty + 2 WHERE id BETWEEN 200 AND 210; COMMIT`);
+    await itemsEqual();
+    const nulls = await query(platform, `SELECT toString(count()) AS n FROM cdc_items FINAL WHERE (id BETWEEN 100 AND 130 OR id BETWEEN 200 AND 210) AND big IS NULL`);
+    expect(nulls).toEqual([{ n: '0' }]);
+  }, 120_000);
+
+  test('a transaction larger than a batch, and interleaved transactions', async () => {
+    // 2,000-change batches: this one transaction is written in parts, checkpointed once at its commit.
+    await db.admin.query(`INSERT INTO items SELECT g, 'bulk ' || g, 3, 1.5, NULL FROM generate_series(10001, 30000) g`);
+    const other = await secondClient(db);
+    try {
+      await db.admin.query('BEGIN');
+      await db.admin.query(`INSERT INTO items VALUES (40001, 'A first', 1, 1, NULL)`);
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO items VALUES (40002, 'B', 2, 2, NULL)`);
+      await other.query(`UPDATE items SET name = 'B touched' WHERE id = 2001`);
+      await db.admin.query(`UPDATE items SET name = 'A touched' WHERE id = 2002`);
+      await other.query('COMMIT');
+      await db.admin.query(`UPDATE items SET name = 'A again' WHERE id = 40001`);
+      await db.admin.query('COMMIT');
+    } finally {
+      await other.end();
+    }
+    await itemsEqual(90_000);
+  }, 180_000);
+
+  test('TRUNCATE at the source empties the warehouse table', async () => {
+    await expectTablesEqual(db, platform, 'events', 'cdc_events', [{ pg: 'body', ch: 'body' }]);
+    await db.admin.query(`TRUNCATE events`);
+    await db.admin.query(`INSERT INTO events VALUES (1000, 'after truncate')`);
+    await expectTablesEqual(db, platform, 'events', 'cdc_events', [{ pg: 'body', ch: 'body' }]);
+  }, 120_000);
+
+  test('a column added while streaming appears in the warehouse', async () => {
+    await asSourceUser(db, `ALTER TABLE items ADD COLUMN color text`);
+    await db.admin.query(`INSERT INTO items (id, name, qty, price, color) VALUES (50001, 'colored', 1, 1, 'teal')`);
+    await db.admin.query(`UPDATE items SET color = 'red' WHERE id = 2002`);
+    await expectTablesEqual(db, platform, 'items', 'cdc_items', [...ITEM_COLS, { pg: 'color', ch: 'color' }]);
+  }, 120_000);
+
+  test('pause (with the WAL warning) and resume lose nothing', async () => {
+    const paused = await platform.api('POST', `/api/sources/${sourceId}/cdc/pause`);
+    expect(paused.status).toBe(200);
+    expect(paused.body.warnings[0]).toMatch(/retains|keeps every WAL/);
+    await eventually(async () => expect((await source()).cdc).toMatchObject({ status: 'Paused', paused: true }));
+    await db.admin.query(`UPDATE items SET qty = qty + 5 WHERE id % 11 = 0`);
+    await db.admin.query(`DELETE FROM items WHERE id % 13 = 0`);
+    await new Promise((r) => setTimeout(r, 1500));
+    // Nothing streams while paused: the slot holds the changes.
+    const slot = await db.admin.query(`SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [(await source()).cdc.slot_name]);
+    expect(slot.rows[0].active).toBe(false);
+    expect((await platform.api('POST', `/api/sources/${sourceId}/cdc/resume`)).status).toBe(200);
+    await itemsEqual();
+    await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'));
+  }, 120_000);
+
+  test('disabling a CDC table takes it out of the publication; unknown sources and non-CDC sources get 404/409', async () => {
+    const res = await platform.api('PATCH', `/api/schemas/${schemaIds.events}`, { should_sync: false });
+    expect(res.status).toBe(200);
+    const pubname = (await source()).cdc.publication_name;
+    await eventually(async () => {
+      const t = await db.admin.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [pubname]);
+      expect(t.rows.map((r) => r.tablename)).toEqual(['fidelity', 'items']);
+    });
+    expect((await platform.api('POST', `/api/sources/00000000-0000-4000-8000-000000000000/cdc/pause`)).status).toBe(404);
+  }, 120_000);
+
+  test('deleting the source drops its slot and publication', async () => {
+    const { slot_name, publication_name } = (await source()).cdc;
+    const res = await platform.api('DELETE', `/api/sources/${sourceId}`);
+    expect(res.status).toBe(200);
+    expect(res.body.warnings).toEqual([]);
+    expect((await db.admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot_name])).rowCount).toBe(0);
+    expect((await db.admin.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [publication_name])).rowCount).toBe(0);
+  }, 120_000);
+});

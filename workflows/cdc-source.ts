@@ -1,0 +1,132 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CdcActivities } from '../activities/cdc';
+import type { CdcSourceInput } from '../common/types';
+
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** The source's set of CDC tables changed in the catalog (enabled, disabled, added). */
+export const tablesChangedSignal = defineSignal('tablesChanged');
+/** Start over: new slot, fresh snapshots. The way out of a lost slot. */
+export const resyncSignal = defineSignal('resync');
+export const cdcStateQuery = defineQuery<{ phase: string; paused: boolean; error: string | null }>('state');
+
+const admin = proxyActivities<CdcActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 },
+});
+
+const snapshots = proxyActivities<CdcActivities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
+});
+
+const streaming = proxyActivities<CdcActivities>({
+  startToCloseTimeout: '2 hours',
+  // A dead worker is noticed this quickly and the stream resumes elsewhere from the checkpoint.
+  heartbeatTimeout: '20 seconds',
+  // Wait for the activity to write and checkpoint what it has before the workflow moves on.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  // The source can be unreachable for a while: keep trying, except for what no retry can fix.
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['SlotLost', 'IncompatibleSchemaChange', 'NotFound'] },
+});
+
+function reason(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Loops before continuing as new: each is a handful of events, far below Temporal's history limits. */
+const LOOPS_PER_RUN = 40;
+
+/**
+ * One long-lived mirror per Postgres source (PeerDB's shape): make the slot and publication match the
+ * catalog, snapshot the tables that need it, then stream until a signal asks for something else or the
+ * streaming activity hands back. Credentials never pass through here: activities read them by id.
+ */
+export async function cdcSource({ sourceId, paused: startPaused = false }: CdcSourceInput): Promise<void> {
+  let paused = startPaused;
+  let tablesChanged = false;
+  let resync = false;
+  let phase = 'starting';
+  let error: string | null = null;
+  let stream: CancellationScope | undefined;
+
+  setHandler(pauseSignal, () => {
+    paused = true;
+    stream?.cancel();
+  });
+  setHandler(resumeSignal, () => {
+    paused = false;
+  });
+  setHandler(tablesChangedSignal, () => {
+    tablesChanged = true;
+    stream?.cancel();
+  });
+  setHandler(resyncSignal, () => {
+    resync = true;
+    stream?.cancel();
+  });
+  setHandler(cdcStateQuery, () => ({ phase, paused, error }));
+
+  for (let loop = 0; loop < LOOPS_PER_RUN && !workflowInfo().continueAsNewSuggested; loop++) {
+    try {
+      if (resync) {
+        resync = false;
+        phase = 'resyncing';
+        await admin.resetCdc(sourceId);
+      }
+      tablesChanged = false;
+      phase = 'preparing';
+      const plan = await admin.prepareCdc(sourceId);
+      if (!plan.tables.length) {
+        // No CDC tables left: release the slot so it holds no WAL, and end.
+        await admin.teardownCdc(sourceId);
+        return;
+      }
+      for (const t of plan.snapshot) {
+        phase = `snapshot ${t.name}`;
+        await admin.setCdcState(sourceId, 'Snapshotting', null);
+        await snapshots.snapshotCdcTable(sourceId, t.schemaId, uuid4());
+      }
+      error = null;
+      if (paused) {
+        phase = 'paused';
+        await admin.setCdcState(sourceId, 'Paused', null);
+        await condition(() => !paused || tablesChanged || resync);
+        continue;
+      }
+      if (tablesChanged || resync) continue; // signalled during the snapshots: prepare again first
+      phase = 'streaming';
+      stream = new CancellationScope();
+      await stream.run(() => streaming.streamCdc(sourceId));
+    } catch (err) {
+      if (isCancellation(err)) {
+        if (CancellationScope.current().consideredCancelled) throw err; // the workflow itself was cancelled
+        continue; // the stream was stopped by a signal
+      }
+      // Broken beyond retrying (lost slot, incompatible type change): say so and wait for the user.
+      error = reason(err);
+      phase = 'error';
+      await admin.setCdcState(sourceId, 'Error', error);
+      await condition(() => resync || tablesChanged);
+    } finally {
+      stream = undefined;
+    }
+  }
+  await continueAsNew<typeof cdcSource>({ sourceId, paused });
+}
+
