@@ -43,6 +43,8 @@ export interface CdcSourceInput {
   sourceId: string;
   /** Carried over continue-as-new. */
   paused?: boolean;
+  /** Prepare/stream loops before continuing as new (default 40; TRIBUTARY_CDC_LOOPS_PER_RUN). */
+  loopsPerRun?: number;
 }
 
 /** What prepareCdc found: the CDC tables, and those that need a snapshot before streaming. */

@@ -16,7 +16,8 @@ type CdcSignal = 'tablesChanged' | 'pause' | 'resume' | 'resync';
  * the catalog is the truth, the workflow reads it, so starting it and telling it are one step).
  */
 export async function signalCdc(client: Client, taskQueue: string, source: SourceRow, signal: CdcSignal, opts: { paused?: boolean } = {}): Promise<void> {
-  const args: [CdcSourceInput] = [{ sourceId: source.id, paused: opts.paused ?? false }];
+  const loops = Number(process.env.TRIBUTARY_CDC_LOOPS_PER_RUN);
+  const args: [CdcSourceInput] = [{ sourceId: source.id, paused: opts.paused ?? false, ...(loops > 0 ? { loopsPerRun: loops } : {}) }];
   await client.workflow.signalWithStart('cdcSource', {
     workflowId: cdcWorkflowId(source),
     taskQueue,

@@ -42,7 +42,10 @@ describe('Postgres CDC', () => {
        ${FIDELITY_EDGE_ROWS};`,
     );
     dataDir = makeDataDir('cdc');
-    platform = await startPlatform({ dataDir, env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_BATCH_CHANGES: '2000', TRIBUTARY_CDC_LAG_CHECK_MS: '1000', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' } });
+    platform = await startPlatform({ dataDir, env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_BATCH_CHANGES: '2000', TRIBUTARY_CDC_LAG_CHECK_MS: '1000',
+        // Short streaming activities and runs: the hand-back and continue-as-new happen during these tests.
+        TRIBUTARY_CDC_STREAM_MS: '4000',
+        TRIBUTARY_CDC_LOOPS_PER_RUN: '3', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' } });
     const cdc = (name: string) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] });
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
@@ -74,6 +77,8 @@ describe('Postgres CDC', () => {
     expect(slot.rows[0]).toEqual({ plugin: 'pgoutput', active: true });
     const pub = await db.admin.query(`SELECT pubviaroot FROM pg_publication WHERE pubname = $1`, [s.cdc.publication_name]);
     expect(pub.rows[0]).toEqual({ pubviaroot: true });
+    // Slot lag is measured and shown with its status.
+    await eventually(async () => expect((await source()).cdc.lag_bytes).toEqual(expect.any(Number)));
     // Snapshot rows carry version 0, so any streamed change wins over them.
     expect(await query(platform, `SELECT toString(max(_tributary_version)) AS v FROM cdc_items`)).toEqual([{ v: '0' }]);
   }, 120_000);
@@ -170,6 +175,44 @@ describe('Postgres CDC', () => {
     });
     expect((await platform.api('POST', `/api/sources/00000000-0000-4000-8000-000000000000/cdc/pause`)).status).toBe(404);
   }, 120_000);
+
+  test('the mirror continued as new (history stays small) and kept streaming across runs', async () => {
+    const { Client, Connection } = await import('@temporalio/client');
+    const client = new Client({ connection: await Connection.connect({ address: platform.temporalAddress }) });
+    try {
+      const workflowId = (await source()).cdc.workflow_id;
+      const runs: string[] = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) runs.push(wf.status.name);
+      expect(runs).toContain('CONTINUED_AS_NEW');
+      expect(runs.filter((s) => s === 'RUNNING')).toHaveLength(1);
+    } finally {
+      await client.connection.close();
+    }
+    await db.admin.query(`UPDATE items SET name = 'late change' WHERE id = 2002`);
+    await itemsEqual();
+  }, 120_000);
+
+  test('a lost slot puts the mirror in Error with a clear message; resync recovers it', async () => {
+    const slotName = (await source()).cdc.slot_name;
+    // Someone drops the slot at the source (or Postgres invalidates it): its changes are gone.
+    await eventually(async () => {
+      await db.admin.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [slotName]);
+      await db.admin.query(`SELECT pg_drop_replication_slot($1)`, [slotName]);
+    }, 20_000);
+    await db.admin.query(`UPDATE items SET qty = qty + 7 WHERE id % 5 = 0`);
+    const failed = await eventually(async () => {
+      const cdc = (await source()).cdc;
+      expect(cdc.status).toBe('Error');
+      return cdc;
+    }, 90_000);
+    expect(failed.latest_error).toMatch(/slot .* (does not exist|disappeared|invalidated).*resync/);
+    const res = await platform.api('POST', `/api/sources/${sourceId}/cdc/resync`);
+    expect(res.status).toBe(202);
+    await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'), 90_000);
+    await itemsEqual();
+    await db.admin.query(`UPDATE items SET name = 'after resync' WHERE id = 2002`);
+    await itemsEqual();
+  }, 240_000);
 
   test('deleting the source drops its slot and publication', async () => {
     const { slot_name, publication_name } = (await source()).cdc;

@@ -57,7 +57,7 @@ const LOOPS_PER_RUN = 40;
  * catalog, snapshot the tables that need it, then stream until a signal asks for something else or the
  * streaming activity hands back. Credentials never pass through here: activities read them by id.
  */
-export async function cdcSource({ sourceId, paused: startPaused = false }: CdcSourceInput): Promise<void> {
+export async function cdcSource({ sourceId, paused: startPaused = false, loopsPerRun = LOOPS_PER_RUN }: CdcSourceInput): Promise<void> {
   let paused = startPaused;
   let tablesChanged = false;
   let resync = false;
@@ -82,7 +82,7 @@ export async function cdcSource({ sourceId, paused: startPaused = false }: CdcSo
   });
   setHandler(cdcStateQuery, () => ({ phase, paused, error }));
 
-  for (let loop = 0; loop < LOOPS_PER_RUN && !workflowInfo().continueAsNewSuggested; loop++) {
+  for (let loop = 0; loop < loopsPerRun && !workflowInfo().continueAsNewSuggested; loop++) {
     try {
       if (resync) {
         resync = false;
@@ -127,6 +127,6 @@ export async function cdcSource({ sourceId, paused: startPaused = false }: CdcSo
       stream = undefined;
     }
   }
-  await continueAsNew<typeof cdcSource>({ sourceId, paused });
+  await continueAsNew<typeof cdcSource>({ sourceId, paused, loopsPerRun });
 }
 
