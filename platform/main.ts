@@ -7,6 +7,8 @@ import { listSyncingSchemas } from '../catalog/schemas';
 import { getSource } from '../catalog/sources';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { getCdcMirror } from '../catalog/cdc';
+import { signalCdc } from '../temporal/cdc-mirrors';
 import { upsertSchedule } from '../temporal/schedules';
 import { createWorker } from '../temporal/worker';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
@@ -40,7 +42,13 @@ async function reconcileSchedules(catalog: Catalog, temporal: Client, taskQueue:
     const source = await getSource(catalog.db, schema.source_id);
     if (source) await upsertSchedule(temporal, taskQueue, source, schema);
   }
-  log.info({ schedules: schemas.length }, 'schedules match the catalog');
+  // Mirrors too: a Temporal that lost its state (a new cluster) gets each source's mirror back.
+  const cdcSources = new Set(schemas.filter((s) => s.sync_type === 'cdc').map((s) => s.source_id));
+  for (const id of cdcSources) {
+    const source = await getSource(catalog.db, id);
+    if (source) await signalCdc(temporal, taskQueue, source, 'tablesChanged', { paused: (await getCdcMirror(catalog.db, id))?.paused });
+  }
+  log.info({ schedules: schemas.length, cdcMirrors: cdcSources.size }, 'schedules match the catalog');
 }
 
 async function main(role: Role) {
