@@ -12,6 +12,7 @@ import { signalCdc } from '../temporal/cdc-mirrors';
 import { upsertSchedule } from '../temporal/schedules';
 import { createWorker } from '../temporal/worker';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
+import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
 import { ensureDir, persistentSecret, randomHex } from './data-dir';
 import { createLogger, type Logger } from './logger';
@@ -77,6 +78,7 @@ async function main(role: Role) {
     }
     const target = { ...config.temporal, address: config.temporal.address ?? devServer!.address };
 
+    if (!config.catalog.databaseUrl && !embeddedCatalogExists(config.dataDir)) await createEmbeddedCatalogApart(config.dataDir);
     const catalog = await openCatalog({ ...config.catalog, dataDir: config.dataDir, secretKey: config.secretKey });
     stops.push(() => catalog.db.close());
     const warehouse: Warehouse = await openWarehouse({ ...config.clickhouse, dataDir: config.dataDir });

@@ -1,5 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { bundleWorkflowsApart } from './workflow-bundle';
 
 /** The worker: the workflows of workflows/ and the activities built from the stores it was given. */
 export async function createWorker(opts: {
@@ -12,7 +13,8 @@ export async function createWorker(opts: {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    // Bundled apart: webpack never loads into the long-running process.
+    workflowBundle: await bundleWorkflowsApart(),
     activities: createActivities(opts.deps),
     // chDB is one engine per process: a few concurrent loads keep both cores busy without thrashing it.
     maxConcurrentActivityTaskExecutions: 4,
