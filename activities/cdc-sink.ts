@@ -95,6 +95,16 @@ export class CdcSink {
   async handle(event: CdcEvent): Promise<void> {
     if (this.failure) throw this.failure;
     this.lastEventAt = Date.now();
+    try {
+      return await this.dispatch(event);
+    } catch (err) {
+      // Whatever failed, nothing after it may be written or checkpointed.
+      this.failure ??= err as Error;
+      throw err;
+    }
+  }
+
+  private dispatch(event: CdcEvent): Promise<void> | void {
     switch (event.type) {
       case 'relation':
         return this.onRelation(event.relation);
@@ -115,12 +125,14 @@ export class CdcSink {
         return;
       }
       case 'keepalive':
-        if (event.idle && this.batch.changes === 0 && this.batch.commitLsn === null) {
-          await this.writing;
-          if (this.batch.changes === 0 && this.batch.commitLsn === null) await this.opts.onIdle(event.lsn);
-        }
+        if (event.idle && this.batch.changes === 0 && this.batch.commitLsn === null) return this.onIdle(event.lsn);
         return;
     }
+  }
+
+  private async onIdle(lsn: bigint) {
+    await this.writing;
+    if (this.batch.changes === 0 && this.batch.commitLsn === null && !this.failure) await this.opts.onIdle(lsn);
   }
 
   private async onRelation(relation: CdcRelation) {

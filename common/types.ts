@@ -41,8 +41,9 @@ export interface IncrementalResult {
 
 export interface CdcSourceInput {
   sourceId: string;
-  /** Carried over continue-as-new. */
+  /** Carried over continue-as-new, so a signal taken just before it is not lost. */
   paused?: boolean;
+  resync?: boolean;
   /** Prepare/stream loops before continuing as new (default 40; TRIBUTARY_CDC_LOOPS_PER_RUN). */
   loopsPerRun?: number;
 }

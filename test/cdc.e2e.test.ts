@@ -214,6 +214,20 @@ describe('Postgres CDC', () => {
     await itemsEqual();
   }, 240_000);
 
+  test('an incompatible type change stops the mirror saying what changed; resync rebuilds the table', async () => {
+    await asSourceUser(db, `ALTER TABLE items ALTER COLUMN qty TYPE text USING qty::text`);
+    await db.admin.query(`INSERT INTO items (id, name, qty, price) VALUES (60001, 'typed', 'many', 1)`);
+    const failed = await eventually(async () => {
+      const cdc = (await source()).cdc;
+      expect(cdc.status).toBe('Error');
+      return cdc;
+    }, 90_000);
+    expect(failed.latest_error).toMatch(/qty/);
+    expect((await platform.api('POST', `/api/sources/${sourceId}/cdc/resync`)).status).toBe(202);
+    await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'), 90_000);
+    await itemsEqual();
+  }, 240_000);
+
   test('deleting the source drops its slot and publication', async () => {
     const { slot_name, publication_name } = (await source()).cdc;
     const res = await platform.api('DELETE', `/api/sources/${sourceId}`);

@@ -57,10 +57,11 @@ const LOOPS_PER_RUN = 40;
  * catalog, snapshot the tables that need it, then stream until a signal asks for something else or the
  * streaming activity hands back. Credentials never pass through here: activities read them by id.
  */
-export async function cdcSource({ sourceId, paused: startPaused = false, loopsPerRun = LOOPS_PER_RUN }: CdcSourceInput): Promise<void> {
-  let paused = startPaused;
+export async function cdcSource(input: CdcSourceInput): Promise<void> {
+  const { sourceId, loopsPerRun = LOOPS_PER_RUN } = input;
+  let paused = input.paused ?? false;
   let tablesChanged = false;
-  let resync = false;
+  let resync = input.resync ?? false;
   let phase = 'starting';
   let error: string | null = null;
   let stream: CancellationScope | undefined;
@@ -127,6 +128,7 @@ export async function cdcSource({ sourceId, paused: startPaused = false, loopsPe
       stream = undefined;
     }
   }
-  await continueAsNew<typeof cdcSource>({ sourceId, paused, loopsPerRun });
+  // Signals are flags: the ones not acted on yet travel with the new run (a table change is always re-read).
+  await continueAsNew<typeof cdcSource>({ sourceId, paused, resync, loopsPerRun });
 }
 

@@ -163,7 +163,10 @@ export async function startStream(config: PostgresConfig, opts: StreamOptions): 
 
   service.on('data', async (lsn: string, msg: Pgoutput.Message) => {
     try {
-      await handle(lsn, msg);
+      // After a failure nothing more is handled: a skipped change must never be followed by a checkpoint.
+      if (!failure) await handle(lsn, msg);
+    } catch (err) {
+      fail(err as Error);
     } finally {
       processed++;
     }
@@ -174,9 +177,12 @@ export async function startStream(config: PostgresConfig, opts: StreamOptions): 
     const idle = processed === plugin.received && !inTransaction;
     await opts.onEvent({ type: 'keepalive', lsn: lsnToBigInt(lsn), idle, mustReply: shouldRespond });
   });
-  service.on('error', (err: Error) => {
+  // The library reports a handler's error and would go on with the next message: stop instead.
+  function fail(err: Error) {
     failure ??= err;
-  });
+    void service.stop();
+  }
+  service.on('error', fail);
 
   const start = opts.startLsn !== null ? bigIntToLsn(opts.startLsn) : '0/0';
   const done = service.subscribe(plugin, opts.slot, start).then(
@@ -184,7 +190,8 @@ export async function startStream(config: PostgresConfig, opts: StreamOptions): 
       if (failure) throw failure;
     },
     (err: Error) => {
-      throw new SourceError(`replication from slot "${opts.slot}" failed: ${err.message}`);
+      // Stopping after a handler's failure ends the connection too: the failure is the cause to report.
+      throw failure ?? new SourceError(`replication from slot "${opts.slot}" failed: ${err.message}`);
     },
   );
   // Surface start-up failures (slot missing or active elsewhere) to the caller at once.

@@ -73,7 +73,12 @@ export async function expectTablesEqual(
   await eventually(async () => {
     const f = await fingerprints(db, platform, source, target, cols);
     if (f.source.n !== f.warehouse.n || f.source.h !== f.warehouse.h) {
-      throw new Error(`${target} differs from ${source}: ${JSON.stringify(f)}`);
+      // Name a few keys that differ, so a failure says where to look.
+      const pgIds = new Set((await db.admin.query(`SELECT id::text AS id FROM ${source}`)).rows.map((r) => r.id as string));
+      const chIds = new Set((await query(platform, `SELECT toString(id) AS id FROM ${target} FINAL`)).map((r) => r.id as string));
+      const missing = [...pgIds].filter((id) => !chIds.has(id)).slice(0, 5);
+      const extra = [...chIds].filter((id) => !pgIds.has(id)).slice(0, 5);
+      throw new Error(`${target} differs from ${source}: ${JSON.stringify({ ...f, missing, extra })}`);
     }
   }, timeoutMs);
 }
