@@ -165,7 +165,7 @@ describe('Postgres CDC', () => {
     await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'));
   }, 120_000);
 
-  test('disabling a CDC table takes it out of the publication; unknown sources and non-CDC sources get 404/409', async () => {
+  test('disabling a CDC table takes it out of the publication, enabling it puts it back with a fresh snapshot; unknown sources 404', async () => {
     const res = await platform.api('PATCH', `/api/schemas/${schemaIds.events}`, { should_sync: false });
     expect(res.status).toBe(200);
     const pubname = (await source()).cdc.publication_name;
@@ -174,6 +174,16 @@ describe('Postgres CDC', () => {
       expect(t.rows.map((r) => r.tablename)).toEqual(['fidelity', 'items']);
     });
     expect((await platform.api('POST', `/api/sources/00000000-0000-4000-8000-000000000000/cdc/pause`)).status).toBe(404);
+    // Changes made while the table is out of CDC are not streamed; enabling it again snapshots it afresh.
+    await db.admin.query(`INSERT INTO events VALUES (2000, 'while disabled'); DELETE FROM events WHERE id = 1000`);
+    expect((await platform.api('PATCH', `/api/schemas/${schemaIds.events}`, { should_sync: true })).status).toBe(200);
+    await eventually(async () => {
+      const t = await db.admin.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [pubname]);
+      expect(t.rows.map((r) => r.tablename)).toEqual(['events', 'fidelity', 'items']);
+    });
+    await expectTablesEqual(db, platform, 'events', 'cdc_events', [{ pg: 'body', ch: 'body' }]);
+    await db.admin.query(`UPDATE events SET body = 'streamed again' WHERE id = 2000`);
+    await expectTablesEqual(db, platform, 'events', 'cdc_events', [{ pg: 'body', ch: 'body' }]);
   }, 120_000);
 
   test('the mirror continued as new (history stays small) and kept streaming across runs', async () => {
