@@ -3,7 +3,7 @@ import type { CdcEvent, CdcRelation, CdcStream } from '../types';
 import { SourceError } from '../types';
 import { tsvEscape, TSV_NULL } from '../../warehouse/tsv';
 import { absentField, textConverter } from './cdc-values';
-import { CONNECTION_OPTIONS } from './connection';
+import { clientConfig } from './connection';
 import type { PostgresConfig } from './config';
 import type { MappedColumn } from './types';
 
@@ -62,16 +62,7 @@ export interface StreamOptions {
  */
 export async function startStream(config: PostgresConfig, opts: StreamOptions): Promise<CdcStream> {
   const service = new LogicalReplicationService(
-    {
-      host: config.host,
-      port: config.port,
-      database: config.dbname,
-      user: config.user,
-      password: config.password,
-      ssl: config.sslmode === 'require' ? { rejectUnauthorized: false } : false,
-      application_name: 'tributary-cdc',
-      options: CONNECTION_OPTIONS,
-    },
+    clientConfig(config, 'tributary-cdc'),
     // Acknowledging is ours alone: only after the warehouse and the checkpoint have the changes.
     { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
   );

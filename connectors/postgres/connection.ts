@@ -6,11 +6,12 @@ import type { PostgresConfig } from './config';
  * Opens a session whose output ClickHouse can parse as-is: ISO dates, UTC, exact floats.
  * Connection failures surface as SourceError carrying Postgres's own message.
  */
-/** Session settings under which Postgres renders values as ClickHouse parses them (batch reads and CDC alike). */
-export const CONNECTION_OPTIONS = '-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=1 -c IntervalStyle=iso_8601';
-
-export async function connect(config: PostgresConfig): Promise<pg.Client> {
-  const client = new pg.Client({
+/**
+ * A session under which Postgres renders values as ClickHouse parses them — ISO dates, UTC, exact
+ * floats — for batch reads and the CDC replication connection alike.
+ */
+export function clientConfig(config: PostgresConfig, applicationName = 'tributary'): pg.ClientConfig {
+  return {
     host: config.host,
     port: config.port,
     database: config.dbname,
@@ -18,9 +19,13 @@ export async function connect(config: PostgresConfig): Promise<pg.Client> {
     password: config.password,
     ssl: config.sslmode === 'require' ? { rejectUnauthorized: false } : false,
     connectionTimeoutMillis: 10_000,
-    application_name: 'tributary',
-    options: CONNECTION_OPTIONS,
-  });
+    application_name: applicationName,
+    options: '-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=1 -c IntervalStyle=iso_8601',
+  };
+}
+
+export async function connect(config: PostgresConfig): Promise<pg.Client> {
+  const client = new pg.Client(clientConfig(config));
   client.on('error', () => undefined); // a dropped idle connection must not crash the process
   try {
     await client.connect();
