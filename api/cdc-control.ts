@@ -45,6 +45,18 @@ export function presentCdc(source: SourceRow, m: CdcMirrorRow) {
   };
 }
 
+/** Adds the mirror to a presented source; a mirror in Error puts the whole source in Error, with its reason. */
+export function withCdc<T extends { status: string; latest_error: string | null }>(source: SourceRow, presented: T, mirror: CdcMirrorRow | undefined) {
+  if (!mirror) return presented;
+  const failed = mirror.status === 'Error';
+  return {
+    ...presented,
+    status: failed ? 'Error' : presented.status,
+    latest_error: failed ? mirror.latest_error : presented.latest_error,
+    cdc: presentCdc(source, mirror),
+  };
+}
+
 export const isCdc = (s: Pick<SchemaRow, 'sync_type'>) => s.sync_type === 'cdc';
 
 /** The source's CDC tables changed in the catalog: its mirror workflow reconciles (started if needed). */

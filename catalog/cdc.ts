@@ -19,6 +19,11 @@ export async function getCdcMirror(db: Queryable, sourceId: string): Promise<Cdc
   return (await db.query<CdcMirrorRow>('SELECT * FROM cdc_mirrors WHERE source_id = $1', [sourceId])).rows[0];
 }
 
+export async function listCdcMirrors(db: Queryable): Promise<Map<string, CdcMirrorRow>> {
+  const rows = (await db.query<CdcMirrorRow>('SELECT * FROM cdc_mirrors')).rows;
+  return new Map(rows.map((r) => [r.source_id, r]));
+}
+
 export async function ensureCdcMirror(db: Queryable, sourceId: string, slot: string, publication: string): Promise<CdcMirrorRow> {
   await db.query(
     `INSERT INTO cdc_mirrors (source_id, slot_name, publication_name) VALUES ($1, $2, $3) ON CONFLICT (source_id) DO NOTHING`,

@@ -216,6 +216,10 @@ describe('Postgres CDC', () => {
       return cdc;
     }, 90_000);
     expect(failed.latest_error).toMatch(/slot .* (does not exist|disappeared|invalidated).*resync/);
+    // The source itself shows Error with the reason, in the list too.
+    expect(await source()).toMatchObject({ status: 'Error', latest_error: failed.latest_error });
+    const listed = (await platform.api('GET', '/api/sources')).body.results.find((s: { id: string }) => s.id === sourceId);
+    expect(listed).toMatchObject({ status: 'Error', cdc: { status: 'Error' } });
     const res = await platform.api('POST', `/api/sources/${sourceId}/cdc/resync`);
     expect(res.status).toBe(202);
     await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'), 90_000);

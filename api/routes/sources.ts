@@ -1,5 +1,5 @@
-import { getCdcMirror } from '../../catalog/cdc';
-import { pauseCdc, presentCdc, resumeCdc, resyncCdc } from '../cdc-control';
+import { getCdcMirror, listCdcMirrors } from '../../catalog/cdc';
+import { pauseCdc, resumeCdc, resyncCdc, withCdc } from '../cdc-control';
 import { Router } from 'express';
 import { z } from 'zod';
 import { listSchemas } from '../../catalog/schemas';
@@ -38,11 +38,7 @@ export function sourceRoutes(deps: ApiDeps): Router {
 
   async function presentWithSummary(id: string) {
     const source = (await getSource(db, id))!;
-    const mirror = await getCdcMirror(db, id);
-    return {
-      ...presentSource(source, await listSchemas(db, id), (await sourceSummaries(db)).get(id)),
-      ...(mirror ? { cdc: presentCdc(source, mirror) } : {}),
-    };
+    return withCdc(source, presentSource(source, await listSchemas(db, id), (await sourceSummaries(db)).get(id)), await getCdcMirror(db, id));
   }
 
   r.get('/source-types', (_req, res) => {
@@ -85,8 +81,8 @@ export function sourceRoutes(deps: ApiDeps): Router {
   });
 
   r.get('/sources', async (_req, res) => {
-    const [sources, summaries] = [await listSources(db), await sourceSummaries(db)];
-    res.json({ results: sources.map((s) => presentSource(s, undefined, summaries.get(s.id))) });
+    const [sources, summaries, mirrors] = [await listSources(db), await sourceSummaries(db), await listCdcMirrors(db)];
+    res.json({ results: sources.map((s) => withCdc(s, presentSource(s, undefined, summaries.get(s.id)), mirrors.get(s.id))) });
   });
 
   r.get('/sources/:id', async (req, res) => {
