@@ -42,7 +42,7 @@ describe('schema rules', () => {
     expect(badKey.details[0].message).toMatch(/no such column: nope/);
   });
 
-  test('sync types not implemented yet are refused only after every rule passes', () => {
+  test('sync types not implemented yet (webhook) are refused only after every rule passes', () => {
     const tables = [table('a'), table('b')];
     // A rule violation anywhere is reported first…
     const rules = errorOf(() =>
@@ -55,7 +55,7 @@ describe('schema rules', () => {
       ),
     );
     expect(rules.details).toEqual([{ field: 'payload.schemas.1.sync_frequency', message: `schema "b": ${ONE_MINUTE_ONLY_FOR_CDC}` }]);
-    // …and only a body that breaks no rule learns that cdc / webhook are not available yet.
+    // …and only a body that breaks no rule learns that webhook is not available yet (cdc is).
     const later = errorOf(() =>
       validateSchemaEntries(
         [
@@ -65,8 +65,8 @@ describe('schema rules', () => {
         tables,
       ),
     );
-    expect(later.details.map((d) => d.field)).toEqual(['payload.schemas.0.sync_type', 'payload.schemas.1.sync_type']);
-    expect(later.message).toMatch(/"cdc" is not available yet/);
+    expect(later.details.map((d) => d.field)).toEqual(['payload.schemas.1.sync_type']);
+    expect(later.message).toMatch(/"webhook" is not available yet/);
   });
 
   test('warnings: nullable cursor, nullable key', () => {
