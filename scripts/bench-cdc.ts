@@ -1,0 +1,227 @@
+/**
+ * `npm run bench:cdc` — Postgres CDC through the real platform (embedded Temporal, chDB):
+ *
+ * 1. Sustained throughput: with the mirror paused, a mixed workload (per transaction of 100 changes:
+ *    60 updates, 30 inserts, 10 deletes) is written to the design.md `orders` table; on resume, the time
+ *    until the last transaction's rows are in the warehouse gives changes/s for a backlog.
+ * 2. Raw decode: the same WAL read by pg-logical-replication (pgoutput, no sink) from a second slot made
+ *    before the workload; the ratio throughput / raw decode is printed (target ≥ 0.5).
+ * 3. Commit-to-visible lag at a steady 5,000 changes/s: each transaction's commit time (taken when COMMIT
+ *    returns) against the first poll that sees its inserted rows in the warehouse; p50 and p99.
+ *
+ * A benchmark, not a test: it prints figures. Sizes: BENCH_ROWS (initial rows, 200,000),
+ * BENCH_CHANGES (backlog, 300,000), BENCH_LAG_SECONDS (30), BENCH_LAG_RATE (5,000 changes/s).
+ */
+import fs from 'node:fs';
+import pg from 'pg';
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import { startTestPostgres } from '../test/support/postgres';
+import { makeDataDir, startPlatform, type RunningPlatform } from '../test/support/platform';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 300_000);
+const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 30);
+const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 5_000);
+const PER_TXN = 100; // 60 updates, 30 inserts, 10 deletes
+const log = (m: string) => process.stderr.write(`[bench:cdc ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
+
+/** Mixed transactions over a moving window of ids: deletes from the low end, inserts at the top. */
+class Workload {
+  low = 1;
+  next: number;
+  constructor(rows: number) {
+    this.next = rows + 1;
+  }
+  /** One transaction's SQL; returns the highest id it inserts. */
+  txn(): { sql: string; maxId: number } {
+    const ins = this.next;
+    this.next += 30;
+    const del = this.low;
+    this.low += 10;
+    const span = ins - this.low;
+    const upd = new Set<number>();
+    while (upd.size < 60) upd.add(this.low + Math.floor(Math.random() * span));
+    return {
+      sql: `BEGIN;
+        UPDATE orders SET amount = amount + 1, status = 'updated', updated_at = now() WHERE id IN (${[...upd].join(',')});
+        INSERT INTO orders (id, customer_id, created_at, updated_at, email, amount, status, metadata, is_paid)
+          SELECT g, g % 50000, now(), now(), 'new' || g || '@example.com', 9.99, 'new', '{"source":"bench"}', false FROM generate_series(${ins}, ${ins + 29}) g;
+        DELETE FROM orders WHERE id BETWEEN ${del} AND ${del + 9};
+        COMMIT`,
+      maxId: ins + 29,
+    };
+  }
+}
+
+async function warehouseMaxId(p: RunningPlatform): Promise<number> {
+  const r = await p.api('POST', '/api/query', { sql: 'SELECT toInt64(max(id)) AS m FROM bench_orders' });
+  return Number(r.body.rows?.[0]?.m ?? 0);
+}
+
+async function waitForMaxId(p: RunningPlatform, id: number, timeoutMs = 600_000) {
+  const deadline = Date.now() + timeoutMs;
+  while ((await warehouseMaxId(p)) < id) {
+    if (Date.now() > deadline) throw new Error(`the warehouse did not reach id ${id}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Reads `slot` with no sink, counting row changes until `expected`; changes per second. */
+async function rawDecode(url: string, slot: string, publication: string, expected: number): Promise<{ perSecond: number; seconds: number }> {
+  const u = new URL(url);
+  const service = new LogicalReplicationService(
+    { host: u.hostname, port: Number(u.port), database: 'postgres', user: 'postgres' },
+    { acknowledge: { auto: true, timeoutSeconds: 10 } },
+  );
+  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publication] });
+  let n = 0;
+  let first = 0;
+  return new Promise((resolve, reject) => {
+    service.on('data', (_lsn: string, msg: { tag: string }) => {
+      if (msg.tag !== 'insert' && msg.tag !== 'update' && msg.tag !== 'delete') return;
+      if (n === 0) first = performance.now();
+      if (++n === expected) {
+        const seconds = (performance.now() - first) / 1000;
+        void service.stop().then(() => resolve({ perSecond: expected / seconds, seconds }));
+      }
+    });
+    service.subscribe(plugin, slot).catch((err) => (n < expected ? reject(err) : undefined));
+  });
+}
+
+async function main() {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    log('starting a throwaway Postgres cluster (wal_level=logical)');
+    const pgServer = await startTestPostgres();
+    cleanups.push(() => pgServer.stop());
+    const db = new pg.Client({ connectionString: pgServer.url });
+    await db.connect();
+    cleanups.push(() => db.end());
+    await db.query(`CREATE TABLE orders (id bigserial primary key, customer_id bigint not null,
+      created_at timestamptz not null, updated_at timestamptz not null, email text,
+      amount numeric(12,2), status text, metadata jsonb, is_paid boolean)`);
+    await db.query(`INSERT INTO orders (customer_id, created_at, updated_at, email, amount, status, metadata, is_paid)
+      SELECT g % 50000, TIMESTAMPTZ '2023-01-01' + g * INTERVAL '40 seconds', TIMESTAMPTZ '2023-01-01' + g * INTERVAL '40 seconds' + INTERVAL '1 day',
+             CASE WHEN g % 12 = 0 THEN NULL ELSE 'user' || g || '@example.com' END, (g % 100000) / 100.0,
+             (ARRAY['new','paid','shipped','delivered','refunded','cancelled'])[1 + g % 6],
+             jsonb_build_object('source', 'web', 'items', g % 7, 'campaign', 'c' || (g % 40)), g % 3 = 0
+        FROM generate_series(1, ${ROWS}) g`);
+    await db.query('VACUUM ANALYZE orders');
+    log(`orders: ${ROWS.toLocaleString('en-US')} rows`);
+
+    const dataDir = makeDataDir('bench-cdc');
+    cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const platform = await startPlatform({ dataDir, env: { LOG_LEVEL: 'warn' } });
+    cleanups.push(() => platform.stop());
+    const url = new URL(pgServer.url);
+    const created = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'bench',
+      payload: {
+        host: url.hostname, port: url.port, dbname: 'postgres', user: 'postgres', password: '', schema: 'public',
+        schemas: [{ name: 'orders', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }],
+      },
+    });
+    if (created.status !== 201) throw new Error(`create source: ${created.status} ${JSON.stringify(created.body)}`);
+    const sourceId = created.body.id;
+    const status = async () => (await platform.api('GET', `/api/sources/${sourceId}`)).body.cdc?.status;
+    while ((await status()) !== 'Streaming') await new Promise((r) => setTimeout(r, 200));
+    await waitForMaxId(platform, ROWS);
+    log('snapshot done, streaming');
+
+    // 1 + 2: a backlog written while paused, then drained; a second slot sees the same WAL for the raw decode.
+    await db.query(`CREATE PUBLICATION bench_raw_pub FOR TABLE orders`);
+    await db.query(`SELECT pg_create_logical_replication_slot('bench_raw', 'pgoutput')`);
+    await platform.api('POST', `/api/sources/${sourceId}/cdc/pause`);
+    while ((await status()) !== 'Paused') await new Promise((r) => setTimeout(r, 100));
+    const work = new Workload(ROWS);
+    const txns = Math.ceil(CHANGES / PER_TXN);
+    let lastId = 0;
+    const writeStart = performance.now();
+    for (let i = 0; i < txns; i++) {
+      const t = work.txn();
+      await db.query(t.sql);
+      lastId = t.maxId;
+    }
+    const changes = txns * PER_TXN;
+    log(`backlog: ${changes.toLocaleString('en-US')} changes in ${txns} transactions, written in ${((performance.now() - writeStart) / 1000).toFixed(1)} s`);
+    const resumeAt = performance.now();
+    await platform.api('POST', `/api/sources/${sourceId}/cdc/resume`);
+    await waitForMaxId(platform, lastId);
+    const drainSeconds = (performance.now() - resumeAt) / 1000;
+    const throughput = changes / drainSeconds;
+    log(`drained in ${drainSeconds.toFixed(2)} s`);
+    const raw = await rawDecode(pgServer.url, 'bench_raw', 'bench_raw_pub', changes);
+    await db.query(`SELECT pg_drop_replication_slot('bench_raw')`);
+    log(`raw decode: ${Math.round(raw.perSecond)} changes/s`);
+
+    // 3: a paced writer at LAG_RATE changes/s; a poller notes when each transaction's rows are visible.
+    const perSecond = LAG_RATE / PER_TXN;
+    const commits: { maxId: number; at: number }[] = [];
+    const visible: { maxId: number; at: number }[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const m = await warehouseMaxId(platform);
+        visible.push({ maxId: m, at: performance.now() });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const start = performance.now();
+    for (let i = 0; i < LAG_SECONDS * perSecond; i++) {
+      const due = start + (i * 1000) / perSecond;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const t = work.txn();
+      await db.query(t.sql);
+      commits.push({ maxId: t.maxId, at: performance.now() });
+    }
+    const achieved = (commits.length * PER_TXN) / ((performance.now() - start) / 1000);
+    await waitForMaxId(platform, commits[commits.length - 1].maxId);
+    await new Promise((r) => setTimeout(r, 100));
+    polling = false;
+    await poller;
+    const lags: number[] = [];
+    let v = 0;
+    for (const c of commits) {
+      while (v < visible.length && (visible[v].maxId < c.maxId || visible[v].at < c.at)) v++;
+      if (v < visible.length) lags.push(visible[v].at - c.at);
+    }
+    const check = (await platform.api('POST', '/api/query', { sql: 'SELECT count() AS n FROM bench_orders FINAL' })).body.rows[0];
+    const source = (await db.query('SELECT count(*)::int AS n FROM orders')).rows[0];
+    if (Number(check.n) !== source.n) throw new Error(`warehouse ${check.n} rows, source ${source.n}`);
+
+    const result = {
+      initial_rows: ROWS,
+      backlog_changes: changes,
+      throughput_changes_per_s: Math.round(throughput),
+      raw_decode_changes_per_s: Math.round(raw.perSecond),
+      ratio: Number((throughput / raw.perSecond).toFixed(2)),
+      lag_rate_changes_per_s: Math.round(achieved),
+      lag_p50_ms: Math.round(pct(lags, 50)),
+      lag_p99_ms: Math.round(pct(lags, 99)),
+      lag_samples: lags.length,
+      settings: { batch_changes: process.env.TRIBUTARY_CDC_BATCH_CHANGES ?? 'default', flush_ms: process.env.TRIBUTARY_CDC_FLUSH_MS ?? 'default' },
+      targets: { ratio_at_least_0_5: throughput / raw.perSecond >= 0.5, p99_at_most_2s: pct(lags, 99) <= 2000 },
+    };
+    process.stdout.write(
+      [
+        `CDC benchmark — orders: ${ROWS.toLocaleString('en-US')} initial rows; mixed workload 60% updates / 30% inserts / 10% deletes, ${PER_TXN} changes per transaction`,
+        `  sustained throughput (backlog of ${changes.toLocaleString('en-US')} changes, resume → all visible): ${result.throughput_changes_per_s.toLocaleString('en-US')} changes/s`,
+        `  raw decode (pg-logical-replication, pgoutput, no sink, same WAL):       ${result.raw_decode_changes_per_s.toLocaleString('en-US')} changes/s`,
+        `  ratio: ${result.ratio}   (target ≥ 0.5)`,
+        `  commit → visible at ${result.lag_rate_changes_per_s.toLocaleString('en-US')} changes/s for ${LAG_SECONDS} s: p50 ${result.lag_p50_ms} ms, p99 ${result.lag_p99_ms} ms   (target p99 ≤ 2 s; ${lags.length} transactions)`,
+        JSON.stringify(result),
+      ].join('\n') + '\n',
+    );
+  } finally {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch((err) => log(`cleanup: ${(err as Error).message}`));
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
