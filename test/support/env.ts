@@ -6,6 +6,7 @@ import path from 'node:path';
 export interface TestState {
   databaseUrl: string;
   temporalCliPath: string;
+  stripeMockPath: string;
   pgDataDir?: string;
 }
 

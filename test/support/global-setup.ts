@@ -2,15 +2,18 @@ import fs from 'node:fs';
 import { ensureTemporalCli } from '../../platform/temporal-cli';
 import { stateFile, type TestState } from './env';
 import { startTestPostgres, type TestPostgres } from './postgres';
+import { ensureStripeMock } from './stripe-mock';
 
 declare global {
   // eslint-disable-next-line no-var
   var __tributaryPostgres: TestPostgres | undefined;
 }
 
-/** Real parts for the whole run: the Temporal CLI (built once if absent) and a logical-replication Postgres. */
+/** Real parts for the whole run: the Temporal CLI and stripe-mock (built once if absent) and a logical-replication Postgres. */
 export default async function globalSetup() {
-  const temporalCliPath = await ensureTemporalCli({ log: (m) => process.stderr.write(m + '\n') });
+  const log = (m: string) => process.stderr.write(m + '\n');
+  const temporalCliPath = await ensureTemporalCli({ log });
+  const stripeMockPath = await ensureStripeMock(log);
   let databaseUrl = process.env.TEST_DATABASE_URL;
   let pgDataDir: string | undefined;
   if (!databaseUrl) {
@@ -19,7 +22,7 @@ export default async function globalSetup() {
     databaseUrl = pg.url;
     pgDataDir = pg.dataDir;
   }
-  const state: TestState = { databaseUrl, temporalCliPath, pgDataDir };
+  const state: TestState = { databaseUrl, temporalCliPath, stripeMockPath, pgDataDir };
   fs.writeFileSync(stateFile(), JSON.stringify(state));
   process.env.TEMPORAL_CLI_PATH = temporalCliPath;
 }
