@@ -6,6 +6,7 @@ import { connectorFor } from '../connectors/registry';
 import type { Connector } from '../connectors/types';
 import type { Logger } from '../platform/logger';
 import type { Warehouse } from '../warehouse/client';
+import type { WarehouseColumn } from '../warehouse/columns';
 import { warehouseTableName } from '../warehouse/tables';
 import { ApplicationFailure } from '@temporalio/activity';
 
@@ -40,3 +41,8 @@ export async function loadSchemaContext(deps: ActivityDeps, schemaId: string): P
 }
 
 export const stagingTableName = (target: string, jobId: string) => `${target}__loading_${jobId.replace(/-/g, '').slice(0, 12)}`;
+
+/** The schema's primary-key columns (source names) as warehouse column names. */
+export function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]): string[] {
+  return (keys ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
+}

@@ -4,20 +4,14 @@ import { finishJob, startJob } from '../catalog/jobs';
 import { getSchema, markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../catalog/schemas';
 import type { IncrementalProgress, IncrementalResult, JobStarted, LoadResult, SyncProgress } from '../common/types';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { WarehouseColumn } from '../warehouse/columns';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
-import { createTableSql, dropTable, swapIn, type TableEngine } from '../warehouse/tables';
-import { loadSchemaContext, stagingTableName, type ActivityDeps } from './context';
+import { createTableSql, dropTable, markMissingDeleted, swapIn, type TableEngine } from '../warehouse/tables';
+import { loadSchemaContext, stagingTableName, warehouseKey, type ActivityDeps } from './context';
 import { pipelined } from './pipeline';
 
 function batchToken(jobId: string, data: Buffer, rows: number): string {
   const lastRow = data.subarray(data.lastIndexOf(0x0a, data.length - 2) + 1);
   return `${jobId}:${rows}:${crypto.createHash('sha1').update(lastRow).digest('hex')}`;
-}
-
-/** The schema's primary-key columns (source names) as warehouse column names. */
-function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]): string[] {
-  return (keys ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
 }
 
 export function createSyncActivities(deps: ActivityDeps) {
@@ -36,7 +30,11 @@ export function createSyncActivities(deps: ActivityDeps) {
       return { jobId: job.id, version: String(job.sync_version), syncType: schema.sync_type ?? 'full_refresh' };
     },
 
-    /** Streams the whole table into a fresh staging table; the live table is untouched until publish. */
+    /**
+     * Streams the whole table into a fresh staging table; the live table is untouched until publish. A read
+     * that reports its position (Stripe's last id) is resumed by a retried attempt, into the same staging
+     * table; one that does not (Postgres COPY) starts over.
+     */
     async loadFullRefresh(schemaId: string, jobId: string, version: string): Promise<LoadResult> {
       const ctx = Context.current();
       const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
@@ -44,23 +42,33 @@ export function createSyncActivities(deps: ActivityDeps) {
       const columns = await connector.describe(config, schema.name);
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
 
-      await dropTable(warehouse, staging); // a retried attempt starts the load over
-      // Keyed tables are ReplacingMergeTree so `FINAL` reads the same for every sync type; a table
-      // without a key can't be deduplicated safely and stays a plain MergeTree.
-      const engine = primaryKey.length ? ('ReplacingMergeTree' as const) : ('MergeTree' as const);
-      await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: engine, orderBy: primaryKey }));
-
-      const progress: SyncProgress = { phase: 'loading', rows: 0, bytes: 0, batches: 0 };
+      const resumed = ctx.info.heartbeatDetails as SyncProgress | undefined;
+      const progress: SyncProgress = resumed?.cursor ? resumed : { phase: 'loading', rows: 0, bytes: 0, batches: 0 };
+      if (!progress.cursor) {
+        await dropTable(warehouse, staging); // a retried attempt with nothing to resume from starts the load over
+        // Keyed tables are ReplacingMergeTree so `FINAL` reads the same for every sync type; a table
+        // without a key can't be deduplicated safely and stays a plain MergeTree.
+        const engine = primaryKey.length ? ('ReplacingMergeTree' as const) : ('MergeTree' as const);
+        await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: engine, orderBy: primaryKey }));
+      }
       ctx.heartbeat(progress);
-      const batches = connector.read(config, { table: schema.name, mode: 'full_refresh', columns, version: BigInt(version), batchBytes: deps.batchBytes });
+      const batches = connector.read(config, {
+        table: schema.name, mode: 'full_refresh', columns, version: BigInt(version), batchBytes: deps.batchBytes, cursor: progress.cursor,
+        heartbeat: () => ctx.heartbeat(progress),
+      });
       try {
         await pipelined(batches, async (batch) => {
           // A terminated or cancelled run learns it at a heartbeat: stop before writing any more.
           ctx.cancellationSignal.throwIfAborted();
-          await warehouse.insertBytes(staging, batch.columns, batch.data, { format: batch.format });
+          // A resumed attempt may write its first batch again: the token lets ClickHouse drop the repeat.
+          await warehouse.insertBytes(staging, batch.columns, batch.data, {
+            format: batch.format,
+            settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
+          });
           progress.rows += batch.rows;
           progress.bytes += batch.data.length;
           progress.batches += 1;
+          if (batch.cursor !== undefined) progress.cursor = batch.cursor;
           ctx.heartbeat(progress);
           deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
         });
@@ -75,21 +83,21 @@ export function createSyncActivities(deps: ActivityDeps) {
     /**
      * Incremental and append: rows at or past the cursor, straight into the live table, batch by batch.
      * Each batch's cursor is heartbeated once ClickHouse has the batch, so a retried attempt resumes
-     * there; the catalog's cursor moves only when the run completes (completeJob).
+     * there; the catalog's cursor moves only when the run completes (completeJob). Webhook tables refresh
+     * the same way, in place: webhooks write into the live table meanwhile, and versions keep the newest state.
      */
     async loadIncremental(schemaId: string, jobId: string, version: string): Promise<IncrementalResult> {
       const ctx = Context.current();
       const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
-      const mode = schema.sync_type as 'incremental' | 'append';
-      const cursorField = schema.incremental_field;
-      if (!cursorField) throw ApplicationFailure.nonRetryable(`Schema "${schema.name}" has no incremental_field`, 'BadConfig');
+      const mode = schema.sync_type as 'incremental' | 'append' | 'webhook';
+      const cursorField = schema.incremental_field ?? undefined;
+      if (!cursorField && mode !== 'webhook') throw ApplicationFailure.nonRetryable(`Schema "${schema.name}" has no incremental_field`, 'BadConfig');
       const columns = await connector.describe(config, schema.name);
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
       let evolution: string[] = [];
       const existing = await tableColumns(warehouse, targetTable);
       if (!existing.length) {
-        const engine: TableEngine =
-          mode === 'incremental' ? { kind: 'ReplacingMergeTree', orderBy: primaryKey } : { kind: 'MergeTree', orderBy: primaryKey };
+        const engine: TableEngine = mode === 'append' ? { kind: 'MergeTree', orderBy: primaryKey } : { kind: 'ReplacingMergeTree', orderBy: primaryKey };
         await warehouse.command(createTableSql(warehouse.database, targetTable, columns, engine));
       } else {
         try {
@@ -102,12 +110,12 @@ export function createSyncActivities(deps: ActivityDeps) {
 
       const resumed = ctx.info.heartbeatDetails as IncrementalProgress | undefined;
       const progress: IncrementalProgress = resumed ?? {
-        phase: 'loading', rows: 0, bytes: 0, batches: 0, cursor: (schema.sync_cursor as string | null) ?? undefined,
+        phase: 'loading', rows: 0, bytes: 0, batches: 0, cursor: (schema.sync_cursor as string | null) ?? undefined, warnings: [],
       };
       ctx.heartbeat(progress);
       const batches = connector.read(config, {
         table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor,
-        orderKey: schema.primary_key_columns ?? undefined, batchBytes: deps.batchBytes,
+        orderKey: schema.primary_key_columns ?? undefined, batchBytes: deps.batchBytes, heartbeat: () => ctx.heartbeat(progress),
       });
       await pipelined(batches, async (batch) => {
         ctx.cancellationSignal.throwIfAborted();
@@ -117,6 +125,8 @@ export function createSyncActivities(deps: ActivityDeps) {
           format: batch.format,
           settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
         });
+        if (batch.tombstoneBefore !== undefined) await markMissingDeleted(warehouse, targetTable, batch.tombstoneBefore);
+        if (batch.warning) progress.warnings = [...(progress.warnings ?? []), batch.warning];
         progress.rows += batch.rows;
         progress.bytes += batch.data.length;
         progress.batches += 1;
@@ -126,8 +136,12 @@ export function createSyncActivities(deps: ActivityDeps) {
       });
       // Only a nullable cursor can skip rows: don't scan the table for NULLs a NOT NULL column can't hold.
       const cursorNullable = columns.find((c) => c.sourceName === cursorField)?.nullable ?? true;
-      const skipped = cursorNullable ? ((await connector.countNullCursor?.(config, schema.name, cursorField)) ?? 0) : 0;
-      const warnings = [...evolution, ...(skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : [])];
+      const skipped = cursorField && cursorNullable ? ((await connector.countNullCursor?.(config, schema.name, cursorField)) ?? 0) : 0;
+      const warnings = [
+        ...evolution,
+        ...(progress.warnings ?? []),
+        ...(skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : []),
+      ];
       return { rows: progress.rows, cursor: progress.cursor, warnings };
     },
 

@@ -21,6 +21,8 @@ export interface SyncProgress {
   rows: number;
   bytes: number;
   batches: number;
+  /** The position the read reached (for a source that can resume a full refresh, e.g. Stripe's last id). */
+  cursor?: string;
 }
 
 export interface SyncResult {
@@ -31,6 +33,8 @@ export interface SyncResult {
 export interface IncrementalProgress extends SyncProgress {
   /** The cursor value reached by the last batch ClickHouse has (heartbeated: a retry resumes here). */
   cursor?: string;
+  /** What the read reported so far (kept across a retried attempt). */
+  warnings?: string[];
 }
 
 export interface IncrementalResult {
@@ -66,4 +70,10 @@ export interface CdcStreamResult {
   checkpoint: string | null;
   changes: number;
   warnings: string[];
+}
+
+export interface WebhookEventsInput {
+  sourceId: string;
+  /** Event ids received but not applied yet (carried over continue-as-new). */
+  pending?: string[];
 }

@@ -60,6 +60,8 @@ export interface ReadRequest {
   /** Primary-key columns (source names): the tie-break after the cursor, for a stable row order. */
   orderKey?: string[];
   batchBytes?: number;
+  /** Called while the read waits on the source (a rate limit): the activity heartbeats, so it is not taken for dead. */
+  heartbeat?: () => void;
 }
 
 /**
@@ -71,7 +73,18 @@ export interface Batch {
   columns: string[];
   data: Buffer;
   rows: number;
+  /**
+   * The position reached once this batch is in the warehouse: incremental / append store it as the cursor; any
+   * read may use it to resume a retried attempt (it comes back as `ReadRequest.cursor`).
+   */
   cursor?: string;
+  /**
+   * After this batch: mark deleted every live row whose `_tributary_version` is below this one (a refresh in place
+   * wrote every row the source still has at this version; the rest are gone at the source).
+   */
+  tombstoneBefore?: bigint;
+  /** Something the job should report (e.g. a fallback to a full refresh). */
+  warning?: string;
 }
 
 /** A table as a change stream sees it: its warehouse columns in the order change fields come. */
@@ -119,6 +132,49 @@ export interface CdcCapability<Config = Record<string, unknown>> {
   ): Promise<CdcStream>;
 }
 
+/** A pushed event, verified: what the intake keeps in the raw history and hands to the source's workflow. */
+export interface WebhookEvent {
+  id: string;
+  type: string;
+  /** Unix seconds, at the source. */
+  created: number;
+  /** The table its object belongs to, if any. */
+  table?: string;
+  objectId?: string;
+  /** The event exactly as delivered (JSON text). */
+  payload: string;
+}
+
+/** A delivery that must not be applied: bad or missing signature, too old (a replay). */
+export class WebhookRejected extends Error {}
+
+export interface WebhookStatus {
+  status: string;
+  url: string | null;
+  enabled_events: string[] | null;
+  error: string | null;
+}
+
+/** Sources that push changes (sync_type "webhook"): registering the endpoint, verifying and applying deliveries. */
+export interface WebhookCapability<Config = Record<string, unknown>> {
+  /** The intake URL is `/webhooks/<intakePath>/<source id>`. */
+  intakePath: string;
+  /** The events that carry a table's changes. */
+  eventTypes(table: string): string[];
+  /** Creates the endpoint at the source, subscribed to the tables' events; returns its signing secret (null if the source gave none). */
+  register(config: Config, url: string, tables: string[]): Promise<{ endpointId: string; secret: string | null; enabledEvents: string[] }>;
+  /** Re-subscribes a registered endpoint to the tables' events. */
+  update(config: Config, endpointId: string, tables: string[]): Promise<string[]>;
+  /** The endpoint as the source sees it (found by URL when it was created by hand). */
+  status(config: Config, endpoint: { endpointId: string | null; url: string }): Promise<WebhookStatus>;
+  /** Deletes the endpoint Tributary registered; tolerates its absence. */
+  unregister(config: Config, endpointId: string): Promise<void>;
+  /** Verifies a delivery's signature on the raw body; throws WebhookRejected saying why. */
+  verify(rawBody: Buffer, headers: Record<string, string | string[] | undefined>, secret: string): WebhookEvent;
+  /** Rows for `table` from stored event payloads, in any order: their versions decide which state stays. */
+  toBatch(table: string, payloads: string[]): Batch;
+}
+
 export class SourceError extends Error {
   /** `message` is the source's own words, shown verbatim to the user. */
   constructor(message: string, readonly field?: string) {
@@ -139,12 +195,14 @@ export interface Connector<Config = Record<string, unknown>> {
   read(config: Config, request: ReadRequest): AsyncIterable<Batch>;
   /** Rows an incremental or append read skips because their cursor is NULL (reported as a warning). */
   countNullCursor?(config: Config, table: string, cursorField: string): Promise<number>;
+  cdc?: CdcCapability<Config>;
   /**
    * CDC pre-flight: what the source lacks for change data capture, each an actionable message ([] = ready).
    * `tables`: the tables chosen for CDC; omitted = every table the source would offer.
    */
-  cdc?: CdcCapability<Config>;
   checkCdcPrerequisites?(config: Config, tables?: string[]): Promise<string[]>;
+  /** Push delivery of changes (sync_type "webhook"). */
+  webhooks?: WebhookCapability<Config>;
   /**
    * Undoes what the connector set up at the source (replication slot, publication, webhook) when the
    * source is deleted; must tolerate their absence.

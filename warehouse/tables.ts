@@ -19,7 +19,7 @@ function engineClause(engine: TableEngine): string {
   return `ENGINE = MergeTree ORDER BY ${orderBy}`;
 }
 
-export function createTableSql(database: string, table: string, columns: WarehouseColumn[], engine: TableEngine): string {
+export function createTableSql(database: string, table: string, columns: WarehouseColumn[], engine: TableEngine, opts: { ifNotExists?: boolean } = {}): string {
   const defs: string[] = [];
   for (const c of columns) {
     if (c.viaRaw) {
@@ -34,7 +34,7 @@ export function createTableSql(database: string, table: string, columns: Warehou
   // Deduplication of repeated insert blocks (by insert_deduplication_token) makes a retried batch
   // harmless even in a plain MergeTree. Nullable sort keys are refused by default; allow them.
   const settings = ` SETTINGS non_replicated_deduplication_window = 1000${engine.orderBy.length ? ', allow_nullable_key = 1' : ''}`;
-  return `CREATE TABLE ${quoteIdent(database)}.${quoteIdent(table)} (\n  ${defs.join(',\n  ')}\n) ${engineClause(engine)}${settings}`;
+  return `CREATE TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${quoteIdent(database)}.${quoteIdent(table)} (\n  ${defs.join(',\n  ')}\n) ${engineClause(engine)}${settings}`;
 }
 
 export async function tableExists(wh: Warehouse, table: string): Promise<boolean> {
@@ -61,4 +61,22 @@ export async function swapIn(wh: Warehouse, fresh: string, target: string): Prom
   } else {
     await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}`);
   }
+}
+
+/**
+ * After a refresh in place wrote every row the source still has at `version`: the live rows below it are
+ * gone at the source, so each gets a deletion row at `version` (FINAL then hides it). A row a webhook wrote
+ * meanwhile has a newer version and is left alone.
+ */
+export async function markMissingDeleted(wh: Warehouse, table: string, version: bigint): Promise<void> {
+  const columns = await wh.queryRows<{ name: string }>(
+    `SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}
+        AND default_kind NOT IN ('EPHEMERAL', 'ALIAS', 'MATERIALIZED') AND NOT startsWith(name, '_tributary_') ORDER BY position`,
+    { params: { db: wh.database, t: table } },
+  );
+  const list = columns.map((c) => quoteIdent(c.name)).join(', ');
+  const target = `${quoteIdent(wh.database)}.${quoteIdent(table)}`;
+  await wh.command(
+    `INSERT INTO ${target} (${list}, _tributary_version, _tributary_is_deleted) SELECT ${list}, ${version.toString()}, 1 FROM ${target} FINAL WHERE _tributary_version < ${version.toString()}`,
+  );
 }

@@ -8,3 +8,11 @@ export function tsvUnescape(s: string): string {
 }
 
 export const TSV_NULL = '\\N';
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/** Unix seconds as ClickHouse's DateTime text, in UTC: `2026-11-29 19:40:51`. */
+export function unixSecondsText(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
+}

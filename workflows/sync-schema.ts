@@ -33,14 +33,15 @@ function reason(err: unknown): string {
 
 /**
  * One sync run of one table ("schema"): open a job; for a full refresh load the table into a fresh
- * warehouse table and swap it in, for incremental and append load the rows past the cursor; record
+ * warehouse table and swap it in, for incremental and append load the rows past the cursor (a webhook
+ * table's run is its first load or its safety-net refresh, in place); record
  * the outcome and, only then, the cursor reached. Credentials never pass through here: activities read them by id.
  */
 export async function syncSchema({ schemaId }: SyncSchemaInput): Promise<SyncResult> {
   const bookkeeping = patched('local-bookkeeping') ? localBookkeeping : remoteBookkeeping;
   const job = await bookkeeping.beginJob(schemaId);
   try {
-    if (job.syncType === 'incremental' || job.syncType === 'append') {
+    if (job.syncType === 'incremental' || job.syncType === 'append' || job.syncType === 'webhook') {
       const loaded = await extract.loadIncremental(schemaId, job.jobId, job.version);
       await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows, loaded.cursor, loaded.warnings);
       return { jobId: job.jobId, rows: loaded.rows };
