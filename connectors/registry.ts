@@ -1,9 +1,11 @@
 import type { Connector } from './types';
 import { postgresConnector } from './postgres';
+import { stripeConnector } from './stripe';
 
 /** Every source type Tributary offers, keyed by its canonical `source_type`. */
 export const connectors: Record<string, Connector<any>> = {
   [postgresConnector.spec.name]: postgresConnector,
+  [stripeConnector.spec.name]: stripeConnector,
 };
 
 export function connectorFor(sourceType: string): Connector<any> | undefined {
