@@ -8,10 +8,13 @@ import { jobRoutes } from './routes/jobs';
 import { queryRoutes } from './routes/query';
 import { schemaRoutes } from './routes/schemas';
 import { sourceRoutes } from './routes/sources';
+import { webhookIntakeRoutes, webhookRoutes } from './routes/webhooks';
 
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // The webhook intake reads its body raw (signatures are over the exact bytes), so it comes before the JSON parser.
+  app.use(webhookIntakeRoutes(deps));
   app.use(express.json({ limit: '1mb' }));
   app.use(healthRoutes(deps));
   // Public, like /health: it describes the API and holds nothing secret.
@@ -19,7 +22,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/api/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  app.use('/api', requireToken(deps.apiToken), sourceRoutes(deps), schemaRoutes(deps), jobRoutes(deps), queryRoutes(deps));
+  app.use('/api', requireToken(deps.apiToken), sourceRoutes(deps), webhookRoutes(deps), schemaRoutes(deps), jobRoutes(deps), queryRoutes(deps));
   app.use(notFoundRoute);
   app.use(errorHandler(deps.log));
   return app;

@@ -10,6 +10,8 @@ export interface ApiDeps {
   temporal: Client;
   taskQueue: string;
   apiToken: string;
+  /** Where the source reaches this API from outside (TRIBUTARY_PUBLIC_URL): webhook URLs start with it. */
+  publicUrl: string;
   log: Logger;
   /** embedded or remote, per part, for /health. */
   modes: { temporal: 'embedded' | 'remote'; warehouse: 'embedded' | 'remote'; catalog: 'embedded' | 'remote' };

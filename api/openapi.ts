@@ -11,6 +11,7 @@ import {
   querySchema,
   syncAllSchema,
 } from './validation';
+import { signingSecretSchema } from './routes/webhooks';
 
 /**
  * GET /api/openapi.json: an OpenAPI 3.1 document generated from the zod schemas the routes validate
@@ -79,6 +80,10 @@ export function buildOpenApiDocument(): Json {
     { method: 'delete', path: '/api/sources/{id}', summary: 'Delete a source: schedules, runs in flight, catalog rows; tables only with delete_data=true', query: deleteSourceQuerySchema, responses: { 200: { description: 'deleted', schema: R.deleteSourceResult }, 404: err('no such source') } },
     { method: 'post', path: '/api/sources/{id}/refresh-schemas', summary: 'Pull new schemas: new tables are added disabled; nothing syncs', responses: { 200: { description: 'tables added', schema: R.refreshResult }, 400: err("the source's error"), 404: err('no such source') } },
     { method: 'post', path: '/api/sources/{id}/sync-all', summary: 'Sync every enabled schema that is not already syncing', body: syncAllSchema, responses: { 202: { description: 'started and skipped, with reasons', schema: R.syncAllResult }, 400: err('confirm missing'), 404: err('no such source') } },
+    { method: 'post', path: '/api/sources/{id}/webhook', summary: "Register the webhook endpoint at the source (Stripe), subscribed to the webhook tables' events; never a second one", responses: { 200: { description: 'success, or why not (e.g. the permission the key lacks)', schema: R.webhookRegisterResult }, 400: err('the source type has no webhooks'), 404: err('no such source') } },
+    { method: 'post', path: '/api/sources/{id}/webhook-inputs', summary: 'The signing secret of an endpoint created by hand: enables the intake', body: signingSecretSchema, responses: { 200: { description: 'the webhook info', schema: R.webhookInfoResult }, 400: err('not a whsec_ secret, or no webhook support'), 404: err('no such source') } },
+    { method: 'get', path: '/api/sources/{id}/webhook-info', summary: "The webhook endpoint: Tributary's intake and the source's view of it", responses: { 200: { description: 'webhook info', schema: R.webhookInfoResult }, 404: err('no such source') } },
+    { method: 'post', path: '/webhooks/stripe/{id}', summary: 'Webhook intake (public; the Stripe-Signature header authenticates it): verified, stored, handed to the source workflow, then 200', public: true, body: { type: 'object', description: 'the event exactly as Stripe sends it (verified on its raw bytes)' }, responses: { 200: { description: 'accepted (or ignored: no webhook table for it)', schema: R.webhookReceipt }, 400: err('missing, forged or expired signature'), 404: err('no such source'), 503: err('no signing secret yet: the sender retries') } },
     { method: 'get', path: '/api/sources/{id}/schemas', summary: "The source's schemas, filtered and sorted", query: schemasQuerySchema, responses: { 200: { description: 'schemas', schema: R.listOf(R.schemaResponse) }, 400: err('bad query parameter'), 404: err('no such source') } },
     { method: 'patch', path: '/api/schemas/{id}', summary: 'Enable/disable a schema or change its sync settings', body: patchSchemaSchema, responses: { 200: { description: 'the schema and any warnings', schema: R.schemaWithWarnings }, 400: err('a rule is broken'), 404: err('no such schema'), 409: err('primary key locked, or the table is gone') } },
     { method: 'post', path: '/api/schemas/bulk', summary: 'disable, set_frequency, sync_now, delete_tables, delete_and_resync (no bulk enable)', body: bulkActionSchema, responses: { 200: { description: 'applied and skipped, with reasons', schema: R.bulkResult }, 400: err('bad input or confirm missing'), 404: err('a selected schema does not exist') } },

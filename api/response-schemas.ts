@@ -150,4 +150,28 @@ export const sourceTypesResult = z.record(
     unreleasedSource: z.boolean(),
   }),
 );
+export const webhookRegisterResult = z
+  .object({
+    success: z.boolean(),
+    webhook_url: z.string(),
+    error: z.string().nullable().describe('why registration failed (e.g. the permission the key lacks), or what is left to do'),
+    already_registered: z.boolean().describe('an endpoint existed: no second one was created'),
+  })
+  .meta({ id: 'WebhookRegisterResult' });
+export const webhookInfoResult = z
+  .object({
+    supports_webhooks: z.boolean(),
+    exists: z.boolean(),
+    webhook_url: z.string().nullable(),
+    schema_mapping: z.record(z.string(), z.uuid()).describe('event type → the schema it updates'),
+    intake: z
+      .object({ enabled: z.boolean(), reason: z.string().nullable(), events_applied: z.number(), last_event_at: timestamp.nullable() })
+      .nullable(),
+    external_status: z
+      .object({ status: z.string(), url: z.string().nullable(), enabled_events: z.array(z.string()).nullable(), error: z.string().nullable() })
+      .nullable()
+      .describe("the endpoint as the source reports it"),
+  })
+  .meta({ id: 'WebhookInfo' });
+export const webhookReceipt = z.object({ received: z.literal(true), duplicate: z.boolean().optional(), ignored: z.string().optional() }).meta({ id: 'WebhookReceipt' });
 export const listOf = <T extends z.ZodType>(item: T) => z.object({ results: z.array(item) });

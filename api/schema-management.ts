@@ -13,7 +13,6 @@ import { ApiError, badRequest, conflict } from './errors';
 import type { BulkAction, PatchSchemaBody } from './schema-requests';
 import {
   effectivePrimaryKey,
-  notImplementedViolation,
   frequencyViolation,
   schemaWarnings,
   tableRuleViolations,
@@ -22,6 +21,7 @@ import {
 } from './schema-rules';
 import { againstSource, parseConnectionConfig, resolveConnector } from './source-setup';
 import { startSync, stopSyncs, syncBlocker, type Selected, type Skipped } from './sync-control';
+import { followWebhookTables, isWebhook } from './webhook-management';
 
 /** Changing one schema (PATCH /api/schemas/:id) and many at once (POST /api/schemas/bulk). */
 
@@ -85,7 +85,6 @@ export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchS
       );
     }
   }
-  throwIfAny(notImplementedViolation(next, 'sync_type'));
 
   const changes: SchemaSettings = {};
   for (const k of ['should_sync', 'sync_type', 'sync_frequency', 'incremental_field', 'incremental_field_type', 'primary_key_columns'] as const) {
@@ -105,6 +104,11 @@ export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchS
   }
   const updated = (await updateSchemaSettings(deps.catalog.db, schema.id, changes))!;
   await applySchedule(deps.temporal, deps.taskQueue, source, updated);
+  if (isWebhook(schema) || isWebhook(updated)) {
+    // The registered endpoint sends exactly the webhook tables' events.
+    if (schema.should_sync !== updated.should_sync || schema.sync_type !== updated.sync_type) warnings.push(...(await followWebhookTables(deps, source)));
+    if (isWebhook(schema) && schema.should_sync && !updated.should_sync) warnings.push(WEBHOOK_DISABLE_WARNING(schema.name));
+  }
   if (isCdc(schema) || isCdc(updated)) {
     // Joining or leaving CDC (or a new key): the mirror takes the table in or out, with a snapshot.
     if (rebuild || enabling) await clearSnapshots(deps.catalog.db, [schema.id]);
@@ -126,6 +130,9 @@ async function loadSelection(deps: ApiDeps, ids: string[]) {
 }
 
 const ref = (s: SchemaRow): Selected => ({ id: s.id, name: s.name });
+
+const WEBHOOK_DISABLE_WARNING = (name: string) =>
+  `"${name}" no longer takes webhook events: events the source sends while it is disabled are dropped; re-enabling it runs a full refresh`;
 
 /** Seed 000: disabling CDC or webhook schemas loses changes until a full resync, so it must be confirmed. */
 export function requireDisableConfirmation(schemas: Pick<SchemaRow, 'name' | 'should_sync' | 'sync_type'>[], confirm: boolean | undefined): void {
@@ -201,6 +208,13 @@ export async function runBulkAction(deps: ApiDeps, body: BulkAction) {
         }
       }
       break;
+    }
+  }
+  // Registered webhook endpoints follow their sources' webhook tables.
+  if (body.action === 'disable' || body.action === 'delete_tables') {
+    const webhookSources = new Map(selection.filter(({ schema }) => isWebhook(schema)).map(({ source }) => [source.id, source]));
+    for (const source of webhookSources.values()) {
+      for (const w of await followWebhookTables(deps, source)) deps.log.warn({ sourceId: source.id }, w);
     }
   }
   // Mirrors whose CDC tables were touched reconcile once per source.

@@ -19,9 +19,6 @@ export interface SchemaSettingsInput {
 
 export type Detail = { field: string; message: string };
 
-/** Sync types the worker runs today; others pass the rules but are refused after them, with a clear message. */
-export const IMPLEMENTED_SYNC_TYPES = new Set(['full_refresh', 'incremental', 'append', 'cdc']);
-
 const CURSOR_TYPES = new Set(['incremental', 'append']);
 
 export function frequencyViolation(s: Pick<SchemaSettingsInput, 'name' | 'sync_type' | 'sync_frequency'>, field: string): Detail[] {
@@ -115,18 +112,13 @@ export function schemaWarnings(s: SchemaSettingsInput, t: DiscoveredTable): stri
   return warnings;
 }
 
-export function notImplementedViolation(s: SchemaSettingsInput, field: string): Detail[] {
-  if (!s.sync_type || IMPLEMENTED_SYNC_TYPES.has(s.sync_type)) return [];
-  return [{ field, message: `schema "${s.name}": sync_type "${s.sync_type}" is not available yet; use ${[...IMPLEMENTED_SYNC_TYPES].join(', ')}` }];
-}
-
 export function throwIfAny(details: Detail[]): void {
   if (details.length) throw new ApiError(400, 'validation_error', details.map((d) => d.message).join('; '), details);
 }
 
 /**
  * Every rule for a create's schemas[]: each discovered table listed exactly once and no other, then
- * each entry's rules; sync types not implemented yet only after all of that. Returns the warnings.
+ * each entry's rules. Returns the warnings.
  */
 export function validateSchemaEntries(entries: SchemaSettingsInput[], tables: DiscoveredTable[]): string[] {
   const known = new Map(tables.map((t) => [t.table, t]));
@@ -153,6 +145,5 @@ export function validateSchemaEntries(entries: SchemaSettingsInput[], tables: Di
     });
   }
   throwIfAny(details);
-  throwIfAny(entries.flatMap((e, i) => notImplementedViolation(e, `payload.schemas.${i}.sync_type`)));
   return warnings;
 }

@@ -7,7 +7,9 @@ import { DEFAULT_SYNC_FREQUENCY } from '../common/frequencies';
 import { secretFieldNames } from '../connectors/types';
 import { deleteSchedule, pauseSchedule, scheduleExists, upsertSchedule } from '../temporal/schedules';
 import { existingTables, renameTables } from '../warehouse/table-admin';
-import { warehouseTableName } from '../warehouse/tables';
+import { dropTable, warehouseTableName } from '../warehouse/tables';
+import { forgetWebhookEventsTable, webhookEventsTable } from '../warehouse/webhook-events';
+import { removeWebhook } from './webhook-management';
 import type { ApiDeps } from './context';
 import { badRequest, conflict } from './errors';
 import { againstSource, parseConnectionConfig, resolveConnector } from './source-setup';
@@ -64,6 +66,13 @@ export async function removeSource(deps: ApiDeps, source: SourceRow, opts: { del
   const { connector, config } = liveConfig(deps, source);
   // The mirror goes first: its stream holds the slot that cleanup drops.
   await stopCdcForDeletion(deps, source);
+  warnings.push(...(await removeWebhook(deps, source, config, connector)));
+  if (opts.deleteData && connector.webhooks) {
+    const raw = webhookEventsTable(source.prefix);
+    await dropTable(deps.warehouse, raw);
+    forgetWebhookEventsTable(raw);
+    droppedTables.push(raw);
+  }
   if (connector.cleanup) {
     await connector.cleanup(config, { id: source.id, prefix: source.prefix }).catch((err: Error) => {
       warnings.push(`cleanup at the source failed: ${err.message}`);
@@ -100,6 +109,8 @@ async function planRename(deps: ApiDeps, source: SourceRow, schemas: SchemaRow[]
     ]);
   }
   const pairs = schemas.map((s) => ({ from: warehouseTableName(source.prefix, s.name), to: warehouseTableName(prefix, s.name) }));
+  // The raw webhook history moves with the tables.
+  pairs.push({ from: webhookEventsTable(source.prefix), to: webhookEventsTable(prefix) });
   const present = await existingTables(deps.warehouse, [...pairs.map((p) => p.from), ...pairs.map((p) => p.to)]);
   const taken = pairs.filter((p) => present.has(p.to)).map((p) => p.to);
   if (taken.length) throw conflict(`warehouse tables already exist: ${taken.join(', ')}`, [{ field: 'prefix', message: 'tables with the new names exist' }]);
@@ -126,6 +137,7 @@ export async function changeSource(deps: ApiDeps, source: SourceRow, body: { pre
   for (const s of schemas) if (await scheduleExists(deps.temporal, source, s)) scheduled.push(s);
   for (const s of scheduled) await deleteSchedule(deps.temporal, source, s);
   await renameTables(deps.warehouse, renames);
+  for (const r of renames) forgetWebhookEventsTable(r.from);
   let updated: SourceRow;
   try {
     updated = (await updateSource(deps.catalog.db, source.id, { ...sealed, prefix: newPrefix }))!;

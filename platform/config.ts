@@ -7,7 +7,8 @@ import path from 'node:path';
  */
 export interface Config {
   dataDir: string;
-  api: { host: string; port: number; token?: string };
+  /** publicUrl: where sources reach the API from outside (webhooks); default the API's own address. */
+  api: { host: string; port: number; token?: string; publicUrl?: string };
   secretKey?: string;
   logLevel: string;
   /** Bytes per batch a sync reads and inserts (TRIBUTARY_BATCH_BYTES); unset: the connector's default. */
@@ -58,6 +59,19 @@ function identifierFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: strin
   return v;
 }
 
+function urlFromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = nonEmpty(env[name]);
+  if (v === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new Error(`${name} must be an http(s) URL, got "${v}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${name} must be an http(s) URL, got "${v}"`);
+  return v.replace(/\/+$/, '');
+}
+
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
@@ -70,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: nonEmpty(env.TRIBUTARY_API_HOST) ?? '127.0.0.1',
       port: intFromEnv(env, 'TRIBUTARY_API_PORT', 8000),
       token: nonEmpty(env.TRIBUTARY_API_TOKEN),
+      publicUrl: urlFromEnv(env, 'TRIBUTARY_PUBLIC_URL'),
     },
     secretKey: nonEmpty(env.TRIBUTARY_SECRET_KEY),
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
 import { createApp } from '../api/app';
+import type { ApiDeps } from '../api/context';
 import { openCatalog, type Catalog } from '../catalog';
 import { listSyncingSchemas } from '../catalog/schemas';
 import { getSource } from '../catalog/sources';
@@ -118,19 +119,21 @@ async function main(role: Role) {
     if (role !== 'worker') {
       await reconcileSchedules(catalog, temporal, config.temporal.taskQueue, log);
       const apiToken = config.api.token ?? persistentSecret(config.dataDir, 'api-token', randomHex(24));
-      const app = createApp({
+      const deps: ApiDeps = {
         catalog,
         warehouse,
         temporal,
         taskQueue: config.temporal.taskQueue,
         apiToken,
+        publicUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
         log,
         modes: {
           temporal: config.temporal.address ? 'remote' : 'embedded',
           warehouse: warehouse.mode,
           catalog: catalog.db.mode,
         },
-      });
+      };
+      const app = createApp(deps);
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(config.api.port, config.api.host, () => resolve(s));
         s.once('error', reject);
@@ -138,6 +141,7 @@ async function main(role: Role) {
       stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
+      if (!config.api.publicUrl) deps.publicUrl = `http://${config.api.host}:${port}`; // the port the OS gave, for port 0
       const lines = [
         'Tributary is running',
         `  API:         http://${config.api.host}:${port}`,

@@ -65,6 +65,10 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/schemas/{id}/sync',
         'GET /api/jobs',
         'POST /api/query',
+        'POST /api/sources/{id}/webhook',
+        'POST /api/sources/{id}/webhook-inputs',
+        'GET /api/sources/{id}/webhook-info',
+        'POST /webhooks/stripe/{id}',
       ].sort(),
     );
   });
@@ -77,7 +81,11 @@ describe('GET /api/openapi.json document', () => {
     const entry = body.properties.payload.allOf[0].properties.schemas.items;
     expect(entry.required).toEqual(['name', 'should_sync']);
     expect(entry.properties.sync_frequency.enum).toContain('1min');
-    expect(body.properties.payload.allOf[1].properties.host.type).toBe('string');
+    // One set of connection fields per source type.
+    const [postgres, stripe] = body.properties.payload.allOf[1].oneOf;
+    expect(postgres.properties.host.type).toBe('string');
+    expect(stripe.properties.stripe_secret_key.type).toBe('string');
+    expect(stripe.properties.auth_method.enum).toEqual(['api_key', 'oauth']);
     expect(Object.keys(create.responses).sort()).toEqual(['201', '400', '401', '409']);
     expect(create.responses['201'].content['application/json'].schema.properties.warnings.type).toBe('array');
     expect(create.responses['400'].content['application/json'].schema.required).toEqual(['error', 'message', 'details']);

@@ -5,8 +5,8 @@ import { ONE_MINUTE_ONLY_FOR_CDC } from '../common/frequencies';
 import type { DiscoveredTable } from '../connectors/types';
 
 /**
- * The rules the end-to-end tests can't reach through a Postgres source yet (no table offers CDC or
- * webhooks until those issues land): checked on the rule functions themselves.
+ * Rules checked on the rule functions themselves, with tables of any shape (the end-to-end tests reach
+ * them through real Postgres and Stripe sources too).
  */
 const table = (name: string, over: Partial<DiscoveredTable> = {}): DiscoveredTable => ({
   table: name,
@@ -42,31 +42,13 @@ describe('schema rules', () => {
     expect(badKey.details[0].message).toMatch(/no such column: nope/);
   });
 
-  test('sync types not implemented yet (webhook) are refused only after every rule passes', () => {
-    const tables = [table('a'), table('b')];
-    // A rule violation anywhere is reported first…
-    const rules = errorOf(() =>
-      validateSchemaEntries(
-        [
-          { name: 'a', should_sync: true, sync_type: 'cdc', primary_key_columns: ['id'] },
-          { name: 'b', should_sync: true, sync_type: 'full_refresh', sync_frequency: '1min' },
-        ],
-        tables,
-      ),
-    );
-    expect(rules.details).toEqual([{ field: 'payload.schemas.1.sync_frequency', message: `schema "b": ${ONE_MINUTE_ONLY_FOR_CDC}` }]);
-    // …and only a body that breaks no rule learns that webhook is not available yet (cdc is).
-    const later = errorOf(() =>
-      validateSchemaEntries(
-        [
-          { name: 'a', should_sync: true, sync_type: 'cdc', primary_key_columns: ['id'], sync_frequency: '1min' },
-          { name: 'b', should_sync: true, sync_type: 'webhook' },
-        ],
-        tables,
-      ),
-    );
-    expect(later.details.map((d) => d.field)).toEqual(['payload.schemas.1.sync_type']);
-    expect(later.message).toMatch(/"webhook" is not available yet/);
+  test('webhook: allowed on a table that supports webhooks, refused (naming the schema) where it does not', () => {
+    expect(validateSchemaEntries([{ name: 'a', should_sync: true, sync_type: 'webhook' }], [table('a')])).toEqual([]);
+    const refused = errorOf(() => validateSchemaEntries([{ name: 'a', should_sync: true, sync_type: 'webhook' }], [table('a', { supports_webhooks: false })]));
+    expect(refused.details).toEqual([{ field: 'payload.schemas.0.sync_type', message: 'schema "a": this source does not support webhooks' }]);
+    // The frequency rule holds for webhook tables too: their schedule is a polling safety net.
+    const fast = errorOf(() => validateSchemaEntries([{ name: 'a', should_sync: true, sync_type: 'webhook', sync_frequency: '1min' }], [table('a')]));
+    expect(fast.details).toEqual([{ field: 'payload.schemas.0.sync_frequency', message: `schema "a": ${ONE_MINUTE_ONLY_FOR_CDC}` }]);
   });
 
   test('warnings: nullable cursor, nullable key', () => {
