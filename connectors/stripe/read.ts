@@ -22,8 +22,14 @@ import { stripeTable, type StripeTable } from './tables';
  * start minus a minute × 1000, so any event from around or after the listing wins over it.
  */
 
-/** Objects whose creation second has not passed by this long may still be missing from a list. */
-const SETTLE_SECONDS = 60;
+/**
+ * A new object may take a moment to show in Stripe's lists: reads stop this many seconds short of now and the
+ * next run starts there (TRIBUTARY_STRIPE_SETTLE_SECONDS, default 60).
+ */
+function settleSeconds(): number {
+  const v = Number(process.env.TRIBUTARY_STRIPE_SETTLE_SECONDS);
+  return Number.isFinite(v) && v >= 0 ? v : 60;
+}
 /** Incremental re-reads this much before its cursor: events and lists are eventually consistent. */
 const OVERLAP_SECONDS = 300;
 const PAGE_SIZE = 100;
@@ -36,7 +42,7 @@ export function eventsWindowSeconds(): number {
   return Number.isFinite(v) && v > 0 ? v : 30 * 86_400 - 3_600;
 }
 
-export const listVersion = (t0: number) => BigInt(t0 - SETTLE_SECONDS) * 1000n;
+export const listVersion = (t0: number) => BigInt(t0 - settleSeconds()) * 1000n;
 export const eventVersion = (created: number, rank: number) => BigInt(created) * 1000n + BigInt(999 - Math.min(rank, 999));
 
 /** Where a walk through a list stands: after `after`; nested lists: customers after `parentAfter`, then inside `parent`. */
@@ -82,6 +88,8 @@ function parseCursor(raw: string | undefined): StripeCursor {
 }
 
 const now = () => Math.floor(Date.now() / 1000);
+
+const duration = (seconds: number) => (seconds >= 86_400 ? `${Math.round(seconds / 86_400)} days` : `${seconds} s`);
 
 type Page = { objects: Record<string, unknown>[]; pos: Position };
 
@@ -173,7 +181,7 @@ export async function* readStripe(config: StripeConfig, req: ReadRequest): Async
       return;
     }
     case 'append': {
-      const run: Run = state.run ?? { t0: now(), phase: 'list', pos: {}, upTo: now() - SETTLE_SECONDS };
+      const run: Run = state.run ?? { t0: now(), phase: 'list', pos: {}, upTo: now() - settleSeconds() };
       const created = { ...(state.created !== undefined ? { gt: state.created } : {}), lte: run.upTo! };
       yield* listInto(run, created, req.version, { created: state.created });
       yield batcher.take({ created: run.upTo });
@@ -209,15 +217,14 @@ async function* readIncremental(
     const expired = since !== undefined && since < t0 - eventsWindowSeconds();
     run = { t0, phase: 'list', pos: {}, full: since === undefined || expired, tombstone: expired };
     if (expired) {
-      const days = ((t0 - since!) / 86_400).toFixed(1);
       yield batcher.take(
         { since, run },
-        { warning: `the last sync was ${days} days ago, beyond the ${Math.round(eventsWindowSeconds() / 86_400)} days Stripe keeps events: did a full refresh instead` },
+        { warning: `the last sync was ${duration(t0 - since!)} ago, beyond the ${duration(eventsWindowSeconds())} Stripe keeps events: did a full refresh instead` },
       );
     }
   }
   const base = { since };
-  const eventsFrom = (run.full ? run.t0 - SETTLE_SECONDS : since!) - OVERLAP_SECONDS;
+  const eventsFrom = (run.full ? run.t0 - settleSeconds() : since!) - OVERLAP_SECONDS;
 
   if (run.phase === 'list') {
     // New objects, whether or not Stripe sends events for them (balance transactions have none).
@@ -254,5 +261,5 @@ async function* readIncremental(
       if (!page.has_more || !page.data.length) break;
     }
   }
-  yield batcher.take({ since: run.t0 - SETTLE_SECONDS });
+  yield batcher.take({ since: run.t0 - settleSeconds() });
 }
