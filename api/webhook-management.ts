@@ -4,6 +4,7 @@ import type { SourceRow } from '../catalog/sources';
 import { getWebhook, saveWebhook } from '../catalog/webhooks';
 import { SourceError, type Connector, type WebhookCapability } from '../connectors/types';
 import { terminateWebhookWorkflow } from '../temporal/webhook-workflows';
+import { ensureWebhookEventsTable, webhookEventsTable } from '../warehouse/webhook-events';
 import type { ApiDeps } from './context';
 import { badRequest } from './errors';
 import { parseConnectionConfig, resolveConnector } from './source-setup';
@@ -36,6 +37,8 @@ const webhookTables = async (deps: ApiDeps, source: SourceRow) =>
 /** POST /api/sources/:id/webhook: `{ success, webhook_url, error }`; never registers a second endpoint. */
 export async function registerWebhook(deps: ApiDeps, source: SourceRow) {
   const { webhooks, config } = webhookSide(deps, source);
+  // The raw history exists from the start, so it can be queried before the first event.
+  await ensureWebhookEventsTable(deps.warehouse, webhookEventsTable(source.prefix));
   const url = webhookUrl(deps, source, webhooks);
   const existing = await getWebhook(deps.catalog.db, source.id);
   const tables = (await webhookTables(deps, source)).map((s) => s.name);
@@ -74,6 +77,7 @@ export async function registerWebhook(deps: ApiDeps, source: SourceRow) {
 /** POST /api/sources/:id/webhook-inputs: the signing secret of an endpoint created by hand. */
 export async function saveSigningSecret(deps: ApiDeps, source: SourceRow, secret: string) {
   const { webhooks } = webhookSide(deps, source);
+  await ensureWebhookEventsTable(deps.warehouse, webhookEventsTable(source.prefix));
   const existing = await getWebhook(deps.catalog.db, source.id);
   await saveWebhook(deps.catalog.db, source.id, { url: existing?.url ?? webhookUrl(deps, source, webhooks), signing_secret: deps.catalog.secrets.seal(secret) });
   deps.log.info({ sourceId: source.id }, 'webhook signing secret stored');

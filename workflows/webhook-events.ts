@@ -6,7 +6,8 @@ import type { WebhookEventsInput } from '../common/types';
 export const eventsReceivedSignal = defineSignal<[string[]]>('eventsReceived');
 
 const apply = proxyActivities<WebhookActivities>({
-  startToCloseTimeout: '10 minutes',
+  // A batch is one read and a few inserts: a worker that died mid-batch is noticed this soon and the batch redone.
+  startToCloseTimeout: '30 seconds',
   // An accepted event is never dropped: keep retrying (the warehouse may be down for a while).
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
@@ -29,8 +30,10 @@ export async function webhookEvents({ sourceId, pending = [] }: WebhookEventsInp
   });
   for (let batches = 0; batches < BATCHES_PER_RUN && received < 20 * EVENTS_PER_BATCH && !workflowInfo().continueAsNewSuggested; batches++) {
     await condition(() => queue.length > 0);
-    await apply.applyWebhookEvents(sourceId, queue.slice(0, EVENTS_PER_BATCH));
-    queue.splice(0, EVENTS_PER_BATCH);
+    const batch = queue.slice(0, EVENTS_PER_BATCH);
+    await apply.applyWebhookEvents(sourceId, batch);
+    // Only what was applied leaves the queue: ids signalled meanwhile wait for the next batch.
+    queue.splice(0, batch.length);
   }
   // Ids not applied yet travel with the new run.
   await continueAsNew<typeof webhookEvents>({ sourceId, pending: queue });
