@@ -86,5 +86,8 @@ describe('config', () => {
   test('bad values are refused with the variable named', () => {
     expect(() => loadConfig({ TRIBUTARY_API_PORT: 'eighty' })).toThrow(/TRIBUTARY_API_PORT/);
     expect(() => loadConfig({ CLICKHOUSE_DATABASE: 'a;drop' })).toThrow(/CLICKHOUSE_DATABASE/);
+    expect(() => loadConfig({ TRIBUTARY_PUBLIC_URL: 'hooks.example.com' })).toThrow(/TRIBUTARY_PUBLIC_URL must be an http\(s\) URL/);
+    expect(() => loadConfig({ TRIBUTARY_PUBLIC_URL: 'ftp://hooks.example.com' })).toThrow(/TRIBUTARY_PUBLIC_URL/);
+    expect(loadConfig({ TRIBUTARY_PUBLIC_URL: 'https://hooks.example.com/' }).api.publicUrl).toBe('https://hooks.example.com');
   });
 });
