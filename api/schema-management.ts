@@ -99,7 +99,7 @@ export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchS
     ((body.sync_type !== undefined && body.sync_type !== schema.sync_type) ||
       (body.incremental_field !== undefined && body.incremental_field !== schema.incremental_field));
   if (rebuild) {
-    const dropData = next.sync_type === 'incremental' || next.sync_type === 'append';
+    const dropData = next.sync_type === 'incremental' || next.sync_type === 'append' || next.sync_type === 'webhook';
     await stopSyncs(deps, source, schema, 'sync settings changed', { dropData });
   }
   const updated = (await updateSchemaSettings(deps.catalog.db, schema.id, changes))!;

@@ -94,6 +94,16 @@ describe('Stripe sync modes (local Stripe API fake)', () => {
     expect(dispute.description).toMatch(/does not have the required permissions/);
     expect(dispute.description).toMatch(/Give the restricted key Read on Disputes \(Core\)/);
     expect(res.body.find((t: { table: string }) => t.table === 'Charge').description).not.toMatch(/refused/);
+    expect(fake.requests.filter((r) => r.account).length).toBe(0);
+  });
+
+  test('stripe_account_id is sent as the Stripe-Account header on every call', async () => {
+    const since = Date.now();
+    const res = await platform.api('POST', '/api/sources/db-schema', { source_type: 'Stripe', stripe_secret_key: fake.key, stripe_account_id: 'acct_connected42' });
+    expect(res.status).toBe(200);
+    const calls = fake.requests.filter((r) => r.at >= since);
+    expect(calls.length).toBeGreaterThanOrEqual(15);
+    expect(new Set(calls.map((r) => r.account))).toEqual(new Set(['acct_connected42']));
   });
 
   test('full refresh pages through every object, nested tables per customer, at the configured pace', async () => {
@@ -223,6 +233,14 @@ describe('Stripe sync modes (local Stripe API fake)', () => {
     expect(patch.status).toBe(200);
     expect(patch.body.warnings).toEqual([expect.stringMatching(/events the source sends while it is disabled are dropped/)]);
     expect(fake.webhookEndpoints.get(endpoint.id as string)!.enabled_events).not.toContain('customer.subscription.updated');
+    // Re-enabling it runs a full refresh (events sent meanwhile were dropped) and subscribes its events again.
+    const subscriptionId = res.body.schemas.find((s: { name: string }) => s.name === 'Subscription').id;
+    const jobsBefore = (await platform.api('GET', `/api/jobs?schema_id=${subscriptionId}`)).body.results.length;
+    const reenabled = await platform.api('PATCH', `/api/schemas/${subscriptionId}`, { should_sync: true });
+    expect(reenabled.status).toBe(200);
+    expect((await waitForJobs(platform, subscriptionId, jobsBefore + 1)).status).toBe('Completed');
+    expect(fake.webhookEndpoints.get(endpoint.id as string)!.enabled_events).toContain('customer.subscription.updated');
+    expect(await ids('stripe_hooks_subscription')).toEqual(fake.objects('subscription').map((s) => s.id).sort());
 
     const del = await platform.api('DELETE', `/api/sources/${id}`);
     expect(del.body.warnings).toEqual([]);

@@ -128,8 +128,13 @@ describe('Stripe webhooks', () => {
     expect(await rawEventIds()).toEqual([]);
     expect(Object.keys(await customers())).not.toContain(ada);
 
-    const ok = await deliver(created);
+    const payload = JSON.stringify(created);
+    const header = Stripe.webhooks.generateTestHeaderString({ payload, secret });
+    const ok = await deliver(created, { header, body: payload });
     expect(ok).toEqual({ status: 200, body: { received: true, duplicate: false } });
+    // The very same delivery replayed (an attacker, or Stripe retrying): accepted once, never applied twice.
+    const replayed = await deliver(created, { header, body: payload });
+    expect(replayed).toEqual({ status: 200, body: { received: true, duplicate: true } });
     const landed = await eventually(customers, (c) => ada in c, 'Ada never landed');
     expect(landed[ada]).toEqual({ name: 'Ada', email: 'ada@example.com' });
     expect(await rawEventIds()).toEqual([created.id]);

@@ -47,7 +47,9 @@ export async function storeWebhookEvent(wh: Warehouse, table: string, e: Webhook
 
 export async function readWebhookEvents(wh: Warehouse, table: string, ids: string[]): Promise<{ id: string; applies_to: string; created: string; payload: string }[]> {
   return wh.queryRows(
-    `SELECT id, applies_to, toUnixTimestamp(created) AS created, payload FROM ${quoteIdent(wh.database)}.${quoteIdent(table)} FINAL WHERE has({ids:Array(String)}, id)`,
+    // In the order they happened, then arrived: two states of one object in the same second keep the later one.
+    `SELECT id, applies_to, toUnixTimestamp(created) AS created, payload FROM ${quoteIdent(wh.database)}.${quoteIdent(table)} FINAL
+      WHERE has({ids:Array(String)}, id) ORDER BY created, received_at`,
     { params: { ids } },
   );
 }

@@ -43,6 +43,8 @@ export interface FakeRequest {
   method: string;
   path: string;
   query: URLSearchParams;
+  /** The Stripe-Account header (a connected account), if sent. */
+  account?: string;
   status: number;
   at: number;
 }
@@ -248,7 +250,8 @@ export async function startStripeFake(opts: { key?: string } = {}): Promise<Stri
     req.on('end', async () => {
       const u = new URL(req.url ?? '/', 'http://fake');
       const method = req.method ?? 'GET';
-      const entry: FakeRequest = { method, path: u.pathname, query: u.searchParams, status: 200, at: Date.now() };
+      const account = req.headers['stripe-account'];
+      const entry: FakeRequest = { method, path: u.pathname, query: u.searchParams, status: 200, at: Date.now(), account: typeof account === 'string' ? account : undefined };
       requests.push(entry);
       const origEnd = res.writeHead.bind(res);
       res.writeHead = ((status: number, ...rest: unknown[]) => {
