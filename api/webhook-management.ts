@@ -46,7 +46,7 @@ export async function registerWebhook(deps: ApiDeps, source: SourceRow) {
     // Already registered: bring its events in line with today's webhook tables, nothing more.
     try {
       const events = await webhooks.update(config, existing.endpoint_id, tables);
-      if (events.length) await saveWebhook(deps.catalog.db, source.id, { url: existing.url, enabled_events: events });
+      await saveWebhook(deps.catalog.db, source.id, { url: existing.url, enabled_events: events });
       return { success: true, webhook_url: existing.url, error: null, already_registered: true };
     } catch (err) {
       if (err instanceof SourceError) return { success: false, webhook_url: existing.url, error: err.message, already_registered: true };
@@ -121,7 +121,7 @@ export async function followWebhookTables(deps: ApiDeps, source: SourceRow): Pro
   try {
     const { webhooks, config } = webhookSide(deps, source);
     const events = await webhooks.update(config, hook.endpoint_id, (await webhookTables(deps, source)).map((s) => s.name));
-    if (events.length) await saveWebhook(deps.catalog.db, source.id, { url: hook.url, enabled_events: events });
+    await saveWebhook(deps.catalog.db, source.id, { url: hook.url, enabled_events: events });
     return [];
   } catch (err) {
     return [`could not update the webhook endpoint's events at the source: ${(err as Error).message}`];

@@ -163,7 +163,7 @@ export interface WebhookCapability<Config = Record<string, unknown>> {
   eventTypes(table: string): string[];
   /** Creates the endpoint at the source, subscribed to the tables' events; returns its signing secret (null if the source gave none). */
   register(config: Config, url: string, tables: string[]): Promise<{ endpointId: string; secret: string | null; enabledEvents: string[] }>;
-  /** Re-subscribes a registered endpoint to the tables' events. */
+  /** Re-subscribes a registered endpoint to the tables' events (none: the endpoint is disabled); returns them. */
   update(config: Config, endpointId: string, tables: string[]): Promise<string[]>;
   /** The endpoint as the source sees it (found by URL when it was created by hand). */
   status(config: Config, endpoint: { endpointId: string | null; url: string }): Promise<WebhookStatus>;

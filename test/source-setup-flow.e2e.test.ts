@@ -273,6 +273,12 @@ describe('source setup flow and schema management', () => {
     expect(await waitForJobs(platform, ids.events_log, 2)).toMatchObject({ status: 'Completed', rows_synced: 30 });
     expect((await query(platform, 'SELECT count() AS n FROM flow_events_log'))[0].n).toBe('30');
     expect((await tables()).filter((t) => t.startsWith('flow_events_log'))).toEqual(['flow_events_log']);
+    // Back to append: the table is dropped and the cursor forgotten, so one full load refills it, nothing twice.
+    const back = await platform.api('PATCH', `/api/schemas/${ids.events_log}`, { sync_type: 'append' });
+    expect(back.status).toBe(200);
+    expect(await waitForJobs(platform, ids.events_log, 3)).toMatchObject({ status: 'Completed', rows_synced: 30 });
+    expect((await query(platform, 'SELECT count() AS n, uniqExact(id) AS u FROM flow_events_log'))[0]).toEqual({ n: '30', u: '30' });
+    expect((await query(platform, `SELECT engine FROM system.tables WHERE name = 'flow_events_log'`))[0].engine).toBe('MergeTree');
   });
 
   test('bulk actions: set_frequency, sync_now skipping with reasons, disable, delete_tables, delete_and_resync; no bulk enable', async () => {
@@ -370,6 +376,9 @@ describe('source setup flow and schema management', () => {
   test('a restart keeps every schedule as the catalog says: none lost, none duplicated, paused ones paused', async () => {
     const before = ['sync-shop_customers', 'sync-shop_events_log', 'sync-shop_loose_keys', 'sync-shop_orders', 'sync-shop_plain'];
     await expectSchedules(before);
+    // A schedule lost behind our back (deleted in the Temporal UI) comes back at the next start.
+    await temporal((c) => c.schedule.getHandle('sync-shop_plain').delete());
+    await expectSchedules(before.filter((id) => id !== 'sync-shop_plain'));
     expect(await platform.stop()).toBe(0);
     platform = await startPlatform({ dataDir, token: platform.token });
     await expectSchedules(before);
@@ -386,7 +395,17 @@ describe('source setup flow and schema management', () => {
     R.listOf(R.sourceResponse).parse((await platform.api('GET', '/api/sources')).body);
     R.sourceResponse.parse((await platform.api('GET', `/api/sources/${sourceId}`)).body);
     R.listOf(R.schemaResponse).parse((await platform.api('GET', `/api/sources/${sourceId}/schemas`)).body);
-    R.listOf(R.jobResponse).parse((await platform.api('GET', `/api/jobs?source_id=${sourceId}`)).body);
+    const jobs = R.listOf(R.jobResponse).parse((await platform.api('GET', `/api/jobs?source_id=${sourceId}`)).body).results;
+    const completed = (await platform.api('GET', `/api/jobs?source_id=${sourceId}&status=Completed`)).body.results;
+    expect(completed.length).toBe(jobs.filter((j) => j.status === 'Completed').length);
+    expect(completed.length).toBeGreaterThan(0);
+    for (const j of completed) {
+      expect(j.status).toBe('Completed');
+      expect(j.duration_seconds).toBeCloseTo((Date.parse(j.finished_at) - Date.parse(j.started_at)) / 1000, 3);
+    }
+    const badStatus = await platform.api('GET', `/api/jobs?status=Done`);
+    expect(badStatus.status).toBe(400);
+    expect(fieldsOf(badStatus.body)).toEqual(['status']);
     R.sourceTypesResult.parse((await platform.api('GET', '/api/source-types')).body);
     R.errorResponse.parse((await platform.api('GET', '/api/sources/nope')).body);
     R.schemaWithWarnings.parse((await platform.api('PATCH', `/api/schemas/${ids.orders}`, { sync_frequency: '1hour' })).body);

@@ -228,18 +228,30 @@ describe('Stripe sync modes (local Stripe API fake)', () => {
     expect(info.body).toMatchObject({ exists: true, intake: { enabled: true }, external_status: { status: 'enabled', url: endpoint.url, error: null } });
     expect(JSON.stringify(info.body)).not.toContain(fake.webhookSecrets.get(endpoint.id as string));
 
+    // Bulk disable of a webhook table needs confirm: re-enabling it needs a full resync.
+    const customerId = res.body.schemas.find((s: { name: string }) => s.name === 'Customer').id;
+    const unconfirmed = await platform.api('POST', '/api/schemas/bulk', { action: 'disable', schema_ids: [customerId] });
+    expect(unconfirmed.status).toBe(400);
+    expect(unconfirmed.body.details).toEqual([{ field: 'confirm', message: 'must be true when cdc or webhook schemas are selected' }]);
+    expect((await platform.api('GET', `/api/sources/${id}/schemas`)).body.results.find((s: { name: string }) => s.name === 'Customer').should_sync).toBe(true);
+    const confirmed = await platform.api('POST', '/api/schemas/bulk', { action: 'disable', schema_ids: [customerId], confirm: true });
+    expect(confirmed.body.applied).toEqual([{ id: customerId, name: 'Customer' }]);
+    expect(fake.webhookEndpoints.get(endpoint.id as string)!.enabled_events).not.toContain('customer.created');
+
     // Disabling a webhook table warns, and the endpoint stops sending its events.
     const patch = await platform.api('PATCH', `/api/schemas/${res.body.schemas.find((s: { name: string }) => s.name === 'Subscription').id}`, { should_sync: false });
     expect(patch.status).toBe(200);
     expect(patch.body.warnings).toEqual([expect.stringMatching(/events the source sends while it is disabled are dropped/)]);
-    expect(fake.webhookEndpoints.get(endpoint.id as string)!.enabled_events).not.toContain('customer.subscription.updated');
+    // That was the last webhook table: the endpoint is disabled at Stripe, not deleted.
+    expect(fake.webhookEndpoints.get(endpoint.id as string)!.status).toBe('disabled');
+    expect((await platform.api('GET', `/api/sources/${id}/webhook-info`)).body.external_status.status).toBe('disabled');
     // Re-enabling it runs a full refresh (events sent meanwhile were dropped) and subscribes its events again.
     const subscriptionId = res.body.schemas.find((s: { name: string }) => s.name === 'Subscription').id;
     const jobsBefore = (await platform.api('GET', `/api/jobs?schema_id=${subscriptionId}`)).body.results.length;
     const reenabled = await platform.api('PATCH', `/api/schemas/${subscriptionId}`, { should_sync: true });
     expect(reenabled.status).toBe(200);
     expect((await waitForJobs(platform, subscriptionId, jobsBefore + 1)).status).toBe('Completed');
-    expect(fake.webhookEndpoints.get(endpoint.id as string)!.enabled_events).toContain('customer.subscription.updated');
+    expect(fake.webhookEndpoints.get(endpoint.id as string)).toMatchObject({ status: 'enabled', enabled_events: expect.arrayContaining(['customer.subscription.updated']) });
     expect(await ids('stripe_hooks_subscription')).toEqual(fake.objects('subscription').map((s) => s.id).sort());
 
     const del = await platform.api('DELETE', `/api/sources/${id}`);

@@ -50,11 +50,14 @@ export const stripeWebhooks: WebhookCapability<StripeConfig> = {
 
   async update(config, endpointId, tables) {
     const enabled = eventTypes(tables);
-    if (!enabled.length) return [];
+    // No webhook table left: the endpoint is disabled at Stripe (kept, so re-enabling a table needs no new secret).
     const endpoint = await callStripe(config, (s) =>
-      s.webhookEndpoints.update(endpointId, { enabled_events: enabled as Stripe.WebhookEndpointUpdateParams.EnabledEvent[] }),
+      s.webhookEndpoints.update(
+        endpointId,
+        enabled.length ? { enabled_events: enabled as Stripe.WebhookEndpointUpdateParams.EnabledEvent[], disabled: false } : { disabled: true },
+      ),
     );
-    return endpoint.enabled_events;
+    return enabled.length ? endpoint.enabled_events : [];
   },
 
   async status(config, { endpointId, url }) {
