@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { createLogger } from '../platform/logger';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { syncScheduleId } from '../temporal/ids';
@@ -43,6 +44,62 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     }
     await platform.kill();
     platform = await startPlatform({ dataDir, token, env: env() });
+  }
+
+  /** The batch count in the heartbeat details Temporal holds for the table's running load (0: none yet). */
+  async function heartbeatedBatches(client: Client, table: string): Promise<number> {
+    try {
+      for (const action of (await client.schedule.getHandle(syncScheduleId(table)).describe()).info.runningActions) {
+        const desc = await client.workflow.getHandle(action.workflow.workflowId, action.workflow.firstExecutionRunId).describe();
+        for (const a of desc.raw.pendingActivities ?? []) {
+          const payload = a.heartbeatDetails?.payloads?.[0]?.data;
+          if (payload) return Number(JSON.parse(Buffer.from(payload).toString('utf8')).batches ?? 0);
+        }
+      }
+    } catch {
+      // a busy dev server may time a describe out: look again
+    }
+    return 0;
+  }
+
+  /**
+   * Kills the worker once Temporal holds a heartbeat of at least `n` loaded batches of `table`, so the
+   * next worker must resume past them; returns the count Temporal held.
+   */
+  async function killAfterHeartbeat(table: string, n: number): Promise<number> {
+    const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    try {
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const batches = await heartbeatedBatches(client, table);
+        if (batches >= n) {
+          await platform.kill();
+          platform = await startPlatform({ dataDir, token, env: env() });
+          return batches;
+        }
+        if (Date.now() > deadline) throw new Error(`no heartbeat of ${n} batches of ${table} within 120 s:\n${platform.output().slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await client.connection.close();
+    }
+  }
+
+  /**
+   * Incremental and append: killed after heartbeats at each of `killPoints` batches. The last worker must
+   * pick the run up past the last heartbeat Temporal held: its first batch continues the count (a restart
+   * from the catalog's cursor would load batch 1 again).
+   */
+  async function triggerKillAndResume(schemaId: string, table: string, killPoints: number[]) {
+    const expectedJobs = (await finishedJobs(schemaId)) + 1;
+    expect((await platform.api('POST', `/api/schemas/${schemaId}/sync`)).status).toBe(202);
+    let held = 0;
+    for (const n of killPoints) held = await killAfterHeartbeat(table, n);
+    const job = await waitForJobs(platform, schemaId, expectedJobs, 240_000);
+    expect(job.status).toBe('Completed');
+    const first = new RegExp(`"table":"${table}","batch":(\\d+)`).exec(platform.output());
+    expect(Number(first?.[1])).toBeGreaterThan(held);
+    return job;
   }
 
   const finishedJobs = async (schemaId: string) =>
@@ -172,16 +229,16 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     await assertEqual('orders', 'crash_orders');
   }, 600_000);
 
-  test('incremental: killed mid-run, resumes from the heartbeated cursor; FINAL equals the source', async () => {
+  test('incremental: killed twice mid-run, resumes each time from the heartbeated cursor; FINAL equals the source', async () => {
     await db.admin.query(`UPDATE orders_inc SET note = note || ' changed', amount = amount + 1, updated_at = TIMESTAMPTZ '2025-01-01 00:00:00+00' + id * INTERVAL '1 microsecond' WHERE id % 2 = 0`);
     await db.admin.query(`INSERT INTO orders_inc SELECT g, TIMESTAMPTZ '2025-06-01 00:00:00+00', 2.5, 'new ' || g FROM generate_series(${ROWS + 1}, ${ROWS + 5000}) g`);
-    await triggerAndKill(schemaIds.orders_inc, 'crash_orders_inc', [10]);
+    await triggerKillAndResume(schemaIds.orders_inc, 'crash_orders_inc', [8, 30]);
     await assertEqual('orders_inc', 'crash_orders_inc');
   }, 600_000);
 
-  test('append: killed mid-run, batches repeated by the retry are deduplicated', async () => {
+  test('append: killed twice mid-run, resumes from the heartbeated cursor; batches repeated by the retry are deduplicated', async () => {
     await db.admin.query(`INSERT INTO orders_log SELECT g, TIMESTAMPTZ '2025-01-01 00:00:00+00', 1.5, 'late ' || g FROM generate_series(${ROWS + 1}, ${ROWS + 30000}) g`);
-    await triggerAndKill(schemaIds.orders_log, 'crash_orders_log', [10]);
+    await triggerKillAndResume(schemaIds.orders_log, 'crash_orders_log', [8, 30]);
     // Every id exactly once: the ROWS rows of the first run and the 30,000 new ones.
     const counts = await query(platform, `SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM crash_orders_log`);
     expect(counts[0]).toEqual({ n: String(ROWS + 30000), u: String(ROWS + 30000) });

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { canonicalWarehouseRow, diffRows, expectedRows, FIDELITY_DDL, FIDELITY_EDGE_ROWS, fidelityRandomRows, WAREHOUSE_CANONICAL } from './support/fidelity';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
@@ -44,6 +45,10 @@ describe('Postgres incremental and append', () => {
       CREATE TABLE scores (id int PRIMARY KEY, score numeric(8,3), seen_at timestamp);
       INSERT INTO scores SELECT g, g / 8.0, TIMESTAMP '2024-05-01' + g * INTERVAL '1 minute' FROM generate_series(1, 80) g;
       INSERT INTO scores VALUES (1000, NULL, NULL), (1001, NULL, NULL);
+      CREATE TABLE counters (id int PRIMARY KEY, n smallint NOT NULL);
+      INSERT INTO counters SELECT g, g FROM generate_series(1, 40) g;
+      CREATE TABLE readings (id int PRIMARY KEY, taken_at timestamp NOT NULL, value float8);
+      INSERT INTO readings SELECT g, TIMESTAMP '2024-03-01 00:00:00' + g * INTERVAL '1.5 second', g / 4.0 FROM generate_series(1, 60) g;
       CREATE TABLE logs (id bigint, created_at timestamptz, message text);
       INSERT INTO logs SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 hour', 'log ' || g FROM generate_series(1, 200) g;
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
@@ -61,6 +66,8 @@ describe('Postgres incremental and append', () => {
           { name: 'daily', should_sync: true, sync_type: 'incremental', incremental_field: 'day', incremental_field_type: 'date' },
           { name: 'scores', should_sync: true, sync_type: 'incremental', incremental_field: 'score', incremental_field_type: 'numeric' },
           { name: 'logs', should_sync: true, sync_type: 'append', incremental_field: 'created_at', incremental_field_type: 'datetime' },
+          { name: 'counters', should_sync: true, sync_type: 'incremental', incremental_field: 'n', incremental_field_type: 'integer' },
+          { name: 'readings', should_sync: true, sync_type: 'incremental', incremental_field: 'taken_at', incremental_field_type: 'timestamp' },
         ],
       },
     });
@@ -109,6 +116,17 @@ describe('Postgres incremental and append', () => {
     expect(scores[0].n).toBe('82'); // the two NULL-score rows are never read
   });
 
+  test('smallint and timestamp (without time zone) cursors', async () => {
+    await db.admin.query(`INSERT INTO counters VALUES (41, 41), (42, 42); UPDATE counters SET n = 300 WHERE id = 5`);
+    await db.admin.query(`INSERT INTO readings VALUES (61, TIMESTAMP '2024-03-01 00:01:31.5', 99), (62, TIMESTAMP '2024-03-02 00:00:00.000001', 100)`);
+    await db.admin.query(`UPDATE readings SET value = -1, taken_at = TIMESTAMP '2024-03-03 00:00:00' WHERE id = 10`);
+    // counters: the boundary row (n = 40), two new, and the one moved past it; readings likewise.
+    expect((await sync('counters')).rows_synced).toBe(4);
+    expect((await sync('readings')).rows_synced).toBe(4);
+    await compare('counters', 'inc_counters', 'id, n');
+    await compare('readings', 'inc_readings', `id, to_char(taken_at, 'YYYY-MM-DD HH24:MI:SS.US') AS taken_at, value`, true, 'id, taken_at, value');
+  });
+
   test('rows with a NULL cursor are skipped and reported as a warning', async () => {
     const jobs = (await platform.api('GET', `/api/jobs?schema_id=${schemaIds.scores}`)).body.results;
     expect(jobs[0].warnings).toEqual(['2 rows were skipped because their cursor "score" is NULL']);
@@ -121,6 +139,39 @@ describe('Postgres incremental and append', () => {
     await compare('logs', 'inc_logs', `id, message`, false);
     const engine = await query(platform, `SELECT engine FROM system.tables WHERE name = 'inc_logs'`);
     expect(engine[0].engine).toBe('MergeTree');
+  });
+
+  test('the fidelity table (every type, NULLs, unicode, microseconds) is exact through incremental and append', async () => {
+    await db.admin.query(FIDELITY_DDL);
+    await db.admin.query(FIDELITY_EDGE_ROWS);
+    await db.admin.query(fidelityRandomRows(100, 300));
+    await db.admin.query(`GRANT SELECT ON fidelity TO ${db.user}`);
+    const tables = (await platform.api('POST', '/api/sources/db-schema', { source_type: 'Postgres', ...connectionPayload(db) })).body.map((t: { table: string }) => t.table);
+    const ids: Record<string, string> = {};
+    for (const [prefix, sync_type] of [['fid_inc', 'incremental'], ['fid_app', 'append']]) {
+      const schemas = tables.map((name: string) =>
+        name === 'fidelity' ? { name, should_sync: true, sync_type, incremental_field: 'id', incremental_field_type: 'integer' } : { name, should_sync: false },
+      );
+      const res = await platform.api('POST', '/api/sources', { source_type: 'Postgres', prefix, payload: { ...connectionPayload(db), schemas } });
+      expect(res.status).toBe(201);
+      ids[prefix] = res.body.schemas.find((s: { name: string }) => s.name === 'fidelity').id;
+      expect(await waitForJobs(platform, ids[prefix], 1)).toMatchObject({ status: 'Completed', rows_synced: 304 });
+    }
+    const check = async () => {
+      const expected = await expectedRows(db.admin);
+      for (const [table, final] of [['fid_inc_fidelity', true], ['fid_app_fidelity', false]] as const) {
+        const actual = (await query(platform, WAREHOUSE_CANONICAL(table, final))).map(canonicalWarehouseRow);
+        expect(diffRows(expected, actual)).toEqual([]);
+      }
+    };
+    await check();
+    // More rows past the cursor: each method reads only them (incremental re-reads the boundary row too).
+    await db.admin.query(fidelityRandomRows(1000, 40));
+    for (const [prefix, rows] of [['fid_inc', 41], ['fid_app', 40]] as const) {
+      await platform.api('POST', `/api/schemas/${ids[prefix]}/sync`);
+      expect(await waitForJobs(platform, ids[prefix], 2)).toMatchObject({ status: 'Completed', rows_synced: rows });
+    }
+    await check();
   });
 
   test('the cursor reached is kept in the catalog and survives a restart', async () => {

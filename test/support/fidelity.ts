@@ -56,9 +56,10 @@ export async function expectedRows(client: pg.Client): Promise<CanonicalRow[]> {
   return rows.map((r) => ({ ...r, ia: canonicalJson(r.ia ?? '[]'), ta: canonicalJson(r.ta ?? '[]') }));
 }
 
-export const WAREHOUSE_CANONICAL = (table: string) =>
+/** `final: false` for an append table (a MergeTree, which FINAL does not apply to). */
+export const WAREHOUSE_CANONICAL = (table: string, final = true) =>
   `SELECT * EXCEPT (_tributary_synced_at, _tributary_version, _tributary_is_deleted) REPLACE (lower(hex(by)) AS by)
-     FROM ${table} FINAL ORDER BY id`;
+     FROM ${table}${final ? ' FINAL' : ''} ORDER BY id`;
 
 const FLOAT_WORDS: Record<string, string> = { nan: 'NaN', inf: 'Infinity', '-inf': '-Infinity', '+inf': 'Infinity' };
 
