@@ -15,6 +15,7 @@ import {
 import { finishJob, startJob } from '../catalog/jobs';
 import { listSchemas, markSchemaFailed, markSchemaRunning, type SchemaRow } from '../catalog/schemas';
 import { getSource, type SourceRow } from '../catalog/sources';
+import { frequencyMs, type SyncFrequency } from '../common/frequencies';
 import type { CdcPlan, CdcStreamProgress, CdcStreamResult } from '../common/types';
 import { cdcPublicationName, cdcSlotName } from '../connectors/postgres/cdc-names';
 import { bigIntToLsn, lsnToBigInt } from '../connectors/postgres/cdc-stream';
@@ -36,6 +37,12 @@ const envNumber = (name: string, fallback: number) => {
 /** Flush a CDC batch at this many changes, or when its oldest change has waited this long (see bench:cdc). */
 export const CDC_MAX_CHANGES = () => envNumber('TRIBUTARY_CDC_BATCH_CHANGES', 20_000);
 export const CDC_MAX_WAIT_MS = () => envNumber('TRIBUTARY_CDC_FLUSH_MS', 500);
+
+/** How long a streamed change may wait for its batch: the flush interval, capped by the CDC tables' sync frequency. */
+export function cdcFlushWaitMs(schemas: Pick<SchemaRow, 'sync_frequency'>[], flushMs = CDC_MAX_WAIT_MS()): number {
+  const caps = schemas.map((s) => frequencyMs(s.sync_frequency as SyncFrequency)).filter((ms): ms is number => ms !== undefined);
+  return Math.min(flushMs, ...caps);
+}
 /** How long one streaming activity runs before handing back to the workflow (which may continue-as-new). */
 const CDC_STREAM_MS = () => envNumber('TRIBUTARY_CDC_STREAM_MS', 15 * 60_000);
 const LAG_CHECK_MS = () => envNumber('TRIBUTARY_CDC_LAG_CHECK_MS', 60_000);
@@ -169,7 +176,7 @@ export function createCdcActivities(deps: ActivityDeps) {
         log: deps.log,
         tables,
         maxChanges: CDC_MAX_CHANGES(),
-        maxWaitMs: CDC_MAX_WAIT_MS(),
+        maxWaitMs: cdcFlushWaitMs(ctx.schemas),
         // Rule 1: the warehouse has the changes → save the checkpoint → only then acknowledge the slot.
         async onDurable(lsn, perTable) {
           const changes = [...perTable.values()].reduce((a, b) => a + b, 0);

@@ -13,6 +13,8 @@ export interface Config {
   logLevel: string;
   /** Bytes per batch a sync reads and inserts (TRIBUTARY_BATCH_BYTES); unset: the connector's default. */
   batchBytes?: number;
+  /** At most this long between heartbeats reaching Temporal (TRIBUTARY_HEARTBEAT_THROTTLE_MS, default 1000). */
+  heartbeatThrottleMs: number;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -89,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: nonEmpty(env.TRIBUTARY_SECRET_KEY),
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     batchBytes: env.TRIBUTARY_BATCH_BYTES ? positiveInt(env, 'TRIBUTARY_BATCH_BYTES') : undefined,
+    heartbeatThrottleMs: env.TRIBUTARY_HEARTBEAT_THROTTLE_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_THROTTLE_MS') : 1000,
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

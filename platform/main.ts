@@ -103,6 +103,7 @@ async function main(role: Role) {
         namespace: target.namespace,
         taskQueue: config.temporal.taskQueue,
         deps: { catalog, warehouse, log, batchBytes: config.batchBytes },
+        heartbeatThrottleMs: config.heartbeatThrottleMs,
       });
       const running = worker.run();
       running.catch((err) => {

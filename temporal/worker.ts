@@ -8,6 +8,8 @@ export async function createWorker(opts: {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** At most this long between heartbeats sent to the server (the progress the UI shows, the cursor a retry resumes from). */
+  heartbeatThrottleMs: number;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
@@ -20,6 +22,6 @@ export async function createWorker(opts: {
     maxConcurrentActivityTaskExecutions: 4,
     // Heartbeats carry the progress the Temporal UI shows and the cursor a retry resumes from: send
     // them at least every second rather than the SDK's default of most of the heartbeat timeout.
-    maxHeartbeatThrottleInterval: '1 second',
+    maxHeartbeatThrottleInterval: opts.heartbeatThrottleMs,
   });
 }

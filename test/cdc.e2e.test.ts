@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { FIDELITY_DDL, FIDELITY_EDGE_ROWS, fidelityRandomRows } from './support/fidelity';
 import { asSourceUser, eventually, expectFidelityEqual, expectTablesEqual, grantCdc, secondClient } from './support/cdc';
 import { makeDataDir, query, startPlatform, type RunningPlatform } from './support/platform';
+import { historyText, searchAttributes, withTemporal } from './support/temporal-history';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
 /**
@@ -45,7 +46,10 @@ describe('Postgres CDC', () => {
     platform = await startPlatform({ dataDir, env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_BATCH_CHANGES: '2000', TRIBUTARY_CDC_LAG_CHECK_MS: '1000',
         // Short streaming activities and runs: the hand-back and continue-as-new happen during these tests.
         TRIBUTARY_CDC_STREAM_MS: '4000',
-        TRIBUTARY_CDC_LOOPS_PER_RUN: '3', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' } });
+        TRIBUTARY_CDC_LOOPS_PER_RUN: '3',
+        // Keepalives every 3 s (half of it), so an idle slot's movement shows within the test.
+        TRIBUTARY_CDC_WAL_SENDER_TIMEOUT_MS: '6000',
+        LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' } });
     const cdc = (name: string) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] });
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
@@ -95,6 +99,33 @@ describe('Postgres CDC', () => {
     const v = await query(platform, `SELECT toString(min(_tributary_version)) AS v FROM cdc_items FINAL WHERE id > 2000`);
     expect(BigInt(v[0].v)).toBeGreaterThan(0n);
   }, 120_000);
+
+  test('an idle slot keeps moving: WAL written elsewhere is confirmed at a keepalive, so the slot holds none of it', async () => {
+    await itemsEqual();
+    const slot = (await source()).cdc.slot_name;
+    // Traffic the publication does not cover: the stream sees only keepalives past it.
+    await db.admin.query(`CREATE TABLE unpublished (id int, pad text); INSERT INTO unpublished SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g`);
+    const target = (await db.admin.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn;
+    await eventually(async () => {
+      const r = await db.admin.query(`SELECT pg_wal_lsn_diff(confirmed_flush_lsn, $2::pg_lsn)::bigint AS ahead FROM pg_replication_slots WHERE slot_name = $1`, [slot, target]);
+      expect(Number(r.rows[0].ahead)).toBeGreaterThanOrEqual(0);
+    }, 30_000);
+    // And the warehouse is untouched by it.
+    await itemsEqual();
+  }, 60_000);
+
+  test('the mirror workflow is found in Temporal by id and search attributes; its history holds no credential', async () => {
+    await withTemporal(platform.temporalAddress, async (client) => {
+      expect(await searchAttributes(client, `cdc-${sourceId}`)).toMatchObject({
+        TributarySourceId: sourceId,
+        TributarySourceType: 'Postgres',
+        TributarySyncType: 'cdc',
+      });
+      const text = await historyText(client, `cdc-${sourceId}`);
+      expect(text).toContain(sourceId);
+      expect(text).not.toContain(db.password);
+    });
+  });
 
   test('an update that changes the primary key moves the row', async () => {
     await db.admin.query(`UPDATE items SET id = id + 1000000 WHERE id <= 20`);

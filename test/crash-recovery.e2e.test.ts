@@ -30,7 +30,8 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
   let platform: RunningPlatform;
   let token: string;
 
-  const env = () => ({ TEMPORAL_ADDRESS: temporal.address, TRIBUTARY_BATCH_BYTES: String(BATCH_BYTES), LOG_LEVEL: 'debug' });
+  // Heartbeats reach Temporal every 100 ms (not every second), so a kill can wait for a given one.
+  const env = () => ({ TEMPORAL_ADDRESS: temporal.address, TRIBUTARY_BATCH_BYTES: String(BATCH_BYTES), TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100', LOG_LEVEL: 'debug' });
 
   /** Waits until the worker has logged `n` loaded batches of `table` in this process's life, then kills it. */
   async function killAfterBatch(table: string, n: number) {

@@ -278,6 +278,8 @@ describe('Postgres full refresh, end to end', () => {
       for (const wf of runs) {
         expect(wf.workflowId).toMatch(/^sync-e2e_fidelity/);
         expect(wf.typedSearchAttributes.get({ name: 'TributarySourceId', type: 'KEYWORD' } as any)).toBe(sourceId);
+        expect(wf.typedSearchAttributes.get({ name: 'TributarySourceType', type: 'KEYWORD' } as any)).toBe('Postgres');
+        expect(wf.typedSearchAttributes.get({ name: 'TributarySyncType', type: 'KEYWORD' } as any)).toBe('full_refresh');
         const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
         // Payload bytes decoded, so a credential would show in clear if any payload held one.
         const text = JSON.stringify(history, (k, v) =>

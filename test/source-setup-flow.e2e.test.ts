@@ -277,7 +277,7 @@ describe('source setup flow and schema management', () => {
     const back = await platform.api('PATCH', `/api/schemas/${ids.events_log}`, { sync_type: 'append' });
     expect(back.status).toBe(200);
     expect(await waitForJobs(platform, ids.events_log, 3)).toMatchObject({ status: 'Completed', rows_synced: 30 });
-    expect((await query(platform, 'SELECT count() AS n, uniqExact(id) AS u FROM flow_events_log'))[0]).toEqual({ n: '30', u: '30' });
+    expect((await query(platform, 'SELECT count() AS n, uniqExact(seq) AS u FROM flow_events_log'))[0]).toEqual({ n: '30', u: '30' });
     expect((await query(platform, `SELECT engine FROM system.tables WHERE name = 'flow_events_log'`))[0].engine).toBe('MergeTree');
   });
 

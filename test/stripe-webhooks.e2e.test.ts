@@ -10,6 +10,7 @@ import { testEnv } from './support/env';
 import { freePort } from './support/ports';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { startStripeFake, type StripeFake } from './support/stripe-fake';
+import { historyText, searchAttributes, withTemporal } from './support/temporal-history';
 
 /**
  * Stripe webhooks through the public intake, signed with stripe.webhooks.generateTestHeaderString:
@@ -180,6 +181,19 @@ describe('Stripe webhooks', () => {
       'the subscription never showed cancelled',
     );
     expect(rows).toEqual([{ status: 'canceled' }]);
+  });
+
+  test('the webhook workflow is found by id and search attributes; its history holds ids, never the key, the secret or the events', async () => {
+    await withTemporal(temporal.address, async (client) => {
+      expect(await searchAttributes(client, `webhooks-${sourceId}`)).toMatchObject({
+        TributarySourceId: sourceId,
+        TributarySourceType: 'Stripe',
+        TributarySyncType: 'webhook',
+      });
+      const text = await historyText(client, `webhooks-${sourceId}`);
+      expect(text).toContain(sourceId);
+      for (const secretText of [fake.key, secret, 'grace@example.com', 'Grace v3']) expect(text).not.toContain(secretText);
+    });
   });
 
   test('events for a table not synced by webhook are answered 200 and ignored', async () => {

@@ -57,12 +57,23 @@ export interface StreamOptions {
 }
 
 /**
+ * The replication connection: the batch session's settings, plus TRIBUTARY_CDC_WAL_SENDER_TIMEOUT_MS when set.
+ * Postgres sends an idle stream a keepalive every half of wal_sender_timeout (60 s by default), and each one
+ * lets an idle slot move on: a shorter timeout confirms an idle slot's position sooner.
+ */
+export function replicationClientConfig(config: PostgresConfig) {
+  const base = clientConfig(config, 'tributary-cdc');
+  const timeout = Number(process.env.TRIBUTARY_CDC_WAL_SENDER_TIMEOUT_MS);
+  return Number.isInteger(timeout) && timeout > 0 ? { ...base, options: `${base.options} -c wal_sender_timeout=${timeout}` } : base;
+}
+
+/**
  * Streams a slot's changes as CdcEvents: values converted to the warehouse's text, one event per
  * row change, a commit event with the commit's end LSN (the only safe checkpoint), keepalives.
  */
 export async function startStream(config: PostgresConfig, opts: StreamOptions): Promise<CdcStream> {
   const service = new LogicalReplicationService(
-    clientConfig(config, 'tributary-cdc'),
+    replicationClientConfig(config),
     // Acknowledging is ours alone: only after the warehouse and the checkpoint have the changes.
     { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
   );
