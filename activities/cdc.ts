@@ -27,7 +27,7 @@ import { dropSchemaTables } from '../warehouse/table-admin';
 import { createTableSql, dropTable, swapIn, warehouseTableName } from '../warehouse/tables';
 import { CdcSink } from './cdc-sink';
 import { stagingTableName, type ActivityDeps } from './context';
-import { pipelined } from './pipeline';
+import { streamBatches } from './pipeline';
 
 const envNumber = (name: string, fallback: number) => {
   const v = Number(process.env[name]);
@@ -131,9 +131,9 @@ export function createCdcActivities(deps: ActivityDeps) {
         const progress = { phase: 'snapshot', table: target, rows: 0 };
         act.heartbeat(progress);
         const batches = ctx.connector.read(ctx.config, { table: schema.name, mode: 'full_refresh', columns, version: 0n, batchBytes: deps.batchBytes });
-        await pipelined(batches, async (batch) => {
+        // The batch path's streaming load: one insert fed as the COPY is read.
+        await streamBatches(warehouse, staging, batches, (batch) => {
           act.cancellationSignal.throwIfAborted();
-          await warehouse.insertBytes(staging, batch.columns, batch.data, { format: batch.format });
           progress.rows += batch.rows;
           act.heartbeat(progress);
         });

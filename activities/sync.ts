@@ -3,11 +3,12 @@ import { Context } from '@temporalio/activity';
 import { finishJob, startJob } from '../catalog/jobs';
 import { getSchema, markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../catalog/schemas';
 import type { IncrementalProgress, IncrementalResult, JobStarted, LoadResult, SyncProgress } from '../common/types';
+import type { Batch } from '../connectors/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { createTableSql, dropTable, markMissingDeleted, swapIn, type TableEngine } from '../warehouse/tables';
 import { loadSchemaContext, stagingTableName, warehouseKey, type ActivityDeps } from './context';
-import { pipelined } from './pipeline';
+import { pipelined, streamBatches } from './pipeline';
 
 function batchToken(jobId: string, data: Buffer, rows: number): string {
   const lastRow = data.subarray(data.lastIndexOf(0x0a, data.length - 2) + 1);
@@ -56,22 +57,34 @@ export function createSyncActivities(deps: ActivityDeps) {
         table: schema.name, mode: 'full_refresh', columns, version: BigInt(version), batchBytes: deps.batchBytes, cursor: progress.cursor,
         heartbeat: () => ctx.heartbeat(progress),
       });
+      const loaded = (batch: Batch) => {
+        progress.rows += batch.rows;
+        progress.bytes += batch.data.length;
+        progress.batches += 1;
+        if (batch.cursor !== undefined) progress.cursor = batch.cursor;
+        ctx.heartbeat(progress);
+        deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
+      };
       try {
-        await pipelined(batches, async (batch) => {
-          // A terminated or cancelled run learns it at a heartbeat: stop before writing any more.
-          ctx.cancellationSignal.throwIfAborted();
-          // A resumed attempt may write its first batch again: the token lets ClickHouse drop the repeat.
-          await warehouse.insertBytes(staging, batch.columns, batch.data, {
-            format: batch.format,
-            settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
+        if (connector.fullRefreshResumes) {
+          // Batch by batch, each durable before the position after it is heartbeated.
+          await pipelined(batches, async (batch) => {
+            // A terminated or cancelled run learns it at a heartbeat: stop before writing any more.
+            ctx.cancellationSignal.throwIfAborted();
+            // A resumed attempt may write its first batch again: the token lets ClickHouse drop the repeat.
+            await warehouse.insertBytes(staging, batch.columns, batch.data, {
+              format: batch.format,
+              settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
+            });
+            loaded(batch);
           });
-          progress.rows += batch.rows;
-          progress.bytes += batch.data.length;
-          progress.batches += 1;
-          if (batch.cursor !== undefined) progress.cursor = batch.cursor;
-          ctx.heartbeat(progress);
-          deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
-        });
+        } else {
+          // One insert fed as the source is read: the engine parses while Postgres renders (a retry starts over).
+          await streamBatches(warehouse, staging, batches, (batch) => {
+            ctx.cancellationSignal.throwIfAborted();
+            loaded(batch);
+          });
+        }
       } catch (err) {
         if (ctx.cancellationSignal.aborted) await dropTable(warehouse, staging);
         throw err;

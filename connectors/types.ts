@@ -193,6 +193,11 @@ export interface Connector<Config = Record<string, unknown>> {
   /** The warehouse columns a table lands as (typed from the source). */
   describe(config: Config, table: string): Promise<WarehouseColumn[]>;
   read(config: Config, request: ReadRequest): AsyncIterable<Batch>;
+  /**
+   * A full refresh's batches carry a position a retried attempt resumes from (an API listing): they are
+   * loaded one by one. Otherwise (a database COPY) the whole read streams into one insert and a retry starts over.
+   */
+  fullRefreshResumes?: boolean;
   /** Rows an incremental or append read skips because their cursor is NULL (reported as a warning). */
   countNullCursor?(config: Config, table: string, cursorField: string): Promise<number>;
   cdc?: CdcCapability<Config>;

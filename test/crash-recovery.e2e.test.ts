@@ -14,10 +14,12 @@ import { connectionPayload, createSourceDb, type SourceDb } from './support/sour
  * SIGKILL the worker process in the middle of a multi-batch run, start a new one: Temporal retries
  * the activity on it and the warehouse ends equal to the source — no row lost, none duplicated.
  * Temporal runs apart from the killed process (as in production), so only the worker dies.
- * The kill point is deterministic: after the N-th batch the worker logs as loaded.
+ * The kill point is deterministic: after the N-th batch the worker logs as loaded, or (incremental, append)
+ * once Temporal holds a heartbeat of N batches.
  */
 const ROWS = 60_000;
 const BATCH_BYTES = 64 * 1024; // ~600 rows a batch: a run is ~100 batches
+const APPENDED = 120_000;
 
 describe('crash recovery: SIGKILL of the worker mid-run', () => {
   let db: SourceDb;
@@ -231,18 +233,20 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
   }, 600_000);
 
   test('incremental: killed twice mid-run, resumes each time from the heartbeated cursor; FINAL equals the source', async () => {
-    await db.admin.query(`UPDATE orders_inc SET note = note || ' changed', amount = amount + 1, updated_at = TIMESTAMPTZ '2025-01-01 00:00:00+00' + id * INTERVAL '1 microsecond' WHERE id % 2 = 0`);
-    await db.admin.query(`INSERT INTO orders_inc SELECT g, TIMESTAMPTZ '2025-06-01 00:00:00+00', 2.5, 'new ' || g FROM generate_series(${ROWS + 1}, ${ROWS + 5000}) g`);
-    await triggerKillAndResume(schemaIds.orders_inc, 'crash_orders_inc', [8, 30]);
+    // Every row changed and 30,000 new: ~150 batches, so each kill point leaves a long run after it.
+    await db.admin.query(`UPDATE orders_inc SET note = note || ' changed', amount = amount + 1, updated_at = TIMESTAMPTZ '2025-01-01 00:00:00+00' + id * INTERVAL '1 microsecond'`);
+    await db.admin.query(`INSERT INTO orders_inc SELECT g, TIMESTAMPTZ '2025-06-01 00:00:00+00', 2.5, 'new ' || g FROM generate_series(${ROWS + 1}, ${ROWS + 30000}) g`);
+    await triggerKillAndResume(schemaIds.orders_inc, 'crash_orders_inc', [8, 40]);
     await assertEqual('orders_inc', 'crash_orders_inc');
   }, 600_000);
 
   test('append: killed twice mid-run, resumes from the heartbeated cursor; batches repeated by the retry are deduplicated', async () => {
-    await db.admin.query(`INSERT INTO orders_log SELECT g, TIMESTAMPTZ '2025-01-01 00:00:00+00', 1.5, 'late ' || g FROM generate_series(${ROWS + 1}, ${ROWS + 30000}) g`);
-    await triggerKillAndResume(schemaIds.orders_log, 'crash_orders_log', [5, 13]); // ~21 batches in all
-    // Every id exactly once: the ROWS rows of the first run and the 30,000 new ones.
+    // ~85 batches, so each kill point leaves a long run after it.
+    await db.admin.query(`INSERT INTO orders_log SELECT g, TIMESTAMPTZ '2025-01-01 00:00:00+00', 1.5, 'late ' || g FROM generate_series(${ROWS + 1}, ${ROWS + APPENDED}) g`);
+    await triggerKillAndResume(schemaIds.orders_log, 'crash_orders_log', [8, 30]);
+    // Every id exactly once: the ROWS rows of the first run and the new ones.
     const counts = await query(platform, `SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM crash_orders_log`);
-    expect(counts[0]).toEqual({ n: String(ROWS + 30000), u: String(ROWS + 30000) });
+    expect(counts[0]).toEqual({ n: String(ROWS + APPENDED), u: String(ROWS + APPENDED) });
   }, 600_000);
 
   test('a Temporal server restart mid-run: the run carries on and completes correctly', async () => {

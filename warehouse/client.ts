@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { createChdbConnection } from 'chdb/connection';
 import { ensureDir } from '../platform/data-dir';
@@ -27,6 +31,12 @@ export interface Warehouse {
   explainAst(sql: string): Promise<string[]>;
   /** Inserts bytes already in `format`, untouched by JavaScript (the hot path). */
   insertBytes(table: string, columns: string[], data: Buffer, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
+  /**
+   * One INSERT fed by a stream of row-aligned chunks in `format`: the engine parses while the source is still
+   * being read, and forms its own blocks (few parts, memory bounded by the block size). Rows become visible
+   * when it ends; a stream that fails midway leaves the rows before it (load into a staging table).
+   */
+  insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
   ping(): Promise<{ ok: boolean; error?: string }>;
   close(): Promise<void>;
 }
@@ -47,7 +57,8 @@ function settingsClause(settings: ClickHouseSettings | undefined): string {
   const entries = Object.entries(settings ?? {}).filter(([, v]) => v !== undefined);
   if (!entries.length) return '';
   for (const [k] of entries) if (!/^[a-z_][a-z0-9_]*$/i.test(k)) throw new Error(`invalid setting name ${k}`);
-  return ` SETTINGS ${entries.map(([k, v]) => `${k} = ${typeof v === 'string' ? sqlString(v) : Number(v)}`).join(', ')}`;
+  // Numbers stay bare (a UInt64 setting arrives as a string in @clickhouse/client's types).
+  return ` SETTINGS ${entries.map(([k, v]) => `${k} = ${typeof v === 'string' && !/^-?\d+$/.test(v) ? sqlString(v) : Number(v)}`).join(', ')}`;
 }
 
 class ClickHouseWarehouse implements Warehouse {
@@ -124,6 +135,67 @@ class ClickHouseWarehouse implements Warehouse {
     });
   }
 
+  async insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts: { format?: string; settings?: ClickHouseSettings } = {}) {
+    const format = opts.format ?? 'TabSeparated';
+    // Blocks of 64k rows: a handful of parts per million rows, and the engine's memory stays near one block.
+    // Parallel parsing only adds copies on two cores: the source is the pace.
+    const settings: ClickHouseSettings = {
+      max_insert_block_size: '65536',
+      min_insert_block_size_rows: '65536',
+      min_insert_block_size_bytes: '0',
+      input_format_parallel_parsing: 0,
+      ...opts.settings,
+    };
+    if (!this.chdb) {
+      await this.client.insert({
+        table: `${quoteIdent(this.database)}.${quoteIdent(table)}`,
+        columns: columns.map(quoteIdent) as [string, ...string[]],
+        values: Readable.from(chunks, { objectMode: false }),
+        format: format as 'TabSeparated',
+        clickhouse_settings: settings,
+      });
+      return;
+    }
+    // Embedded: the engine reads a named pipe as its INFILE while this process writes the chunks into it.
+    const fifo = path.join(this.spoolDir!, `${crypto.randomUUID()}.fifo`);
+    await execFileAsync('mkfifo', ['-m', '600', fifo]);
+    try {
+      const insert = this.client.command({
+        query: `INSERT INTO ${quoteIdent(this.database)}.${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) FROM INFILE ${sqlString(fifo)}${settingsClause(settings)} FORMAT ${format}`,
+      });
+      let settled = false;
+      const ended = insert.then(
+        () => {
+          settled = true;
+        },
+        (err) => {
+          settled = true;
+          throw err;
+        },
+      );
+      ended.catch(() => undefined);
+      const pipe = await openPipeForWriting(fifo, () => settled);
+      if (!pipe) {
+        await ended;
+        throw new Error(`the insert into ${table} ended before reading its input`);
+      }
+      const failed = ended.then(() => new Promise<never>(() => undefined));
+      try {
+        for await (const chunk of chunks) {
+          if (!pipe.write(chunk)) await Promise.race([once(pipe, 'drain'), failed]);
+        }
+        await Promise.race([new Promise<void>((resolve) => pipe.end(resolve)), failed]);
+      } catch (err) {
+        // The source failed (or the insert did): closing the pipe ends the insert, whose error, if any, is the cause.
+        pipe.destroy();
+        throw (await ended.then(() => undefined, (insertErr: unknown) => insertErr)) ?? err;
+      }
+      await ended;
+    } finally {
+      await fs.promises.rm(fifo, { force: true });
+    }
+  }
+
   async ping() {
     try {
       const r = await this.client.ping();
@@ -136,6 +208,28 @@ class ClickHouseWarehouse implements Warehouse {
   async close() {
     await this.readOnlyClient?.close();
     await this.client.close();
+  }
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * Opens a named pipe's write end once a reader has it open (a non-blocking open fails with ENXIO until then),
+ * as a socket: writes go through the event loop with backpressure, never through the thread pool the engine's
+ * queries run on. Gives up (undefined) when `gaveUp()` says the reader will not come.
+ */
+async function openPipeForWriting(fifo: string, gaveUp: () => boolean): Promise<net.Socket | undefined> {
+  for (;;) {
+    try {
+      const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      const pipe = new net.Socket({ fd, readable: false, writable: true });
+      pipe.on('error', () => undefined); // a reader gone away: the insert's own error says why
+      return pipe;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+      if (gaveUp()) return undefined;
+      await new Promise((r) => setTimeout(r, 2));
+    }
   }
 }
 

@@ -32,6 +32,8 @@ export const stripeConnector: Connector<StripeConfig> = {
   },
 
   read: readStripe,
+  // Listings resume after the last id loaded.
+  fullRefreshResumes: true,
 
   webhooks: stripeWebhooks,
 };
