@@ -137,11 +137,12 @@ class ClickHouseWarehouse implements Warehouse {
 
   async insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts: { format?: string; settings?: ClickHouseSettings } = {}) {
     const format = opts.format ?? 'TabSeparated';
-    // Blocks of 64k rows: a handful of parts per million rows, and the engine's memory stays near one block.
-    // Parallel parsing only adds copies on two cores: the source is the pace.
+    // Blocks of 64k rows (TRIBUTARY_INSERT_BLOCK_ROWS): a handful of parts per million rows, and the engine's
+    // memory stays near a block's worth. Parallel parsing only adds copies on two cores: the source is the pace.
+    const blockRows = String(insertBlockRows());
     const settings: ClickHouseSettings = {
-      max_insert_block_size: '65536',
-      min_insert_block_size_rows: '65536',
+      max_insert_block_size: blockRows,
+      min_insert_block_size_rows: blockRows,
       min_insert_block_size_bytes: '0',
       input_format_parallel_parsing: 0,
       ...opts.settings,
@@ -212,6 +213,11 @@ class ClickHouseWarehouse implements Warehouse {
 }
 
 const execFileAsync = promisify(execFile);
+
+function insertBlockRows(): number {
+  const v = Number(process.env.TRIBUTARY_INSERT_BLOCK_ROWS);
+  return Number.isInteger(v) && v > 0 ? v : 65_536;
+}
 
 /**
  * Opens a named pipe's write end once a reader has it open (a non-blocking open fails with ENXIO until then),
