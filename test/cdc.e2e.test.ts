@@ -127,6 +127,12 @@ describe('Postgres CDC', () => {
     });
   });
 
+  test('bulk set_frequency to 1min is allowed when only CDC schemas are selected', async () => {
+    const res = await platform.api('POST', '/api/schemas/bulk', { action: 'set_frequency', schema_ids: [schemaIds.items, schemaIds.events], frequency: '1min' });
+    expect(res.status).toBe(200);
+    expect(res.body.applied.map((s: { name: string }) => s.name).sort()).toEqual(['events', 'items']);
+  });
+
   test('an update that changes the primary key moves the row', async () => {
     await db.admin.query(`UPDATE items SET id = id + 1000000 WHERE id <= 20`);
     await itemsEqual();
