@@ -18,6 +18,16 @@ function batchToken(jobId: string, data: Buffer, rows: number): string {
 export function createSyncActivities(deps: ActivityDeps) {
   const { catalog, warehouse } = deps;
 
+  /** A batch is in the warehouse (or handed to a streaming insert): count it, heartbeat the position it reached. */
+  function batchLoaded(progress: SyncProgress, batch: Batch, jobId: string, table: string): void {
+    progress.rows += batch.rows;
+    progress.bytes += batch.data.length;
+    progress.batches += 1;
+    if (batch.cursor !== undefined) progress.cursor = batch.cursor;
+    Context.current().heartbeat(progress);
+    deps.log.debug({ jobId, table, batch: progress.batches, rows: progress.rows }, 'batch loaded');
+  }
+
   return {
     async beginJob(schemaId: string): Promise<JobStarted> {
       // Only the schema row: the source's sealed config is not needed to open a job.
@@ -57,14 +67,7 @@ export function createSyncActivities(deps: ActivityDeps) {
         table: schema.name, mode: 'full_refresh', columns, version: BigInt(version), batchBytes: deps.batchBytes, cursor: progress.cursor,
         heartbeat: () => ctx.heartbeat(progress),
       });
-      const loaded = (batch: Batch) => {
-        progress.rows += batch.rows;
-        progress.bytes += batch.data.length;
-        progress.batches += 1;
-        if (batch.cursor !== undefined) progress.cursor = batch.cursor;
-        ctx.heartbeat(progress);
-        deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
-      };
+      const loaded = (batch: Batch) => batchLoaded(progress, batch, jobId, targetTable);
       try {
         if (connector.fullRefreshResumes) {
           // Batch by batch, each durable before the position after it is heartbeated.
@@ -140,12 +143,7 @@ export function createSyncActivities(deps: ActivityDeps) {
         });
         if (batch.tombstoneBefore !== undefined) await markMissingDeleted(warehouse, targetTable, batch.tombstoneBefore);
         if (batch.warning) progress.warnings = [...(progress.warnings ?? []), batch.warning];
-        progress.rows += batch.rows;
-        progress.bytes += batch.data.length;
-        progress.batches += 1;
-        if (batch.cursor !== undefined) progress.cursor = batch.cursor;
-        ctx.heartbeat(progress);
-        deps.log.debug({ jobId, table: targetTable, batch: progress.batches, rows: progress.rows }, 'batch loaded');
+        batchLoaded(progress, batch, jobId, targetTable);
       });
       // Only a nullable cursor can skip rows: don't scan the table for NULLs a NOT NULL column can't hold.
       const cursorNullable = columns.find((c) => c.sourceName === cursorField)?.nullable ?? true;
