@@ -413,6 +413,11 @@ describe('source setup flow and schema management', () => {
     R.refreshResult.parse((await platform.api('POST', `/api/sources/${sourceId}/refresh-schemas`)).body);
     z.array(R.discoveredTableResponse).parse((await platform.api('POST', '/api/sources/db-schema', { source_type: 'Postgres', ...connectionPayload(db) })).body);
     R.cdcCheckResult.parse((await platform.api('POST', '/api/sources/check-cdc-prerequisites', { source_type: 'Postgres', ...connectionPayload(db) })).body);
+    // Webhooks are Stripe's: a Postgres source says it has none, and refuses to register one.
+    expect(R.webhookInfoResult.parse((await platform.api('GET', `/api/sources/${sourceId}/webhook-info`)).body)).toMatchObject({ supports_webhooks: false, exists: false });
+    const noHooks = await platform.api('POST', `/api/sources/${sourceId}/webhook`);
+    expect(noHooks.status).toBe(400);
+    expect(noHooks.body.message).toMatch(/Postgres sources do not support webhooks/);
   });
 
   test('DELETE /api/sources/:id removes schedules and catalog rows; tables stay unless delete_data=true', async () => {

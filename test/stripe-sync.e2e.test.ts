@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import * as R from '../api/response-schemas';
 import { STRIPE_TABLES } from '../connectors/stripe/tables';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { startStripeFake, type StripeFake } from './support/stripe-fake';
@@ -212,7 +213,7 @@ describe('Stripe sync modes (local Stripe API fake)', () => {
     expect(intake.status).toBe(503);
 
     const ok = await platform.api('POST', `/api/sources/${id}/webhook`);
-    expect(ok.body).toMatchObject({ success: true, error: null, already_registered: false });
+    expect(R.webhookRegisterResult.parse(ok.body)).toMatchObject({ success: true, error: null, already_registered: false });
     expect(fake.webhookEndpoints.size).toBe(1);
     const [endpoint] = [...fake.webhookEndpoints.values()];
     expect(endpoint.url).toBe(`https://hooks.example.com/webhooks/stripe/${id}`);
@@ -225,7 +226,7 @@ describe('Stripe sync modes (local Stripe API fake)', () => {
     expect(fake.webhookEndpoints.size).toBe(1);
 
     const info = await platform.api('GET', `/api/sources/${id}/webhook-info`);
-    expect(info.body).toMatchObject({ exists: true, intake: { enabled: true }, external_status: { status: 'enabled', url: endpoint.url, error: null } });
+    expect(R.webhookInfoResult.parse(info.body)).toMatchObject({ exists: true, intake: { enabled: true }, external_status: { status: 'enabled', url: endpoint.url, error: null } });
     expect(JSON.stringify(info.body)).not.toContain(fake.webhookSecrets.get(endpoint.id as string));
 
     // Bulk disable of a webhook table needs confirm: re-enabling it needs a full resync.
