@@ -147,6 +147,19 @@ class ClickHouseWarehouse implements Warehouse {
       input_format_parallel_parsing: 0,
       ...opts.settings,
     };
+    // Parts are merged once, after the load, rather than over and over while it runs (on two cores the
+    // merges compete with the parsing). Best effort: a server user may lack the SYSTEM MERGES privilege.
+    const target = `${quoteIdent(this.database)}.${quoteIdent(table)}`;
+    const merges = (action: 'STOP' | 'START') => this.client.command({ query: `SYSTEM ${action} MERGES ${target}` }).then(() => true, () => false);
+    const paused = await merges('STOP');
+    try {
+      await this.streamInto(table, columns, chunks, format, settings);
+    } finally {
+      if (paused) await merges('START');
+    }
+  }
+
+  private async streamInto(table: string, columns: string[], chunks: AsyncIterable<Buffer>, format: string, settings: ClickHouseSettings) {
     if (!this.chdb) {
       await this.client.insert({
         table: `${quoteIdent(this.database)}.${quoteIdent(table)}`,
