@@ -86,8 +86,7 @@ export async function saveSigningSecret(deps: ApiDeps, source: SourceRow, secret
 
 /** GET /api/sources/:id/webhook-info: Tributary's side and the source's side of the endpoint. */
 export async function webhookInfo(deps: ApiDeps, source: SourceRow) {
-  const connector = resolveConnector(source.source_type);
-  if (!connector.webhooks) {
+  if (!resolveConnector(source.source_type).webhooks) {
     return { supports_webhooks: false, exists: false, webhook_url: null, schema_mapping: {}, intake: null, external_status: null };
   }
   const { webhooks, config } = webhookSide(deps, source);

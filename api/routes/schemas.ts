@@ -8,7 +8,7 @@ import { filterAndSortSchemas } from '../schema-listing';
 import { patchSchema, runBulkAction } from '../schema-management';
 import { bulkActionSchema, patchSchemaSchema, schemasQuerySchema } from '../schema-requests';
 import { startSync, syncBlocker } from '../sync-control';
-import { isUuid } from './sources';
+import { isUuid, sourceOr404 } from './sources';
 
 export function schemaRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -21,8 +21,7 @@ export function schemaRoutes(deps: ApiDeps): Router {
   }
 
   r.get('/sources/:id/schemas', async (req, res) => {
-    const source = isUuid(req.params.id) ? await getSource(db, req.params.id) : undefined;
-    if (!source) throw notFound(`Source ${req.params.id}`);
+    const source = await sourceOr404(db, req.params.id);
     const q = schemasQuerySchema.safeParse(req.query);
     if (!q.success) throw fromZod(q.error);
     const rows = filterAndSortSchemas(await listSchemas(db, source.id), q.data);

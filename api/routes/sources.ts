@@ -3,6 +3,7 @@ import { pauseCdc, resumeCdc, resyncCdc, withCdc } from '../cdc-control';
 import { Router } from 'express';
 import { z } from 'zod';
 import { listSchemas } from '../../catalog/schemas';
+import type { CatalogDb } from '../../catalog/db';
 import { getSource, listSources, sourceSummaries } from '../../catalog/sources';
 import { connectors } from '../../connectors/registry';
 import type { ApiDeps } from '../context';
@@ -26,15 +27,16 @@ export const cdcCheckSchema = connectionCheckSchema.extend({
     .optional(),
 });
 
+/** The source a route's `:id` names, or a 404. */
+export async function sourceOr404(db: CatalogDb, id: string) {
+  const source = isUuid(id) ? await getSource(db, id) : undefined;
+  if (!source) throw notFound(`Source ${id}`);
+  return source;
+}
+
 export function sourceRoutes(deps: ApiDeps): Router {
   const r = Router();
   const db = deps.catalog.db;
-
-  async function sourceOr404(id: string) {
-    const source = isUuid(id) ? await getSource(db, id) : undefined;
-    if (!source) throw notFound(`Source ${id}`);
-    return source;
-  }
 
   async function presentWithSummary(id: string) {
     const source = (await getSource(db, id))!;
@@ -86,12 +88,12 @@ export function sourceRoutes(deps: ApiDeps): Router {
   });
 
   r.get('/sources/:id', async (req, res) => {
-    const source = await sourceOr404(req.params.id);
+    const source = await sourceOr404(db, req.params.id);
     res.json(await presentWithSummary(source.id));
   });
 
   r.patch('/sources/:id', async (req, res) => {
-    const source = await sourceOr404(req.params.id);
+    const source = await sourceOr404(db, req.params.id);
     const body = patchSourceSchema.parse(req.body ?? {});
     await changeSource(deps, source, body);
     res.json(await presentWithSummary(source.id));
@@ -100,29 +102,29 @@ export function sourceRoutes(deps: ApiDeps): Router {
   r.delete('/sources/:id', async (req, res) => {
     const q = deleteSourceQuerySchema.safeParse(req.query);
     if (!q.success) throw fromZod(q.error);
-    const source = await sourceOr404(req.params.id);
+    const source = await sourceOr404(db, req.params.id);
     res.json(await removeSource(deps, source, { deleteData: q.data.delete_data ?? false }));
   });
 
   r.post('/sources/:id/refresh-schemas', async (req, res) => {
-    const source = await sourceOr404(req.params.id);
+    const source = await sourceOr404(db, req.params.id);
     const { added, gone } = await refreshSchemas(deps, source);
     res.json({ added: added.map((s) => presentSchema(source, s)), missing_at_source: gone });
   });
 
   // The CDC mirror: pause (the slot then retains WAL), resume, and resync (the way out of a lost slot).
   r.post('/sources/:id/cdc/pause', async (req, res) => {
-    res.json(await pauseCdc(deps, await sourceOr404(req.params.id)));
+    res.json(await pauseCdc(deps, await sourceOr404(db, req.params.id)));
   });
   r.post('/sources/:id/cdc/resume', async (req, res) => {
-    res.json(await resumeCdc(deps, await sourceOr404(req.params.id)));
+    res.json(await resumeCdc(deps, await sourceOr404(db, req.params.id)));
   });
   r.post('/sources/:id/cdc/resync', async (req, res) => {
-    res.status(202).json(await resyncCdc(deps, await sourceOr404(req.params.id)));
+    res.status(202).json(await resyncCdc(deps, await sourceOr404(db, req.params.id)));
   });
 
   r.post('/sources/:id/sync-all', async (req, res) => {
-    const source = await sourceOr404(req.params.id);
+    const source = await sourceOr404(db, req.params.id);
     syncAllSchema.parse(req.body ?? {});
     res.status(202).json(await startSyncs(deps, source, await listSchemas(db, source.id)));
   });

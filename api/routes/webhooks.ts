@@ -10,7 +10,7 @@ import { ensureWebhookEventsTable, storeWebhookEvent, webhookEventSeen, webhookE
 import type { ApiDeps } from '../context';
 import { ApiError, notFound } from '../errors';
 import { isWebhook, registerWebhook, saveSigningSecret, webhookInfo } from '../webhook-management';
-import { isUuid } from './sources';
+import { isUuid, sourceOr404 } from './sources';
 
 export const signingSecretSchema = z
   .object({
@@ -22,24 +22,20 @@ export const signingSecretSchema = z
 /** The webhook tab of a source (behind the API token). */
 export function webhookRoutes(deps: ApiDeps): Router {
   const r = Router();
-  const sourceOr404 = async (id: string) => {
-    const source = isUuid(id) ? await getSource(deps.catalog.db, id) : undefined;
-    if (!source) throw notFound(`Source ${id}`);
-    return source;
-  };
+  const db = deps.catalog.db;
 
   r.post('/sources/:id/webhook', async (req, res) => {
-    res.json(await registerWebhook(deps, await sourceOr404(req.params.id)));
+    res.json(await registerWebhook(deps, await sourceOr404(db, req.params.id)));
   });
 
   r.post('/sources/:id/webhook-inputs', async (req, res) => {
-    const source = await sourceOr404(req.params.id);
+    const source = await sourceOr404(db, req.params.id);
     const body = signingSecretSchema.parse(req.body ?? {});
     res.json(await saveSigningSecret(deps, source, (body.signing_secret ?? body.inputs?.signing_secret)!));
   });
 
   r.get('/sources/:id/webhook-info', async (req, res) => {
-    res.json(await webhookInfo(deps, await sourceOr404(req.params.id)));
+    res.json(await webhookInfo(deps, await sourceOr404(db, req.params.id)));
   });
 
   return r;

@@ -161,17 +161,10 @@ export async function* readStripe(config: StripeConfig, req: ReadRequest): Async
   if (!table) throw new Error(`unknown Stripe table "${req.table}"`);
   const columns = (req.columns as StripeColumn[]).length ? (req.columns as StripeColumn[]) : objectColumns(table.objectType);
   const batcher = new Batcher(rowColumns(columns), req.batchBytes ?? DEFAULT_BATCH_BYTES);
-  const onWait = () => req.heartbeat?.();
+  const reader: Reader = { config, table, columns, batcher, onWait: () => req.heartbeat?.() };
   const state = parseCursor(req.cursor);
-
-  /** Lists from the run's position, yielding full batches; `version` for every listed row. */
-  async function* listInto(run: Run, created: Stripe.RangeQueryParam | undefined, version: bigint, base: StripeCursor): AsyncGenerator<Batch> {
-    for await (const page of walk(config, table!, created, run.pos, onWait)) {
-      for (const o of page.objects) batcher.add(objectRow(columns, o, version, false));
-      run.pos = page.pos;
-      if (batcher.full) yield batcher.take({ ...base, run });
-    }
-  }
+  const listInto = (run: Run, created: Stripe.RangeQueryParam | undefined, version: bigint, base: StripeCursor) =>
+    listBatches(reader, run, created, version, base);
 
   switch (req.mode) {
     case 'full_refresh': {
@@ -194,7 +187,7 @@ export async function* readStripe(config: StripeConfig, req: ReadRequest): Async
       return;
     }
     case 'incremental': {
-      yield* readIncremental(config, table, columns, batcher, state, onWait);
+      yield* readIncremental(reader, state);
       return;
     }
     default:
@@ -202,14 +195,26 @@ export async function* readStripe(config: StripeConfig, req: ReadRequest): Async
   }
 }
 
-async function* readIncremental(
-  config: StripeConfig,
-  table: StripeTable,
-  columns: StripeColumn[],
-  batcher: Batcher,
-  state: StripeCursor,
-  onWait: () => void,
-): AsyncGenerator<Batch> {
+/** What one read works with. */
+interface Reader {
+  config: StripeConfig;
+  table: StripeTable;
+  columns: StripeColumn[];
+  batcher: Batcher;
+  onWait: () => void;
+}
+
+/** Lists from the run's position (moving it on), yielding full batches; `version` for every listed row. */
+async function* listBatches(r: Reader, run: Run, created: Stripe.RangeQueryParam | undefined, version: bigint, base: StripeCursor): AsyncGenerator<Batch> {
+  for await (const page of walk(r.config, r.table, created, run.pos, r.onWait)) {
+    for (const o of page.objects) r.batcher.add(objectRow(r.columns, o, version, false));
+    run.pos = page.pos;
+    if (r.batcher.full) yield r.batcher.take({ ...base, run });
+  }
+}
+
+async function* readIncremental(r: Reader, state: StripeCursor): AsyncGenerator<Batch> {
+  const { config, table, columns, batcher, onWait } = r;
   const since = state.since;
   let run = state.run;
   if (!run) {
@@ -229,11 +234,7 @@ async function* readIncremental(
   if (run.phase === 'list') {
     // New objects, whether or not Stripe sends events for them (balance transactions have none).
     const created = run.full ? undefined : { gte: since! - OVERLAP_SECONDS };
-    for await (const page of walk(config, table, created, run.pos, onWait)) {
-      for (const o of page.objects) batcher.add(objectRow(columns, o, listVersion(run.t0), false));
-      run.pos = page.pos;
-      if (batcher.full) yield batcher.take({ ...base, run });
-    }
+    yield* listBatches(r, run, created, listVersion(run.t0), base);
     run = { ...run, phase: 'events', pos: {} };
     yield batcher.take({ ...base, run }, run.tombstone ? { tombstoneBefore: listVersion(run.t0) } : {});
   }
