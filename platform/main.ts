@@ -85,6 +85,7 @@ async function main(role: Role) {
     stops.push(() => catalog.db.close());
     const warehouse: Warehouse = await openWarehouse({ ...config.clickhouse, dataDir: config.dataDir });
     stops.push(() => warehouse.close());
+    if (warehouse.enginePid) log.info({ pid: warehouse.enginePid, dir: `${config.dataDir}/warehouse` }, 'warehouse engine (chDB) started');
     const temporal = await connectClient(target);
     stops.push(() => temporal.connection.close());
     if (config.temporal.address) await ensureSearchAttributes(temporal, target.namespace, log);

@@ -6,7 +6,9 @@
  *   2. the real platform (`node --import tsx platform/main.ts all`, fresh data dir) gets a Postgres source through
  *      `POST /api/sources` with `orders` as full_refresh; the first sync starts on create; the job's
  *      own duration gives Tributary's rows/s, and create → job completed gives the end-to-end time;
- *   3. the platform's node process is sampled every 100 ms (/proc/<pid>/status VmRSS) during the sync;
+ *   3. the platform's node process (API + worker + catalog: "the worker") and the embedded warehouse engine's
+ *      process (chDB, the platform's child: what a ClickHouse server is in the scaled deployment) are each
+ *      sampled every 100 ms (/proc/<pid>/status VmRSS) during the sync;
  *   4. after the platform stops, chDB on a fresh directory pulls the same table itself:
  *      `INSERT INTO t SELECT * FROM postgresql(...)` into a table with the exact columns and engine
  *      Tributary created (read from the platform's system.columns / system.tables);
@@ -234,7 +236,16 @@ function findPlatformPid(dataDir: string): number {
   return deepest[0];
 }
 
-/** VmRSS = RssAnon (heaps: V8, chDB's allocator, buffers) + RssFile (mapped code: libchdb, node, wasm) + RssShmem. */
+/** The platform's embedded warehouse engine: its child running warehouse/engine-process.ts. */
+function findEnginePid(platformPid: number): number {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (parentPid(pid) === platformPid && procFile(pid, 'cmdline')?.includes('engine-process.ts')) return pid;
+  }
+  throw new Error(`no warehouse engine process under the platform (pid ${platformPid})`);
+}
+
 /** SIGTERM, then SIGKILL after 15 s, to every process whose environment holds this data dir (ours alone). */
 async function endProcessesOf(dataDir: string) {
   const needle = `TRIBUTARY_DATA_DIR=${dataDir}`;
@@ -248,6 +259,7 @@ async function endProcessesOf(dataDir: string) {
   signal('SIGKILL');
 }
 
+/** VmRSS = RssAnon (heaps: V8, chDB's allocator, buffers) + RssFile (mapped code: libchdb, node, wasm) + RssShmem. */
 function memoryKb(pid: number): { rss: number; hwm: number; anon: number; file: number } | undefined {
   const status = procFile(pid, 'status');
   if (!status) return undefined;
@@ -290,6 +302,8 @@ interface SyncRun {
   jobSeconds: number;
   wallSeconds: number;
   peakRssMb: number;
+  /** The warehouse engine's process (chDB) over the same run. */
+  enginePeakRssMb: number;
   /** Peak anonymous memory (heaps) and file-backed pages (mapped code) at the RSS peak. */
   peakAnonMb: number;
   fileMbAtPeak: number;
@@ -317,16 +331,19 @@ function checkJob(job: any): void {
   if (Number(job.rows_synced) !== ROWS) throw new Error(`sync job ${job.id} synced ${job.rows_synced} rows, expected ${ROWS}`);
 }
 
-async function timedSync(p: RunningPlatform, pid: number, start: () => Promise<string>, known: Set<string>): Promise<SyncRun> {
+async function timedSync(p: RunningPlatform, pid: number, enginePid: number, start: () => Promise<string>, known: Set<string>): Promise<SyncRun> {
   const sampler = sampleRss(pid, RSS_SAMPLE_MS);
+  const engineSampler = sampleRss(enginePid, RSS_SAMPLE_MS);
   const t0 = performance.now();
   let job: any;
   let memory: ReturnType<ReturnType<typeof sampleRss>['stop']>;
+  let engineMemory: ReturnType<ReturnType<typeof sampleRss>['stop']>;
   try {
     const schemaId = await start();
     job = await waitForJob(p, schemaId, known);
   } finally {
     memory = sampler.stop();
+    engineMemory = engineSampler.stop();
   }
   const wall = seconds(performance.now() - t0);
   const { peakKb, peakAnonKb, fileKbAtPeak, samples } = memory;
@@ -339,6 +356,7 @@ async function timedSync(p: RunningPlatform, pid: number, start: () => Promise<s
     jobSeconds,
     wallSeconds: wall,
     peakRssMb: peakKb / 1024,
+    enginePeakRssMb: engineMemory.peakKb / 1024,
     peakAnonMb: peakAnonKb / 1024,
     fileMbAtPeak: fileKbAtPeak / 1024,
     rssSamples: samples,
@@ -389,6 +407,7 @@ interface PlatformResult {
   engineFull: string;
   baselineRssMb: number;
   baselineAnonMb: number;
+  engineBaselineRssMb: number;
   hwmMb: number;
   /** 1-minute load average before the first sync and after the last: other work on the machine shows here. */
   load: [number, number];
@@ -418,6 +437,9 @@ async function benchPlatform(source: PgTarget): Promise<PlatformResult> {
     const baselineRssMb = (baseline?.rss ?? NaN) / 1024;
     const baselineAnonMb = (baseline?.anon ?? NaN) / 1024;
     log(`platform node process: pid ${pid}, RSS ${baselineRssMb.toFixed(0)} MB before the sync (anon ${baselineAnonMb.toFixed(0)} MB, file ${((baseline?.file ?? NaN) / 1024).toFixed(0)} MB)`);
+    const enginePid = findEnginePid(pid);
+    const engineBaselineRssMb = (memoryKb(enginePid)?.rss ?? NaN) / 1024;
+    log(`warehouse engine process: pid ${enginePid}, RSS ${engineBaselineRssMb.toFixed(0)} MB before the sync`);
 
     const loadBefore = os.loadavg()[0];
     const known = new Set<string>();
@@ -425,7 +447,7 @@ async function benchPlatform(source: PgTarget): Promise<PlatformResult> {
     const runs: SyncRun[] = [];
     log(`POST /api/sources: ${SOURCE_TABLE} as full_refresh (its first sync starts on create)`);
     runs.push(
-      await timedSync(platform, pid, async () => {
+      await timedSync(platform, pid, enginePid, async () => {
         const res = await platform.api('POST', '/api/sources', {
           source_type: 'Postgres',
           prefix: PREFIX,
@@ -446,16 +468,16 @@ async function benchPlatform(source: PgTarget): Promise<PlatformResult> {
         return schemaId;
       }, known),
     );
-    log(`first sync: ${fmtS(runs[0].jobSeconds)} s (job), ${fmtS(runs[0].wallSeconds)} s (create → completed), peak RSS ${runs[0].peakRssMb.toFixed(0)} MB`);
+    log(`first sync: ${fmtS(runs[0].jobSeconds)} s (job), ${fmtS(runs[0].wallSeconds)} s (create → completed), peak RSS ${runs[0].peakRssMb.toFixed(0)} MB (engine ${runs[0].enginePeakRssMb.toFixed(0)} MB)`);
     for (let i = 1; i < REPEATS; i++) {
       runs.push(
-        await timedSync(platform, pid, async () => {
+        await timedSync(platform, pid, enginePid, async () => {
           const res = await platform.api('POST', `/api/schemas/${schemaId}/sync`);
           if (res.status !== 202) throw new Error(`POST /api/schemas/${schemaId}/sync: ${res.status} ${JSON.stringify(res.body)}`);
           return schemaId;
         }, known),
       );
-      log(`sync ${i + 1}: ${fmtS(runs[i].jobSeconds)} s (job), peak RSS ${runs[i].peakRssMb.toFixed(0)} MB`);
+      log(`sync ${i + 1}: ${fmtS(runs[i].jobSeconds)} s (job), peak RSS ${runs[i].peakRssMb.toFixed(0)} MB (engine ${runs[i].enginePeakRssMb.toFixed(0)} MB)`);
     }
 
     const count = await queryRows(platform, `SELECT count() AS n FROM ${WAREHOUSE_TABLE}`);
@@ -481,7 +503,7 @@ async function benchPlatform(source: PgTarget): Promise<PlatformResult> {
     stopped = true;
     const code = await platform.stop();
     if (code !== 0) log(`platform exited with ${code}; its output:\n${platform.output().slice(-4000)}`);
-    return { runs, columns, engineFull, baselineRssMb, baselineAnonMb, hwmMb, timeline, load: [loadBefore, loadAfter] };
+    return { runs, columns, engineFull, baselineRssMb, baselineAnonMb, engineBaselineRssMb, hwmMb, timeline, load: [loadBefore, loadAfter] };
   } catch (err) {
     log(`platform output (tail):\n${platform.output().slice(-4000)}`);
     throw err;
@@ -668,6 +690,7 @@ function report(p: PlatformResult, e: EngineResult) {
   const chRate = rate(ROWS, chSeconds);
   const ratio = chRate > 0 ? tribRate / chRate : 0;
   const peakRss = Math.max(...p.runs.map((r) => r.peakRssMb));
+  const enginePeakRss = Math.max(...p.runs.map((r) => r.enginePeakRssMb));
   const ok = (pass: boolean) => (pass ? 'meets target' : 'MISSES target');
 
   const rowsTable: [string, string, string][] = [
@@ -680,6 +703,7 @@ function report(p: PlatformResult, e: EngineResult) {
     ['  of which anonymous (heaps) / file-backed (code)', `${first.peakAnonMb.toFixed(0)} MB`, `${first.fileMbAtPeak.toFixed(0)} MB`],
     ['  worker RSS idle before the sync (anonymous)', `${p.baselineRssMb.toFixed(0)} MB`, `${p.baselineAnonMb.toFixed(0)} MB anonymous`],
     ['  worker RSS growth during the sync', `${(peakRss - p.baselineRssMb).toFixed(0)} MB`, `lifetime VmHWM ${p.hwmMb.toFixed(0)} MB`],
+    ['peak warehouse engine RSS (chDB process)', `${enginePeakRss.toFixed(0)} MB`, `${p.engineBaselineRssMb.toFixed(0)} MB idle before the sync`],
     ['1-min load average before / after the syncs', `${p.load[0].toFixed(2)}`, `${p.load[1].toFixed(2)} (${os.cpus().length} cores)`],
   ];
   if (REPEATS > 1) {
@@ -733,6 +757,8 @@ function report(p: PlatformResult, e: EngineResult) {
     worker_baseline_rss_mb: Math.round(p.baselineRssMb),
     worker_baseline_anon_mb: Math.round(p.baselineAnonMb),
     worker_vmhwm_mb: Math.round(p.hwmMb),
+    peak_engine_rss_mb: Math.round(enginePeakRss),
+    engine_baseline_rss_mb: Math.round(p.engineBaselineRssMb),
     rss_samples: first.rssSamples,
     batch_bytes: BATCH_BYTES ?? null,
     restart: RESTART,

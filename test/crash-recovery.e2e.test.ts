@@ -6,7 +6,7 @@ import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { syncScheduleId } from '../temporal/ids';
 import { testEnv } from './support/env';
 import { freePort } from './support/ports';
-import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
+import { isRunning, makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
 /**
@@ -244,4 +244,33 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     await assertEqual('orders', 'crash_orders');
   }, 600_000);
 
+  test('the warehouse engine killed mid-load: the load is retried on a new engine; a killed platform takes its engine with it', async () => {
+    await db.admin.query(`UPDATE orders SET note = note || ' v4' WHERE id % 3 = 0; DELETE FROM orders WHERE id % 13 = 0`);
+    const jobsBefore = await finishedJobs(schemaIds.orders);
+    const engine = platform.enginePid();
+    expect(engine).toBeDefined();
+    const before = platform.output().length;
+    await platform.api('POST', `/api/schemas/${schemaIds.orders}/sync`);
+    const deadline = Date.now() + 120_000;
+    while (!/"table":"crash_orders","batch":5\b/.test(platform.output().slice(before))) {
+      if (Date.now() > deadline) throw new Error('the run did not reach batch 5');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    process.kill(engine!, 'SIGKILL');
+    const job = await waitForJobs(platform, schemaIds.orders, jobsBefore + 1, 240_000);
+    expect(job.status).toBe('Completed');
+    expect(job.rows_synced).toBe(Number((await db.admin.query('SELECT count(*) FROM orders')).rows[0].count));
+    const next = platform.enginePid();
+    expect(next).toBeDefined();
+    expect(next).not.toBe(engine);
+    await assertEqual('orders', 'crash_orders');
+
+    // SIGKILL of the platform: its engine sees the channel close and ends too, unlocking the data dir.
+    await platform.kill();
+    const gone = Date.now() + 10_000;
+    while (isRunning(next!) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+    expect(isRunning(next!)).toBe(false);
+    platform = await startPlatform({ dataDir, token, env: env() });
+    await assertEqual('orders', 'crash_orders');
+  }, 600_000);
 });

@@ -7,12 +7,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import type { createChdbConnection } from 'chdb/connection';
 import { ensureDir } from '../platform/data-dir';
+import { EmbeddedEngine } from './engine';
 
 /**
- * The warehouse: one ClickHouse engine, reached through @clickhouse/client either in-process
- * (chDB, the default) or over HTTP (CLICKHOUSE_URL). Same SQL either way.
+ * The warehouse: one ClickHouse engine, reached through @clickhouse/client either in a process of its own
+ * started with the platform (chDB, the default: engine.ts) or over HTTP (CLICKHOUSE_URL). Same SQL either way.
  */
 export interface Warehouse {
   readonly mode: 'embedded' | 'remote';
@@ -38,6 +38,8 @@ export interface Warehouse {
    */
   insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
   ping(): Promise<{ ok: boolean; error?: string }>;
+  /** The embedded engine's process id (undefined for a server). */
+  readonly enginePid?: number;
   close(): Promise<void>;
 }
 
@@ -46,8 +48,6 @@ export interface QueryResult {
   data: Record<string, unknown>[];
   rows: number;
 }
-
-type ChdbConnection = ReturnType<typeof createChdbConnection>;
 
 export const quoteIdent = (name: string) => '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
 
@@ -66,7 +66,7 @@ class ClickHouseWarehouse implements Warehouse {
     readonly mode: 'embedded' | 'remote',
     readonly database: string,
     private readonly client: ClickHouseClient,
-    private readonly chdb?: ChdbConnection,
+    private readonly engine?: EmbeddedEngine,
     private readonly readOnlyClient?: ClickHouseClient,
     private readonly spoolDir?: string,
   ) {}
@@ -111,7 +111,7 @@ class ClickHouseWarehouse implements Warehouse {
   async insertBytes(table: string, columns: string[], data: Buffer, opts: { format?: string; settings?: ClickHouseSettings } = {}) {
     if (data.length === 0) return;
     const format = opts.format ?? 'TabSeparated';
-    if (this.chdb) {
+    if (this.engine) {
       // chDB parses data read from a file 4-5x faster than the same bytes inlined in an INSERT
       // (BENCHMARKS.md), so each batch takes a short trip through the spool dir. Settings go in the
       // statement: chDB would turn clickhouse_settings into session-wide SETs.
@@ -160,7 +160,7 @@ class ClickHouseWarehouse implements Warehouse {
   }
 
   private async streamInto(table: string, columns: string[], chunks: AsyncIterable<Buffer>, format: string, settings: ClickHouseSettings) {
-    if (!this.chdb) {
+    if (!this.engine) {
       await this.client.insert({
         table: `${quoteIdent(this.database)}.${quoteIdent(table)}`,
         columns: columns.map(quoteIdent) as [string, ...string[]],
@@ -219,9 +219,14 @@ class ClickHouseWarehouse implements Warehouse {
     }
   }
 
+  get enginePid() {
+    return this.engine?.pid;
+  }
+
   async close() {
     await this.readOnlyClient?.close();
     await this.client.close();
+    await this.engine?.close();
   }
 }
 
@@ -270,15 +275,12 @@ export async function openWarehouse(opts: {
     });
     wh = new ClickHouseWarehouse('remote', opts.database, client);
   } else {
-    // Loaded only in embedded mode: a deployment with CLICKHOUSE_URL never needs chDB's native library.
-    const { createChdbConnection: connectChdb } = await import('chdb/connection');
-    const conn = connectChdb({ path: ensureDir(path.join(opts.dataDir, 'warehouse')) });
-    const client = createClient({ connection: conn } as Parameters<typeof createClient>[0]);
-    const readOnly = createClient({ connection: connectChdb({ path: conn.chdb.session.path }) } as Parameters<typeof createClient>[0]);
-    await readOnly.command({ query: 'SET readonly = 2' }); // for the life of this session
+    const engine = await EmbeddedEngine.start(ensureDir(path.join(opts.dataDir, 'warehouse')));
+    const client = createClient({ connection: engine.connection('main') });
+    const readOnly = createClient({ connection: engine.connection('readonly') }); // readonly = 2 for its life
     const spool = path.join(opts.dataDir, 'tmp', 'inserts');
     fs.rmSync(spool, { recursive: true, force: true }); // batches a crash left behind
-    wh = new ClickHouseWarehouse('embedded', opts.database, client, conn, readOnly, ensureDir(spool));
+    wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool));
   }
   if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
   return wh;

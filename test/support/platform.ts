@@ -14,6 +14,9 @@ export interface RunningPlatform {
   /** The embedded Temporal dev server's frontend, to inspect workflows as the Temporal UI would. */
   temporalAddress: string;
   dataDir: string;
+  /** The platform's process, and its embedded warehouse engine's (chDB) if one is running. */
+  pid: number;
+  enginePid(): number | undefined;
   output(): string;
   api<T = any>(method: string, urlPath: string, body?: unknown, opts?: { token?: string | null; raw?: string }): Promise<{ status: number; body: T }>;
   /** SIGTERM and wait for a clean exit. */
@@ -89,6 +92,8 @@ export async function startPlatform(opts: { dataDir: string; env?: Record<string
     token,
     temporalAddress: `127.0.0.1:${temporalPort}`,
     dataDir: opts.dataDir,
+    pid: child.pid!,
+    enginePid: () => childProcesses(child.pid!).find((pid) => readProc(pid, 'cmdline')?.includes('engine-process.ts')),
     output: () => out,
     api,
     async stop() {
@@ -104,6 +109,28 @@ export async function startPlatform(opts: { dataDir: string; env?: Record<string
       await exited;
     },
   };
+}
+
+function readProc(pid: number, file: string): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function childProcesses(parent: number): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((pid) => Number(/^PPid:\s+(\d+)/m.exec(readProc(pid, 'status') ?? '')?.[1]) === parent);
+}
+
+/** Whether a process is still running (a zombie counts as ended). */
+export function isRunning(pid: number): boolean {
+  const status = readProc(pid, 'status');
+  return status !== undefined && !/^State:\s+Z/m.test(status);
 }
 
 /** Polls until the schema has `count` finished jobs (Completed or Failed); returns the newest. */

@@ -1,0 +1,35 @@
+/** Messages between the platform (engine.ts) and the embedded warehouse engine's process (engine-process.ts). */
+import type { ClickHouseSettings, CommandResult } from '@clickhouse/client';
+
+export interface EngineRequest {
+  id: number;
+  /** `readonly`: the session users' queries run on (readonly = 2 for its whole life). */
+  session: 'main' | 'readonly';
+  op: 'query' | 'command' | 'insert' | 'ping';
+  query?: string;
+  query_id?: string;
+  clickhouse_settings?: ClickHouseSettings;
+  query_params?: Record<string, unknown>;
+  values?: string;
+}
+
+export interface EngineAnswer {
+  id: number;
+  ok: true;
+  bytes?: Uint8Array;
+  summary?: CommandResult['summary'];
+}
+
+export interface EngineFailure {
+  id: number;
+  ok: false;
+  message: string;
+  /** ClickHouse's error code and name, when the engine gave them. */
+  code?: string;
+  errorType?: string;
+}
+
+/** Sent once, when the engine has (or could not) open its data dir. */
+export type EngineStatus = { type: 'ready' } | { type: 'failed'; message: string };
+
+export type EngineReply = EngineStatus | EngineAnswer | EngineFailure;
