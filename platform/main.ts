@@ -83,9 +83,8 @@ async function main(role: Role) {
     if (!config.catalog.databaseUrl && !embeddedCatalogExists(config.dataDir)) await createEmbeddedCatalogApart(config.dataDir);
     const catalog = await openCatalog({ ...config.catalog, dataDir: config.dataDir, secretKey: config.secretKey });
     stops.push(() => catalog.db.close());
-    const warehouse: Warehouse = await openWarehouse({ ...config.clickhouse, dataDir: config.dataDir });
+    const warehouse: Warehouse = await openWarehouse({ ...config.clickhouse, dataDir: config.dataDir, log });
     stops.push(() => warehouse.close());
-    if (warehouse.enginePid) log.info({ pid: warehouse.enginePid, dir: `${config.dataDir}/warehouse` }, 'warehouse engine (chDB) started');
     const temporal = await connectClient(target);
     stops.push(() => temporal.connection.close());
     if (config.temporal.address) await ensureSearchAttributes(temporal, target.namespace, log);

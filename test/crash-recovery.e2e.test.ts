@@ -263,6 +263,7 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     const next = platform.enginePid();
     expect(next).toBeDefined();
     expect(next).not.toBe(engine);
+    expect(platform.output()).toMatch(new RegExp(`"pid":${engine},[^\\n]*the warehouse engine stopped`));
     await assertEqual('orders', 'crash_orders');
 
     // SIGKILL of the platform: its engine sees the channel close and ends too, unlocking the data dir.

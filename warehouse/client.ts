@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { ensureDir } from '../platform/data-dir';
+import type { Logger } from '../platform/logger';
 import { EmbeddedEngine } from './engine';
 
 /**
@@ -263,6 +264,7 @@ export async function openWarehouse(opts: {
   password: string;
   database: string;
   dataDir: string;
+  log?: Logger;
 }): Promise<Warehouse> {
   let wh: ClickHouseWarehouse;
   if (opts.url) {
@@ -275,7 +277,7 @@ export async function openWarehouse(opts: {
     });
     wh = new ClickHouseWarehouse('remote', opts.database, client);
   } else {
-    const engine = await EmbeddedEngine.start(ensureDir(path.join(opts.dataDir, 'warehouse')));
+    const engine = await EmbeddedEngine.start(ensureDir(path.join(opts.dataDir, 'warehouse')), opts.log);
     const client = createClient({ connection: engine.connection('main') });
     const readOnly = createClient({ connection: engine.connection('readonly') }); // readonly = 2 for its life
     const spool = path.join(opts.dataDir, 'tmp', 'inserts');

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseError, type ClickHouseClientConfigOptions } from '@clickhouse/client';
+import type { Logger } from '../platform/logger';
 import type { EngineAnswer, EngineReply, EngineRequest } from './engine-protocol';
 
 type Connection = NonNullable<ClickHouseClientConfigOptions['connection']>;
@@ -24,10 +25,13 @@ export class EmbeddedEngine {
   private nextId = 1;
   private closed = false;
 
-  private constructor(private readonly dataPath: string) {}
+  private constructor(
+    private readonly dataPath: string,
+    private readonly log?: Logger,
+  ) {}
 
-  static async start(dataPath: string): Promise<EmbeddedEngine> {
-    const engine = new EmbeddedEngine(dataPath);
+  static async start(dataPath: string, log?: Logger): Promise<EmbeddedEngine> {
+    const engine = new EmbeddedEngine(dataPath, log);
     await engine.process();
     return engine;
   }
@@ -60,6 +64,7 @@ export class EmbeddedEngine {
           }
           this.child = child;
           child.once('exit', (code, signal) => this.lost(child, code, signal));
+          this.log?.info({ pid: child.pid, dir: this.dataPath }, 'warehouse engine (chDB) started');
           resolve(child);
           return;
         }
@@ -75,6 +80,7 @@ export class EmbeddedEngine {
   private lost(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
     if (this.child === child) this.child = undefined;
     const err = new Error(`the warehouse engine (chDB, pid ${child.pid}) stopped (${signal ?? `code ${code}`}) before answering`);
+    if (!this.closed) this.log?.error({ pid: child.pid, code, signal, inFlight: this.pending.size }, 'the warehouse engine stopped; the next query starts it again');
     for (const [, waiting] of this.pending) waiting.reject(err);
     this.pending.clear();
   }
