@@ -39,7 +39,7 @@ import { pipelined } from '../activities/pipeline';
 import { postgresConnector } from '../connectors/postgres';
 import { connect } from '../connectors/postgres/connection';
 import { createTableSql } from '../warehouse/tables';
-import { makeDataDir, startPlatform, type RunningPlatform } from '../test/support/platform';
+import { makeDataDir, readProc, startPlatform, type RunningPlatform } from '../test/support/platform';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres';
 
 const ROWS = positiveInt('BENCH_ROWS', 2_000_000);
@@ -203,55 +203,12 @@ async function prepareSource(): Promise<PgTarget> {
 // ---------------------------------------------------------------------------------------------
 // 3. The platform's node process and its memory
 
-function procFile(pid: number, file: string): string | undefined {
-  try {
-    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function parentPid(pid: number): number | undefined {
-  const m = /^PPid:\s+(\d+)/m.exec(procFile(pid, 'status') ?? '');
-  return m ? Number(m[1]) : undefined;
-}
-
-/**
- * The node process running platform/main.ts for this data dir. TRIBUTARY_DATA_DIR is in its
- * environment, not its command line; tsx's CLI process matches too, so the deepest match wins.
- */
-function findPlatformPid(dataDir: string): number {
-  const needle = `TRIBUTARY_DATA_DIR=${dataDir}`;
-  const matches = new Set<number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    const cmdline = procFile(pid, 'cmdline');
-    if (!cmdline?.includes('platform/main.ts')) continue;
-    const environ = procFile(pid, 'environ');
-    if (environ?.split('\0').includes(needle)) matches.add(pid);
-  }
-  const deepest = [...matches].filter((pid) => ![...matches].some((other) => parentPid(other) === pid));
-  if (deepest.length !== 1) throw new Error(`expected one platform process for ${dataDir}, found ${JSON.stringify([...matches])}`);
-  return deepest[0];
-}
-
-/** The platform's embedded warehouse engine: its child running warehouse/engine-process.ts. */
-function findEnginePid(platformPid: number): number {
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (parentPid(pid) === platformPid && procFile(pid, 'cmdline')?.includes('engine-process.ts')) return pid;
-  }
-  throw new Error(`no warehouse engine process under the platform (pid ${platformPid})`);
-}
-
 /** SIGTERM, then SIGKILL after 15 s, to every process whose environment holds this data dir (ours alone). */
 async function endProcessesOf(dataDir: string) {
   const needle = `TRIBUTARY_DATA_DIR=${dataDir}`;
   const ours = () =>
     fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid).map(Number)
-      .filter((pid) => procFile(pid, 'environ')?.split('\0').includes(needle));
+      .filter((pid) => readProc(pid, 'environ')?.split('\0').includes(needle));
   const signal = (sig: NodeJS.Signals) => ours().forEach((pid) => { try { process.kill(pid, sig); } catch { /* gone */ } });
   if (!ours().length) return;
   signal('SIGTERM');
@@ -261,7 +218,7 @@ async function endProcessesOf(dataDir: string) {
 
 /** VmRSS = RssAnon (heaps: V8, chDB's allocator, buffers) + RssFile (mapped code: libchdb, node, wasm) + RssShmem. */
 function memoryKb(pid: number): { rss: number; hwm: number; anon: number; file: number } | undefined {
-  const status = procFile(pid, 'status');
+  const status = readProc(pid, 'status');
   if (!status) return undefined;
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
@@ -431,13 +388,14 @@ async function benchPlatform(source: PgTarget): Promise<PlatformResult> {
   let stopped = false;
   cleanups.push({ name: 'stop platform', fn: () => (stopped ? undefined : platform.stop()) });
   try {
-    const pid = findPlatformPid(dataDir);
+    const pid = platform.pid;
     await new Promise((r) => setTimeout(r, 3000)); // let start-up settle (workflow bundling, catalog init) before the baseline
     const baseline = memoryKb(pid);
     const baselineRssMb = (baseline?.rss ?? NaN) / 1024;
     const baselineAnonMb = (baseline?.anon ?? NaN) / 1024;
     log(`platform node process: pid ${pid}, RSS ${baselineRssMb.toFixed(0)} MB before the sync (anon ${baselineAnonMb.toFixed(0)} MB, file ${((baseline?.file ?? NaN) / 1024).toFixed(0)} MB)`);
-    const enginePid = findEnginePid(pid);
+    const enginePid = platform.enginePid();
+    if (!enginePid) throw new Error(`no warehouse engine process under the platform (pid ${pid})`);
     const engineBaselineRssMb = (memoryKb(enginePid)?.rss ?? NaN) / 1024;
     log(`warehouse engine process: pid ${enginePid}, RSS ${engineBaselineRssMb.toFixed(0)} MB before the sync`);
 

@@ -82,6 +82,17 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     return job;
   }
 
+  /** "Sync now", then wait until this run has logged its `n`-th batch of `table`. */
+  async function syncUntilBatch(schemaId: string, table: string, n: number) {
+    const before = platform.output().length;
+    expect((await platform.api('POST', `/api/schemas/${schemaId}/sync`)).status).toBe(202);
+    const deadline = Date.now() + 120_000;
+    while (!new RegExp(`"table":"${table}","batch":${n}\\b`).test(platform.output().slice(before))) {
+      if (Date.now() > deadline) throw new Error(`the run did not reach batch ${n} of ${table}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   const finishedJobs = async (schemaId: string) =>
     (await platform.api('GET', `/api/jobs?schema_id=${schemaId}`)).body.results.filter((j: { status: string }) => j.status !== 'Running').length;
 
@@ -229,13 +240,7 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
   test('a Temporal server restart mid-run: the run carries on and completes correctly', async () => {
     await db.admin.query(`UPDATE orders SET note = note || ' v3' WHERE id % 5 = 0`);
     const jobsBefore = await finishedJobs(schemaIds.orders);
-    const before = platform.output().length;
-    await platform.api('POST', `/api/schemas/${schemaIds.orders}/sync`);
-    const deadline = Date.now() + 120_000;
-    while (!/"table":"crash_orders","batch":5\b/.test(platform.output().slice(before))) {
-      if (Date.now() > deadline) throw new Error('the run did not reach batch 5');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await syncUntilBatch(schemaIds.orders, 'crash_orders', 5);
     await temporal.stop();
     await new Promise((r) => setTimeout(r, 2000));
     temporal = await startTemporal();
@@ -249,13 +254,7 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
     const jobsBefore = await finishedJobs(schemaIds.orders);
     const engine = platform.enginePid();
     expect(engine).toBeDefined();
-    const before = platform.output().length;
-    await platform.api('POST', `/api/schemas/${schemaIds.orders}/sync`);
-    const deadline = Date.now() + 120_000;
-    while (!/"table":"crash_orders","batch":5\b/.test(platform.output().slice(before))) {
-      if (Date.now() > deadline) throw new Error('the run did not reach batch 5');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await syncUntilBatch(schemaIds.orders, 'crash_orders', 5);
     process.kill(engine!, 'SIGKILL');
     const job = await waitForJobs(platform, schemaIds.orders, jobsBefore + 1, 240_000);
     expect(job.status).toBe('Completed');

@@ -111,7 +111,8 @@ export async function startPlatform(opts: { dataDir: string; env?: Record<string
   };
 }
 
-function readProc(pid: number, file: string): string | undefined {
+/** A file of /proc/<pid>, or undefined once the process is gone. */
+export function readProc(pid: number, file: string): string | undefined {
   try {
     return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
   } catch {
