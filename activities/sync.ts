@@ -108,10 +108,10 @@ export function createSyncActivities(deps: ActivityDeps) {
       const mode = schema.sync_type as 'incremental' | 'append' | 'webhook';
       const cursorField = schema.incremental_field ?? undefined;
       if (!cursorField && mode !== 'webhook') throw ApplicationFailure.nonRetryable(`Schema "${schema.name}" has no incremental_field`, 'BadConfig');
-      const columns = await connector.describe(config, schema.name);
+      // The source's columns and the warehouse table's, side by side: two servers, no reason to wait in turn.
+      const [columns, existing] = await Promise.all([connector.describe(config, schema.name), tableColumns(warehouse, targetTable)]);
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
       let evolution: string[] = [];
-      const existing = await tableColumns(warehouse, targetTable);
       if (!existing.length) {
         const engine: TableEngine = mode === 'append' ? { kind: 'MergeTree', orderBy: primaryKey } : { kind: 'ReplacingMergeTree', orderBy: primaryKey };
         await warehouse.command(createTableSql(warehouse.database, targetTable, columns, engine));
