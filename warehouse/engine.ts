@@ -49,9 +49,11 @@ export class EmbeddedEngine {
   }
 
   private spawn(): Promise<ChildProcess> {
-    // execArgv is inherited: the platform runs under tsx, and so does the engine. A process group of its own:
-    // Ctrl-C in a terminal reaches the platform, which drains its worker before it closes the engine.
-    const child = fork(ENTRY, [this.dataPath], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    // The engine runs under tsx like the platform (inherited; added when the caller runs TypeScript otherwise, as
+    // jest does). A process group of its own: Ctrl-C in a terminal reaches the platform, which drains its worker
+    // before it closes the engine.
+    const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
+    const child = fork(ENTRY, [this.dataPath], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     return new Promise((resolve, reject) => {
       const early = (code: number | null, signal: NodeJS.Signals | null) => reject(new Error(`the warehouse engine exited while starting (${signal ?? `code ${code}`})`));
       child.once('exit', early);
