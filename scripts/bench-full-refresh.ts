@@ -39,6 +39,7 @@ import { pipelined } from '../activities/pipeline';
 import { postgresConnector } from '../connectors/postgres';
 import { connect } from '../connectors/postgres/connection';
 import { createTableSql } from '../warehouse/tables';
+import { memoryKb, sampleRss } from './bench-memory';
 import { makeDataDir, readProc, startPlatform, type RunningPlatform } from '../test/support/platform';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres';
 
@@ -214,40 +215,6 @@ async function endProcessesOf(dataDir: string) {
   signal('SIGTERM');
   for (let i = 0; i < 150 && ours().length; i++) await new Promise((r) => setTimeout(r, 100));
   signal('SIGKILL');
-}
-
-/** VmRSS = RssAnon (heaps: V8, chDB's allocator, buffers) + RssFile (mapped code: libchdb, node, wasm) + RssShmem. */
-function memoryKb(pid: number): { rss: number; hwm: number; anon: number; file: number } | undefined {
-  const status = readProc(pid, 'status');
-  if (!status) return undefined;
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
-}
-
-function sampleRss(pid: number, everyMs: number) {
-  let peakKb = 0;
-  let peakAnonKb = 0;
-  let fileKbAtPeak = 0;
-  let samples = 0;
-  const tick = () => {
-    const m = memoryKb(pid);
-    if (!m) return;
-    samples++;
-    if (m.rss > peakKb) {
-      peakKb = m.rss;
-      fileKbAtPeak = m.file;
-    }
-    if (m.anon > peakAnonKb) peakAnonKb = m.anon;
-  };
-  tick();
-  const timer = setInterval(tick, everyMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      tick();
-      return { peakKb, peakAnonKb, fileKbAtPeak, samples };
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

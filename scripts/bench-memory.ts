@@ -1,0 +1,37 @@
+/** A process's memory, read from /proc, for the benchmarks (`npm run bench`, `bench:incremental`). */
+import { readProc } from '../test/support/platform';
+
+/** VmRSS = RssAnon (heaps: V8, chDB's allocator, buffers) + RssFile (mapped code: libchdb, node, wasm) + RssShmem. */
+export function memoryKb(pid: number): { rss: number; hwm: number; anon: number; file: number } | undefined {
+  const status = readProc(pid, 'status');
+  if (!status) return undefined;
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** Samples a process's memory every `everyMs` until stopped: its peak RSS, peak anonymous memory, code at the peak. */
+export function sampleRss(pid: number, everyMs: number) {
+  let peakKb = 0;
+  let peakAnonKb = 0;
+  let fileKbAtPeak = 0;
+  let samples = 0;
+  const tick = () => {
+    const m = memoryKb(pid);
+    if (!m) return;
+    samples++;
+    if (m.rss > peakKb) {
+      peakKb = m.rss;
+      fileKbAtPeak = m.file;
+    }
+    if (m.anon > peakAnonKb) peakAnonKb = m.anon;
+  };
+  tick();
+  const timer = setInterval(tick, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      tick();
+      return { peakKb, peakAnonKb, fileKbAtPeak, samples };
+    },
+  };
+}
