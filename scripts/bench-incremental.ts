@@ -9,6 +9,7 @@ import pg from 'pg';
 import { Client as TemporalClient, Connection as TemporalConnection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { startTestPostgres } from '../test/support/postgres';
+import { createOrders } from './bench-orders';
 import { makeDataDir, startPlatform, type RunningPlatform } from '../test/support/platform';
 import { sampleRss } from './bench-memory';
 
@@ -91,15 +92,7 @@ async function main() {
     const db = new pg.Client({ connectionString: pgServer.url });
     await db.connect();
     cleanups.push(() => db.end());
-    await db.query(`CREATE TABLE orders (id bigserial primary key, customer_id bigint not null,
-      created_at timestamptz not null, updated_at timestamptz not null, email text,
-      amount numeric(12,2), status text, metadata jsonb, is_paid boolean)`);
-    await db.query(`INSERT INTO orders (customer_id, created_at, updated_at, email, amount, status, metadata, is_paid)
-      SELECT g % 50000, TIMESTAMPTZ '2023-01-01' + g * INTERVAL '40 seconds', TIMESTAMPTZ '2023-01-01' + g * INTERVAL '40 seconds' + INTERVAL '1 day',
-             CASE WHEN g % 12 = 0 THEN NULL ELSE 'user' || g || '@example.com' END, (g % 100000) / 100.0,
-             (ARRAY['new','paid','shipped','delivered','refunded','cancelled'])[1 + g % 6],
-             jsonb_build_object('source', 'web', 'items', g % 7, 'campaign', 'c' || (g % 40)), g % 3 = 0
-        FROM generate_series(1, ${ROWS}) g`);
+    await createOrders(db, ROWS);
     // An incremental cursor is normally indexed; without one every run scans the table.
     await db.query('CREATE INDEX orders_updated_at ON orders (updated_at)');
     await db.query('VACUUM ANALYZE orders');
