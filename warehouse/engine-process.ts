@@ -20,7 +20,11 @@ const LOCK_WAIT_MS = 30_000;
 
 const send = (msg: EngineReply) => process.send!(msg);
 
-/** The data dir is locked by a previous engine that is still on its way out (its platform was just killed). */
+/**
+ * Opens a session on the data dir, waiting while a previous engine still holds its lock (its platform was just
+ * killed and it is on its way out). chDB's error does not say why it could not open the dir (it prints the lock
+ * message to stderr), so any failure to open is tried again until LOCK_WAIT_MS has passed.
+ */
 async function openSession(path: string): Promise<Session> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
