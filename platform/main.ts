@@ -1,4 +1,3 @@
-import './threadpool'; // first: sizes the libuv pool before anything uses it
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';

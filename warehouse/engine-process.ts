@@ -59,10 +59,6 @@ async function answer(sessions: Record<EngineRequest['session'], Session>, req: 
       const res = await session.command(params);
       return { id: req.id, ok: true, summary: res.summary };
     }
-    case 'insert': {
-      const res = await session.insert({ ...params, values: req.values ?? '' });
-      return { id: req.id, ok: true, summary: res.summary };
-    }
     case 'ping': {
       const res = await session.ping({ select: true });
       return res.success ? { id: req.id, ok: true } : { id: req.id, ok: false, message: res.error.message };

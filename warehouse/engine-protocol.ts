@@ -5,12 +5,11 @@ export interface EngineRequest {
   id: number;
   /** `readonly`: the session users' queries run on (readonly = 2 for its whole life). */
   session: 'main' | 'readonly';
-  op: 'query' | 'command' | 'insert' | 'ping';
+  op: 'query' | 'command' | 'ping';
   query?: string;
   query_id?: string;
   clickhouse_settings?: ClickHouseSettings;
   query_params?: Record<string, unknown>;
-  values?: string;
 }
 
 export interface EngineAnswer {

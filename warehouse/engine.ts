@@ -53,7 +53,10 @@ export class EmbeddedEngine {
     // jest does). A process group of its own: Ctrl-C in a terminal reaches the platform, which drains its worker
     // before it closes the engine.
     const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
-    const child = fork(ENTRY, [this.dataPath], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    // chDB runs each query on a libuv pool thread for as long as it takes, and a streaming load (an INSERT fed
+    // through a pipe) as long as its source: the default 4 threads would let four loads starve every other query.
+    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
+    const child = fork(ENTRY, [this.dataPath], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     return new Promise((resolve, reject) => {
       const early = (code: number | null, signal: NodeJS.Signals | null) => reject(new Error(`the warehouse engine exited while starting (${signal ?? `code ${code}`})`));
       child.once('exit', early);
@@ -125,13 +128,12 @@ export class EmbeddedEngine {
         const reply = await this.request({ ...fields(p), op: 'command' });
         return { ...base(p.query_id), summary: reply.summary };
       },
-      insert: async (p) => {
-        const values = typeof p.values === 'string' ? p.values : Buffer.concat(await p.values.toArray()).toString('utf8');
-        const reply = await this.request({ ...fields(p), op: 'insert', values });
-        return { ...base(p.query_id), summary: reply.summary };
+      // Embedded loads reach the engine as `INSERT … FROM INFILE` commands (warehouse/client.ts), never as bodies.
+      insert: async () => {
+        throw new Error('insert with a body is not used with the embedded warehouse engine');
       },
       exec: async () => {
-        throw new Error('exec is not available on the embedded warehouse engine');
+        throw new Error('exec is not used with the embedded warehouse engine');
       },
       close: async () => undefined,
     } as Connection;
