@@ -15,6 +15,8 @@ export interface Config {
   batchBytes?: number;
   /** At most this long between heartbeats reaching Temporal (TRIBUTARY_HEARTBEAT_THROTTLE_MS, default 1000). */
   heartbeatThrottleMs: number;
+  /** CDC streams one worker process runs at once, on their own task queue (TRIBUTARY_STREAM_SLOTS, default 50). */
+  streamSlots: number;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     batchBytes: env.TRIBUTARY_BATCH_BYTES ? positiveInt(env, 'TRIBUTARY_BATCH_BYTES') : undefined,
     heartbeatThrottleMs: env.TRIBUTARY_HEARTBEAT_THROTTLE_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_THROTTLE_MS') : 1000,
+    streamSlots: env.TRIBUTARY_STREAM_SLOTS ? positiveInt(env, 'TRIBUTARY_STREAM_SLOTS') : 50,
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

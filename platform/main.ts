@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
-import { DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type NativeConnection } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import type { ApiDeps } from '../api/context';
 import { openCatalog, type Catalog } from '../catalog';
@@ -9,9 +9,9 @@ import { getSource } from '../catalog/sources';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../temporal/connection';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { getCdcMirror } from '../catalog/cdc';
-import { signalCdc } from '../temporal/cdc-mirrors';
+import { ensureCdcMirror } from '../temporal/cdc-mirrors';
 import { upsertSchedule } from '../temporal/schedules';
-import { createWorker } from '../temporal/worker';
+import { createWorker, type Workers } from '../temporal/worker';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
@@ -44,11 +44,12 @@ async function reconcileSchedules(catalog: Catalog, temporal: Client, taskQueue:
     const source = await getSource(catalog.db, schema.source_id);
     if (source) await upsertSchedule(temporal, taskQueue, source, schema);
   }
-  // Mirrors too: a Temporal that lost its state (a new cluster) gets each source's mirror back.
+  // Mirrors too: a Temporal that lost its state (a new cluster) gets each source's mirror back; a running
+  // one is left alone (signalling it would restart its stream on every deploy).
   const cdcSources = new Set(schemas.filter((s) => s.sync_type === 'cdc').map((s) => s.source_id));
   for (const id of cdcSources) {
     const source = await getSource(catalog.db, id);
-    if (source) await signalCdc(temporal, taskQueue, source, 'tablesChanged', { paused: (await getCdcMirror(catalog.db, id))?.paused });
+    if (source) await ensureCdcMirror(temporal, taskQueue, source, { paused: (await getCdcMirror(catalog.db, id))?.paused });
   }
   log.info({ schedules: schemas.length, cdcMirrors: cdcSources.size }, 'schedules match the catalog');
 }
@@ -94,7 +95,7 @@ async function main(role: Role) {
         log[entry.level === 'ERROR' ? 'error' : 'warn']({ ...entry.meta, sdk: true }, entry.message),
       ),
     });
-    let worker: Worker | undefined;
+    let worker: Workers | undefined;
     let workerConnection: NativeConnection | undefined;
     if (role !== 'api') {
       workerConnection = await connectWorker(target);
@@ -104,6 +105,7 @@ async function main(role: Role) {
         taskQueue: config.temporal.taskQueue,
         deps: { catalog, warehouse, log, batchBytes: config.batchBytes },
         heartbeatThrottleMs: config.heartbeatThrottleMs,
+        streamSlots: config.streamSlots,
       });
       const running = worker.run();
       running.catch((err) => {

@@ -11,19 +11,13 @@ export const cdcWorkflowId = (source: Pick<SourceRow, 'id'>) => `cdc-${source.id
 
 type CdcSignal = 'tablesChanged' | 'pause' | 'resume' | 'resync';
 
-/**
- * Hands a signal to the source's mirror workflow, starting it if it is not running (signal-with-start:
- * the catalog is the truth, the workflow reads it, so starting it and telling it are one step).
- */
-export async function signalCdc(client: Client, taskQueue: string, source: SourceRow, signal: CdcSignal, opts: { paused?: boolean } = {}): Promise<void> {
+function mirrorStart(taskQueue: string, source: SourceRow, paused: boolean) {
   const loops = Number(process.env.TRIBUTARY_CDC_LOOPS_PER_RUN);
-  const args: [CdcSourceInput] = [{ sourceId: source.id, paused: opts.paused ?? false, ...(loops > 0 ? { loopsPerRun: loops } : {}) }];
-  await client.workflow.signalWithStart('cdcSource', {
+  const args: [CdcSourceInput] = [{ sourceId: source.id, paused, ...(loops > 0 ? { loopsPerRun: loops } : {}) }];
+  return {
     workflowId: cdcWorkflowId(source),
     taskQueue,
     args,
-    signal,
-    signalArgs: [],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     staticSummary: `CDC mirror of ${source.source_type} source "${source.prefix}" (tables ${source.prefix}_*)`,
     typedSearchAttributes: [
@@ -31,7 +25,23 @@ export async function signalCdc(client: Client, taskQueue: string, source: Sourc
       { key: SA.sourceType, value: source.source_type },
       { key: SA.syncType, value: 'cdc' },
     ],
-  });
+  };
+}
+
+/**
+ * Hands a signal to the source's mirror workflow, starting it if it is not running (signal-with-start:
+ * the catalog is the truth, the workflow reads it, so starting it and telling it are one step).
+ */
+export async function signalCdc(client: Client, taskQueue: string, source: SourceRow, signal: CdcSignal, opts: { paused?: boolean } = {}): Promise<void> {
+  await client.workflow.signalWithStart('cdcSource', { ...mirrorStart(taskQueue, source, opts.paused ?? false), signal, signalArgs: [] });
+}
+
+/**
+ * Starts the source's mirror if it is not running, and leaves a running one alone: a restart of the
+ * platform changed nothing the mirror reads, and a signal would stop its stream for nothing.
+ */
+export async function ensureCdcMirror(client: Client, taskQueue: string, source: SourceRow, opts: { paused?: boolean } = {}): Promise<void> {
+  await client.workflow.start('cdcSource', mirrorStart(taskQueue, source, opts.paused ?? false));
 }
 
 /** Stops the mirror at once (source deletion); its streaming activity learns at its next heartbeat. */

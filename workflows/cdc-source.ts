@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CdcActivities } from '../activities/cdc';
+import { streamsTaskQueue } from '../common/task-queues';
 import type { CdcSourceInput } from '../common/types';
 
 export const pauseSignal = defineSignal('pause');
@@ -32,16 +33,6 @@ const snapshots = proxyActivities<CdcActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
-});
-
-const streaming = proxyActivities<CdcActivities>({
-  startToCloseTimeout: '2 hours',
-  // A dead worker is noticed this quickly and the stream resumes elsewhere from the checkpoint.
-  heartbeatTimeout: '20 seconds',
-  // Wait for the activity to write and checkpoint what it has before the workflow moves on.
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  // The source can be unreachable for a while: keep trying, except for what no retry can fix.
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['SlotLost', 'IncompatibleSchemaChange', 'NotFound'] },
 });
 
 function reason(err: unknown): string {
@@ -65,6 +56,18 @@ export async function cdcSource(input: CdcSourceInput): Promise<void> {
   let phase = 'starting';
   let error: string | null = null;
   let stream: CancellationScope | undefined;
+
+  const streaming = proxyActivities<CdcActivities>({
+    // Its own queue and slots: a stream holds one for long, and must not starve the batch work.
+    taskQueue: streamsTaskQueue(workflowInfo().taskQueue),
+    startToCloseTimeout: '2 hours',
+    // A dead worker is noticed this quickly and the stream resumes elsewhere from the checkpoint.
+    heartbeatTimeout: '20 seconds',
+    // Wait for the activity to write and checkpoint what it has before the workflow moves on.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    // The source can be unreachable for a while: keep trying, except for what no retry can fix.
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['SlotLost', 'IncompatibleSchemaChange', 'NotFound'] },
+  });
 
   setHandler(pauseSignal, () => {
     paused = true;
