@@ -3,13 +3,46 @@ import { unsealConfig } from '../catalog';
 import { listSchemas } from '../catalog/schemas';
 import { getSource } from '../catalog/sources';
 import { connectorFor } from '../connectors/registry';
-import { readWebhookEvents, webhookEventsTable } from '../warehouse/webhook-events';
+import { SourceError } from '../connectors/types';
+import { readEventsOfObjectSeconds, readWebhookEvents, webhookEventsTable, type StoredWebhookEvent } from '../warehouse/webhook-events';
 import { createTableSql, warehouseTableName } from '../warehouse/tables';
 import { warehouseKey, type ActivityDeps } from './context';
 import crypto from 'node:crypto';
 
 export function createWebhookActivities(deps: ActivityDeps) {
   const { catalog, warehouse } = deps;
+
+  /**
+   * Two states of one object in the same second (Stripe's `created` is in seconds): only the source's own
+   * order says which is newer, so those events are ranked by it, and the ones applied before (unranked, below
+   * any rank) are applied again with their rank. Anything else keeps the unranked version: no source call.
+   */
+  async function rankWithinSeconds(
+    prefix: string,
+    table: string,
+    mine: StoredWebhookEvent[],
+    rank: (seconds: number[]) => Promise<Map<string, number>> | undefined,
+  ): Promise<{ ranks: Map<string, number>; again: StoredWebhookEvent[] }> {
+    const keyOf = (e: StoredWebhookEvent) => `${e.object_id}@${Number(e.created)}`;
+    const keys = [...new Set(mine.filter((e) => e.object_id).map(keyOf))];
+    const stored = keys.length ? await readEventsOfObjectSeconds(warehouse, webhookEventsTable(prefix), table, keys) : [];
+    const all = new Map([...stored, ...mine].map((e) => [e.id, e]));
+    const perKey = new Map<string, number>();
+    for (const e of all.values()) if (e.object_id) perKey.set(keyOf(e), (perKey.get(keyOf(e)) ?? 0) + 1);
+    const colliding = [...all.values()].filter((e) => (perKey.get(keyOf(e)) ?? 0) > 1);
+    if (!colliding.length) return { ranks: new Map(), again: [] };
+    let ranks: Map<string, number> | undefined;
+    try {
+      ranks = await rank([...new Set(colliding.map((e) => Number(e.created)))]);
+    } catch (err) {
+      // A key that may not read events: arrival order decides, as it would without ranks.
+      if (!(err instanceof SourceError)) throw err;
+      deps.log.warn({ table, err: err.message }, 'could not order webhook events within their second');
+    }
+    if (!ranks) return { ranks: new Map(), again: [] };
+    const mineIds = new Set(mine.map((e) => e.id));
+    return { ranks, again: colliding.filter((e) => !mineIds.has(e.id)) };
+  }
 
   return {
     /**
@@ -27,19 +60,20 @@ export function createWebhookActivities(deps: ActivityDeps) {
         (await listSchemas(catalog.db, sourceId)).filter((s) => s.should_sync && s.sync_type === 'webhook').map((s) => [s.name, s]),
       );
 
-      const byTable = new Map<string, string[]>();
-      for (const e of events) if (webhookTables.has(e.applies_to)) byTable.set(e.applies_to, [...(byTable.get(e.applies_to) ?? []), e.payload]);
+      const byTable = new Map<string, StoredWebhookEvent[]>();
+      for (const e of events) if (webhookTables.has(e.applies_to)) byTable.set(e.applies_to, [...(byTable.get(e.applies_to) ?? []), e]);
       let applied = 0;
-      for (const [table, payloads] of byTable) {
+      for (const [table, mine] of byTable) {
         const target = warehouseTableName(source.prefix, table);
         // Events can arrive before the first polling load has made the table.
         const columns = await connector.describe(config, table);
         const orderBy = warehouseKey(webhookTables.get(table)!.primary_key_columns, columns);
         await warehouse.command(createTableSql(warehouse.database, target, columns, { kind: 'ReplacingMergeTree', orderBy }, { ifNotExists: true }));
-        const batch = connector.webhooks.toBatch(table, payloads);
+        const { ranks, again } = await rankWithinSeconds(source.prefix, table, mine, (seconds) => connector.webhooks!.rankEvents?.(config, table, seconds));
+        const batch = connector.webhooks.toBatch(table, [...again, ...mine].map((e) => e.payload), ranks);
         const token = crypto.createHash('sha1').update(ids.join(',')).update(table).digest('hex');
         await warehouse.insertBytes(target, batch.columns, batch.data, { format: batch.format, settings: { insert_deduplication_token: token } });
-        applied += batch.rows;
+        applied += Math.max(0, batch.rows - again.length);
       }
       if (events.length) {
         const newest = Math.max(...events.map((e) => Number(e.created)));

@@ -171,8 +171,13 @@ export interface WebhookCapability<Config = Record<string, unknown>> {
   unregister(config: Config, endpointId: string): Promise<void>;
   /** Verifies a delivery's signature on the raw body; throws WebhookRejected saying why. */
   verify(rawBody: Buffer, headers: Record<string, string | string[] | undefined>, secret: string): WebhookEvent;
-  /** Rows for `table` from stored event payloads, in any order: their versions decide which state stays. */
-  toBatch(table: string, payloads: string[]): Batch;
+  /**
+   * Rows for `table` from stored event payloads, in any order: their versions decide which state stays.
+   * `ranks` (from rankEvents) orders events within their second; an event without one sorts below every ranked one.
+   */
+  toBatch(table: string, payloads: string[], ranks?: Map<string, number>): Batch;
+  /** Each event's rank within its creation second among `table`'s events (0: the newest), as the source orders them. */
+  rankEvents?(config: Config, table: string, seconds: number[]): Promise<Map<string, number>>;
 }
 
 export class SourceError extends Error {

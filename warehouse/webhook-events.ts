@@ -45,11 +45,27 @@ export async function storeWebhookEvent(wh: Warehouse, table: string, e: Webhook
   await wh.insertBytes(table, ['id', 'type', 'created', 'applies_to', 'object_id', 'payload'], Buffer.from(line, 'utf8'), { format: 'TabSeparated' });
 }
 
-export async function readWebhookEvents(wh: Warehouse, table: string, ids: string[]): Promise<{ id: string; applies_to: string; created: string; payload: string }[]> {
+export interface StoredWebhookEvent {
+  id: string;
+  applies_to: string;
+  object_id: string;
+  created: string;
+  payload: string;
+}
+
+export async function readWebhookEvents(wh: Warehouse, table: string, ids: string[]): Promise<StoredWebhookEvent[]> {
   return wh.queryRows(
-    // In the order they happened, then arrived: two states of one object in the same second keep the later one.
-    `SELECT id, applies_to, toUnixTimestamp(created) AS created, payload FROM ${quoteIdent(wh.database)}.${quoteIdent(table)} FINAL
+    `SELECT id, applies_to, object_id, toUnixTimestamp(created) AS created, payload FROM ${quoteIdent(wh.database)}.${quoteIdent(table)} FINAL
       WHERE has({ids:Array(String)}, id) ORDER BY created, received_at`,
     { params: { ids } },
+  );
+}
+
+/** The stored events of these objects (`<object id>@<unix second>`) in those seconds; a repeated id may show twice (no FINAL: it scans the whole history). */
+export async function readEventsOfObjectSeconds(wh: Warehouse, table: string, appliesTo: string, keys: string[]): Promise<StoredWebhookEvent[]> {
+  return wh.queryRows(
+    `SELECT id, applies_to, object_id, toUnixTimestamp(created) AS created, payload FROM ${quoteIdent(wh.database)}.${quoteIdent(table)}
+      WHERE applies_to = {appliesTo:String} AND has({keys:Array(String)}, concat(object_id, '@', toString(toUnixTimestamp(created))))`,
+    { params: { appliesTo, keys } },
   );
 }

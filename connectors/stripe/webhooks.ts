@@ -7,6 +7,9 @@ import { eventVersion } from './read';
 import { objectColumns, objectRow, rowColumns } from './rows';
 import { stripeTable, tableForObject } from './tables';
 
+/** The rank an event gets when nothing else happened to its object in its second: the lowest but one (rank 999 would tie with a listing of that second). */
+const UNRANKED = 998;
+
 /** stripe-node's default, stated: a signature older than 5 minutes is a replay. */
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 
@@ -107,7 +110,25 @@ export const stripeWebhooks: WebhookCapability<StripeConfig> = {
     } satisfies WebhookEvent;
   },
 
-  toBatch(tableName, payloads): Batch {
+  async rankEvents(config, tableName, seconds) {
+    const table = stripeTable(tableName);
+    const ranks = new Map<string, number>();
+    if (!table?.events.length) return ranks;
+    // The Events API lists newest first: the same ranks an incremental read gives (read.ts).
+    for (const second of seconds) {
+      let rank = 0;
+      let after: string | undefined;
+      for (;;) {
+        const page = await callStripe(config, (s) => s.events.list({ limit: 100, types: table.events, created: { gte: second, lte: second }, starting_after: after }));
+        for (const e of page.data) ranks.set(e.id, rank++);
+        if (!page.has_more || !page.data.length) break;
+        after = page.data[page.data.length - 1].id;
+      }
+    }
+    return ranks;
+  },
+
+  toBatch(tableName, payloads, ranks = new Map()): Batch {
     const table = stripeTable(tableName);
     if (!table) throw new Error(`unknown Stripe table "${tableName}"`);
     const columns = objectColumns(table.objectType);
@@ -117,8 +138,10 @@ export const stripeWebhooks: WebhookCapability<StripeConfig> = {
       const object = event.data.object as unknown as Record<string, unknown>;
       if (object.object !== table.objectType || typeof object.id !== 'string') continue;
       const deleted = table.deleteEvents.includes(event.type) || object.deleted === true;
-      // Deliveries come out of order and twice: the event's time decides which state stays.
-      lines.push(objectRow(columns, object, eventVersion(event.created, 0), deleted));
+      // Deliveries come out of order and twice: the event's time, then its rank within that second, decide
+      // which state stays. Unranked (no other state of the object in its second) it sorts below any ranked
+      // one, so the ranks learnt when a second state arrives always win over it.
+      lines.push(objectRow(columns, object, eventVersion(event.created, ranks.get(event.id) ?? UNRANKED), deleted));
     }
     const data = Buffer.from(lines.join(''), 'utf8');
     return { format: 'TabSeparated', columns: rowColumns(columns), data, rows: lines.length };
