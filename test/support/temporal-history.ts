@@ -11,8 +11,8 @@ export async function withTemporal<T>(address: string, fn: (c: Client) => Promis
 }
 
 /** A workflow's whole history with every payload decoded, so a credential in any of them would show in clear. */
-export async function historyText(client: Client, workflowId: string): Promise<string> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+export async function historyText(client: Client, workflowId: string, runId?: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   return JSON.stringify(history, (k, v) =>
     v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
   );
