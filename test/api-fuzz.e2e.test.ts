@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import fc from 'fast-check';
-import { makeDataDir, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
+import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
 /**
@@ -185,5 +185,39 @@ describe('fuzzing the write routes with malformed bodies', () => {
     const before = await snapshot();
     await fc.assert(fc.asyncProperty(body, (b) => send('POST', '/api/schemas/bulk', b)), { numRuns: RUNS });
     expect(await snapshot()).toBe(before);
+  });
+
+  /** A typo'd key used to be dropped and its default used in silence: now each is a 400 naming it, and nothing changes. */
+  test('unknown keys are refused at every level, named with the known key they likely meant', async () => {
+    const create = (over: Record<string, unknown> = {}, entry: Record<string, unknown> = {}, fields: Record<string, unknown> = {}) => ({
+      source_type: 'Postgres',
+      prefix: 'typos',
+      ...over,
+      payload: { ...connectionPayload(db), ...fields, schemas: [{ name: 'items', should_sync: true, sync_type: 'full_refresh', ...entry }, { name: 'other', should_sync: false }] },
+    });
+    const cases: { method: string; path: string; body: unknown; field: string; suggests?: string }[] = [
+      { method: 'POST', path: '/api/sources', body: create({}, { sync_frequncy: '1hour' }), field: 'payload.schemas.0.sync_frequncy', suggests: 'sync_frequency' },
+      { method: 'POST', path: '/api/sources', body: create({ prefx: 'typos' }), field: 'prefx', suggests: 'prefix' },
+      { method: 'POST', path: '/api/sources', body: create({}, {}, { hots: 'elsewhere' }), field: 'payload.hots', suggests: 'host' },
+      { method: 'POST', path: '/api/sources/db-schema', body: { source_type: 'Postgres', ...connectionPayload(db), sslmod: 'require' }, field: 'sslmod', suggests: 'sslmode' },
+      { method: 'PATCH', path: `/api/sources/${sourceId}`, body: { payload: { pasword: 'changed' } }, field: 'payload.pasword', suggests: 'password' },
+      { method: 'PATCH', path: `/api/schemas/${ids.items}`, body: { sync_frequncy: '1hour' }, field: 'sync_frequncy', suggests: 'sync_frequency' },
+      { method: 'POST', path: '/api/schemas/bulk', body: { action: 'set_frequency', schema_ids: [ids.items], frequency: '1hour', frequncy: '1hour' }, field: 'frequncy', suggests: 'frequency' },
+      { method: 'POST', path: `/api/sources/${sourceId}/sync-all`, body: { confirm: true, confirmd: true }, field: 'confirmd', suggests: 'confirm' },
+      { method: 'POST', path: `/api/sources/${sourceId}/webhook-inputs`, body: { signing_secret: 'whsec_x', signing_secrett: 'whsec_y' }, field: 'signing_secrett', suggests: 'signing_secret' },
+      { method: 'POST', path: '/api/query', body: { sql: 'SELECT 1', format: 'CSV' }, field: 'format' },
+      { method: 'GET', path: `/api/jobs?source_id=${sourceId}&staus=Failed`, body: undefined, field: 'staus', suggests: 'status' },
+    ];
+    const before = await snapshot();
+    for (const c of cases) {
+      const res = await platform.api(c.method, c.path, c.body);
+      const detail = (res.body.details ?? []).find((d: any) => d.field === c.field);
+      const seen = `${c.method} ${c.path} → ${res.status} ${JSON.stringify(res.body)}`;
+      expect([seen, res.status, res.body.error]).toEqual([seen, 400, 'validation_error']);
+      expect([seen, detail?.message]).toEqual([seen, expect.stringContaining(c.suggests ? `did you mean "${c.suggests}"` : 'unknown field')]);
+    }
+    // Loses nothing already stored, creates nothing: the sources, schemas, jobs and schedules are as they were.
+    expect(await snapshot()).toBe(before);
+    expect((await platform.api('GET', '/api/sources')).body.results.map((s: any) => s.prefix)).toEqual(['fuzz']);
   });
 });
