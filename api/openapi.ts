@@ -72,7 +72,9 @@ function connectionCheckBody(convert: ReturnType<typeof converter>, extra: z.cor
 function patchSourceBody(convert: ReturnType<typeof converter>): Json {
   const body = convert(patchSourceSchema, 'input');
   const props = body.properties as Record<string, Json>;
-  props.payload = oneOrOneOf(Object.values(connectors).map((c) => convert(z.strictObject(connectionShape(c)).partial(), 'input')));
+  const perType = Object.values(connectors).map((c) => convert(z.strictObject(connectionShape(c)).partial(), 'input'));
+  // anyOf: with every field optional, a payload of fields two types share fits both.
+  props.payload = perType.length === 1 ? perType[0] : { anyOf: perType };
   return body;
 }
 
