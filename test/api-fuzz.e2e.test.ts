@@ -3,11 +3,17 @@ import { Client, Connection } from '@temporalio/client';
 import fc from 'fast-check';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { mapColumns } from '../connectors/postgres/types';
+import { openWarehouse } from '../warehouse/client';
+import { legacyColumnNames } from '../warehouse/columns';
+import { createTableSql } from '../warehouse/tables';
 
 /**
  * Property-based fuzzing of the three write routes that take the richest bodies: hundreds of random
  * malformed bodies each, every one answered with a 4xx JSON error `{ error, message, details }` —
- * never a 5xx — and nothing stored changes.
+ * never a 5xx — and nothing stored changes. The same platform also checks that a typo'd key is named, and
+ * (last, as they add sources) how column names in other scripts land in the warehouse, before and after the
+ * rule that keeps their letters.
  */
 describe('fuzzing the write routes with malformed bodies', () => {
   let db: SourceDb;
@@ -62,6 +68,25 @@ describe('fuzzing the write routes with malformed bodies', () => {
   const frequencies = ['never', '1min', '5min', '15min', '30min', '1hour', '6hour', '12hour', '24hour', '7day', '30day'];
   const syncTypes = ['full_refresh', 'incremental', 'append', 'cdc', 'webhook'];
 
+  /** The intl table of the columns test, as a sync before names kept their letters left it: `n_c_d`, `column`, `rger`. */
+  const intlColumns = mapColumns([
+    { name: 'id', typname: 'int4', formatted: 'integer', typmod: -1, elemTypname: null, nullable: false },
+    { name: 'ünïcödé', typname: 'text', formatted: 'text', typmod: -1, elemTypname: null, nullable: true },
+    { name: '中文', typname: 'text', formatted: 'text', typmod: -1, elemTypname: null, nullable: true },
+    { name: 'Ärger', typname: 'int4', formatted: 'integer', typmod: -1, elemTypname: null, nullable: true },
+  ]);
+  async function tableFromBeforeLettersWereKept(dir: string) {
+    const wh = await openWarehouse({ user: 'default', password: '', database: 'default', dataDir: dir });
+    try {
+      const legacy = legacyColumnNames(intlColumns.map((c) => c.sourceName));
+      const columns = intlColumns.map((c, i) => ({ ...c, name: legacy[i] }));
+      await wh.command(createTableSql('default', 'legacy_intl', columns, { kind: 'ReplacingMergeTree', orderBy: ['id'] }));
+      await wh.command("INSERT INTO default.legacy_intl (id, n_c_d, column, rger, _tributary_version) VALUES (0, 'before', 'before', 0, 1)");
+    } finally {
+      await wh.close();
+    }
+  }
+
   beforeAll(async () => {
     db = await createSourceDb('fuzz');
     await db.admin.query(`
@@ -71,6 +96,7 @@ describe('fuzzing the write routes with malformed bodies', () => {
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
     dataDir = makeDataDir('fuzz');
+    await tableFromBeforeLettersWereKept(dataDir);
     platform = await startPlatform({ dataDir });
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
@@ -252,6 +278,32 @@ describe('fuzzing the write routes with malformed bodies', () => {
     expect(await query(platform, 'SELECT id, unicode, zhong_wen, arger FROM intl_intl FINAL ORDER BY id')).toEqual([
       { id: 1, unicode: 'café', zhong_wen: '你好', arger: 7 },
       { id: 2, unicode: 'naïve', zhong_wen: '中文', arger: 8 },
+    ]);
+  });
+
+  test('a table synced before names kept their letters keeps its columns on the next run: no second set, no rows lost', async () => {
+    // Same source table (created by the test above); the warehouse already has legacy_intl, named by the old rule.
+    const res = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'legacy',
+      payload: {
+        ...connectionPayload(db),
+        schemas: [
+          { name: 'intl', should_sync: true, sync_type: 'incremental', incremental_field: 'id', incremental_field_type: 'integer', sync_frequency: 'never' },
+          { name: 'items', should_sync: false },
+          { name: 'other', should_sync: false },
+        ],
+      },
+    });
+    expect(res.status).toBe(201);
+    const schemaId = res.body.schemas.find((s: any) => s.name === 'intl').id;
+    expect((await waitForJobs(platform, schemaId, 1)).status).toBe('Completed');
+    const columns = await query(platform, `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'legacy_intl' AND name NOT LIKE '\\_tributary%' ORDER BY position`);
+    expect(columns.map((c) => c.name)).toEqual(['id', 'n_c_d', 'column', 'rger']);
+    expect(await query(platform, 'SELECT id, n_c_d, column, rger FROM legacy_intl FINAL ORDER BY id')).toEqual([
+      { id: 0, n_c_d: 'before', column: 'before', rger: 0 },
+      { id: 1, n_c_d: 'café', column: '你好', rger: 7 },
+      { id: 2, n_c_d: 'naïve', column: '中文', rger: 8 },
     ]);
   });
 });
