@@ -40,6 +40,9 @@ describe('warehouse names', () => {
     // ASCII names read the same under both rules.
     const ascii = cols('id', 'Item Id');
     expect(keepExistingColumnNames(ascii, ['id', 'item_id'])).toEqual(ascii);
+    // Columns a connector names itself are left as they are.
+    const own = described.map((c) => ({ ...c, name: `own_${c.name}` }));
+    expect(keepExistingColumnNames(own, ['id', 'n_c_d', 'column', 'n_c_d_2'])).toEqual(own);
   });
 
   test('DDL quotes every identifier and uses ReplacingMergeTree on the key', () => {

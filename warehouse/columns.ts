@@ -86,7 +86,10 @@ export function legacyColumnNames(sourceNames: string[]): string[] {
 export function keepExistingColumnNames<C extends WarehouseColumn>(columns: C[], existingNames: Iterable<string>): C[] {
   const existing = new Set(existingNames);
   const fresh = columns.map((c) => c.name);
-  const legacy = legacyColumnNames(columns.map((c) => c.sourceName));
+  const sourceNames = columns.map((c) => c.sourceName);
+  // Only columns named by this module's rule: a connector that names its own (Stripe) had no old rule.
+  if (warehouseColumnNames(sourceNames).some((n, i) => n !== fresh[i])) return columns;
+  const legacy = legacyColumnNames(sourceNames);
   const oldRule = legacy.some((l, i) => l !== fresh[i] && existing.has(l) && !existing.has(fresh[i]));
   return oldRule ? columns.map((c, i) => ({ ...c, name: legacy[i] })) : columns;
 }
