@@ -6,6 +6,7 @@ import { signingSecretSchema } from '../api/routes/webhooks';
 import { postgresConfigSchema } from '../connectors/postgres/config';
 import { stripeConfigSchema } from '../connectors/stripe/config';
 import type { z } from 'zod';
+import { connectors } from '../connectors/registry';
 
 /** The 400 details a body gets: `[{ field, message }]`, as the API answers them. */
 function details(schema: z.ZodType, body: unknown) {
@@ -44,6 +45,12 @@ describe('unknown keys are refused, named, with the closest known one', () => {
     expect(details(stripeConfigSchema, { stripe_secret_key: 'sk_test_abc', stripe_acount_id: 'acct_1' })).toEqual([
       { field: 'stripe_acount_id', message: 'unknown field "stripe_acount_id": did you mean "stripe_account_id"?' },
     ]);
+  });
+
+  test("a connector's known connection fields are exactly the wizard's fields", () => {
+    for (const c of Object.values(connectors)) {
+      expect(Object.keys((c.configSchema as unknown as z.ZodObject).shape).sort()).toEqual(c.spec.fields.map((f) => f.name).sort());
+    }
   });
 
   test('PATCH, bulk, sync-all, webhook inputs, CDC check, query string', () => {
