@@ -1,8 +1,8 @@
 import type { CdcEvent, CdcRelation } from '../connectors/types';
 import type { Logger } from '../platform/logger';
 import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
-import { insertColumnNames, type WarehouseColumn } from '../warehouse/columns';
-import { evolveTable, evolutionWarnings } from '../warehouse/evolution';
+import { insertColumnNames, keepExistingColumnNames, type WarehouseColumn } from '../warehouse/columns';
+import { evolveTable, evolutionWarnings, tableColumns } from '../warehouse/evolution';
 import { tsvEscape, tsvUnescape, TSV_NULL } from '../warehouse/tsv';
 
 /**
@@ -142,11 +142,14 @@ export class CdcSink {
     const same =
       known &&
       known.relation.columns.length === relation.columns.length &&
-      known.relation.columns.every((c, i) => c.name === relation.columns[i].name && c.type === relation.columns[i].type);
+      known.relation.columns.every((c, i) => c.sourceName === relation.columns[i].sourceName && c.type === relation.columns[i].type);
     if (same) return;
     // A column added or retyped at the source: the warehouse follows before any row that carries it.
     await this.flush();
-    const report = await evolveTable(this.opts.warehouse, table.target, relation.columns as WarehouseColumn[]);
+    // A table synced under the old naming rule keeps its names (warehouse/columns.ts).
+    const existing = await tableColumns(this.opts.warehouse, table.target);
+    relation = { ...relation, columns: keepExistingColumnNames(relation.columns, existing.map((c) => c.name)) };
+    const report = await evolveTable(this.opts.warehouse, table.target, relation.columns, existing);
     for (const w of evolutionWarnings(report)) this.opts.warn(`${table.target}: ${w}`);
     const keyIndexes = table.primaryKey.map((k) => relation.columns.findIndex((c) => c.sourceName === k));
     this.relations.set(relation.table, {

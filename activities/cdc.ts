@@ -22,7 +22,8 @@ import { bigIntToLsn, lsnToBigInt } from '../connectors/postgres/cdc-stream';
 import { connectorFor } from '../connectors/registry';
 import type { CdcCapability, Connector } from '../connectors/types';
 import { SourceError } from '../connectors/types';
-import { IncompatibleSchemaChange } from '../warehouse/evolution';
+import { keepExistingColumnNames } from '../warehouse/columns';
+import { IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { dropSchemaTables } from '../warehouse/table-admin';
 import { createTableSql, dropTable, swapIn, warehouseTableName } from '../warehouse/tables';
 import { CdcSink } from './cdc-sink';
@@ -123,7 +124,8 @@ export function createCdcActivities(deps: ActivityDeps) {
       const target = warehouseTableName(ctx.source.prefix, schema.name);
       const staging = stagingTableName(target, job.id);
       try {
-        const columns = await ctx.connector.describe(ctx.config, schema.name);
+        const [described, live] = await Promise.all([ctx.connector.describe(ctx.config, schema.name), tableColumns(warehouse, target)]);
+        const columns = keepExistingColumnNames(described, live.map((c) => c.name));
         const key = (schema.primary_key_columns ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
         if (!key.length) throw ApplicationFailure.nonRetryable(`CDC table "${schema.name}" needs primary_key_columns`, 'Config');
         await dropTable(warehouse, staging);

@@ -6,6 +6,7 @@ import type { IncrementalProgress, IncrementalResult, JobStarted, LoadResult, Sy
 import type { Batch } from '../connectors/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
+import { keepExistingColumnNames } from '../warehouse/columns';
 import { createTableSql, dropTable, markMissingDeleted, swapIn, type TableEngine } from '../warehouse/tables';
 import { loadSchemaContext, stagingTableName, warehouseKey, type ActivityDeps } from './context';
 import { pipelined, streamBatches } from './pipeline';
@@ -50,7 +51,9 @@ export function createSyncActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
       const staging = stagingTableName(targetTable, jobId);
-      const columns = await connector.describe(config, schema.name);
+      // The live table's names, so a table synced under the old naming rule is swapped for one named alike.
+      const [described, live] = await Promise.all([connector.describe(config, schema.name), tableColumns(warehouse, targetTable)]);
+      const columns = keepExistingColumnNames(described, live.map((c) => c.name));
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
 
       const resumed = ctx.info.heartbeatDetails as SyncProgress | undefined;
@@ -109,7 +112,8 @@ export function createSyncActivities(deps: ActivityDeps) {
       const cursorField = schema.incremental_field ?? undefined;
       if (!cursorField && mode !== 'webhook') throw ApplicationFailure.nonRetryable(`Schema "${schema.name}" has no incremental_field`, 'BadConfig');
       // The source's columns and the warehouse table's, side by side: two servers, no reason to wait in turn.
-      const [columns, existing] = await Promise.all([connector.describe(config, schema.name), tableColumns(warehouse, targetTable)]);
+      const [described, existing] = await Promise.all([connector.describe(config, schema.name), tableColumns(warehouse, targetTable)]);
+      const columns = keepExistingColumnNames(described, existing.map((c) => c.name));
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
       let evolution: string[] = [];
       if (!existing.length) {

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
+import { knownKeysOf, unknownFieldMessage } from '../common/strict-object';
 import type { Logger } from '../platform/logger';
 
 /** Every error leaves the API as `{ error, message, details }` — never a stack trace. */
@@ -22,8 +23,8 @@ export const conflict = (message: string, details?: ApiError['details']) => new 
 export function zodDetails(err: ZodError, prefix: (string | number)[] = []) {
   return err.issues.flatMap((i) => {
     const field = (extra: PropertyKey[] = []) => [...prefix, ...i.path, ...extra].map(String).join('.') || '(body)';
-    // An unknown key is named as the field itself, not as its parent object.
-    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: field([k]), message: `unknown field "${k}"` }));
+    // An unknown key is named as the field itself, not as its parent object, with the known key it likely meant.
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: field([k]), message: unknownFieldMessage(k, knownKeysOf(i.keys)) }));
     return [{ field: field(), message: i.message }];
   });
 }

@@ -11,6 +11,7 @@ import {
   querySchema,
   syncAllSchema,
 } from './validation';
+import { cdcCheckSchema } from './routes/sources';
 import { signingSecretSchema } from './routes/webhooks';
 
 /**
@@ -44,18 +45,37 @@ function converter(components: Record<string, Json>) {
   };
 }
 
-/** The create body's payload: the connection fields of each source type, plus schemas[]. */
+/** A connector's connection fields as a zod object, so they can be combined with a route's own keys. */
+const connectionShape = (c: (typeof connectors)[string]) => (c.configSchema as unknown as z.ZodObject).shape;
+const oneOrOneOf = (schemas: Json[]): Json => (schemas.length === 1 ? schemas[0] : { oneOf: schemas });
+
+/**
+ * The create body's payload: per source type, its connection fields and schemas[] in one closed object
+ * (an allOf of two closed objects would refuse every key one of them lacks).
+ */
 function createSourceBody(convert: ReturnType<typeof converter>): Json {
   const body = convert(createSourceSchema, 'input');
-  const perType = Object.values(connectors).map((c) => convert(c.configSchema, 'input'));
+  const { schemas } = createSourceSchema.shape.payload.shape;
   const props = body.properties as Record<string, Json>;
-  props.payload = { allOf: [props.payload, perType.length === 1 ? perType[0] : { oneOf: perType }] };
+  props.payload = oneOrOneOf(Object.values(connectors).map((c) => convert(z.strictObject({ ...connectionShape(c), schemas }), 'input')));
   return body;
 }
 
-function connectionCheckBody(convert: ReturnType<typeof converter>): Json {
-  const perType = Object.values(connectors).map((c) => convert(c.configSchema, 'input'));
-  return { allOf: [convert(connectionCheckSchema, 'input'), perType.length === 1 ? perType[0] : { oneOf: perType }] };
+/** The flat `{ source_type, …connection fields, …extra }` of the connection checks, one closed object per type. */
+function connectionCheckBody(convert: ReturnType<typeof converter>, extra: z.core.$ZodLooseShape = {}): Json {
+  return oneOrOneOf(
+    Object.values(connectors).map((c) => convert(z.strictObject({ source_type: z.literal(c.spec.name), ...connectionShape(c), ...extra }), 'input')),
+  );
+}
+
+/** PATCH /api/sources/:id: any of the connection fields of the source's type. */
+function patchSourceBody(convert: ReturnType<typeof converter>): Json {
+  const body = convert(patchSourceSchema, 'input');
+  const props = body.properties as Record<string, Json>;
+  const perType = Object.values(connectors).map((c) => convert(z.strictObject(connectionShape(c)).partial(), 'input'));
+  // anyOf: with every field optional, a payload of fields two types share fits both.
+  props.payload = perType.length === 1 ? perType[0] : { anyOf: perType };
+  return body;
 }
 
 const idParam = (what: string) => ({ name: 'id', in: 'path', required: true, description: `the ${what} id`, schema: { type: 'string', format: 'uuid' } });
@@ -69,14 +89,14 @@ export function buildOpenApiDocument(): Json {
     { method: 'get', path: '/api/openapi.json', summary: 'This document', public: true, responses: { 200: { description: 'OpenAPI 3.1' } } },
     { method: 'get', path: '/api/source-types', summary: 'The wizard: each source type and the fields it needs', responses: { 200: { description: 'keyed by source_type', schema: R.sourceTypesResult } } },
     { method: 'post', path: '/api/sources/db-schema', summary: 'Check credentials live and list the tables with their sync options', body: connectionCheckBody(convert), responses: { 200: { description: 'one entry per table', schema: z.array(R.discoveredTableResponse) }, 400: err("bad input, or the source's own error message") } },
-    { method: 'post', path: '/api/sources/check-cdc-prerequisites', summary: 'Postgres CDC pre-flight', body: connectionCheckBody(convert), responses: { 200: { description: 'what is missing, each with its fix', schema: R.cdcCheckResult }, 400: err('bad input or credentials') } },
+    { method: 'post', path: '/api/sources/check-cdc-prerequisites', summary: 'Postgres CDC pre-flight', body: connectionCheckBody(convert, { tables: cdcCheckSchema.shape.tables, schemas: cdcCheckSchema.shape.schemas }), responses: { 200: { description: 'what is missing, each with its fix', schema: R.cdcCheckResult }, 400: err('bad input or credentials') } },
     { method: 'post', path: '/api/sources', summary: 'Create a source with its schemas; first syncs start at once', body: createSourceBody(convert), responses: { 201: { description: 'created', schema: R.createdSourceResponse }, 400: err('a rule is broken; nothing stored'), 409: err('prefix taken') } },
     { method: 'get', path: '/api/sources', summary: 'Sources with status, last successful run and schema counts', responses: { 200: { description: 'sources', schema: R.listOf(R.sourceResponse) } } },
     { method: 'post', path: '/api/sources/{id}/cdc/pause', summary: 'Pause the CDC mirror (the slot then retains WAL)', responses: { 200: { description: 'paused, with the WAL warning', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
     { method: 'post', path: '/api/sources/{id}/cdc/resume', summary: 'Resume the CDC mirror from its checkpoint', responses: { 200: { description: 'resumed', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
     { method: 'post', path: '/api/sources/{id}/cdc/resync', summary: 'Start the CDC mirror over: new slot, fresh snapshots (the way out of a lost slot)', responses: { 202: { description: 'resync started', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
     { method: 'get', path: '/api/sources/{id}', summary: 'One source with its schemas', responses: { 200: { description: 'the source', schema: R.sourceResponse }, 404: err('no such source') } },
-    { method: 'patch', path: '/api/sources/{id}', summary: 'Change connection fields (checked live) or the prefix (renames tables)', body: patchSourceSchema, responses: { 200: { description: 'the source', schema: R.sourceResponse }, 400: err('bad input or credentials'), 404: err('no such source'), 409: err('prefix or table names taken, or syncs running') } },
+    { method: 'patch', path: '/api/sources/{id}', summary: 'Change connection fields (checked live) or the prefix (renames tables)', body: patchSourceBody(convert), responses: { 200: { description: 'the source', schema: R.sourceResponse }, 400: err('bad input or credentials'), 404: err('no such source'), 409: err('prefix or table names taken, or syncs running') } },
     { method: 'delete', path: '/api/sources/{id}', summary: 'Delete a source: schedules, runs in flight, catalog rows; tables only with delete_data=true', query: deleteSourceQuerySchema, responses: { 200: { description: 'deleted', schema: R.deleteSourceResult }, 404: err('no such source') } },
     { method: 'post', path: '/api/sources/{id}/refresh-schemas', summary: 'Pull new schemas: new tables are added disabled; nothing syncs', responses: { 200: { description: 'tables added', schema: R.refreshResult }, 400: err("the source's error"), 404: err('no such source') } },
     { method: 'post', path: '/api/sources/{id}/sync-all', summary: 'Sync every enabled schema that is not already syncing', body: syncAllSchema, responses: { 202: { description: 'started and skipped, with reasons', schema: R.syncAllResult }, 400: err('confirm missing'), 404: err('no such source') } },

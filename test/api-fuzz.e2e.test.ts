@@ -1,13 +1,19 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import fc from 'fast-check';
-import { makeDataDir, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
+import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { mapColumns } from '../connectors/postgres/types';
+import { openWarehouse } from '../warehouse/client';
+import { legacyColumnNames } from '../warehouse/columns';
+import { createTableSql } from '../warehouse/tables';
 
 /**
  * Property-based fuzzing of the three write routes that take the richest bodies: hundreds of random
  * malformed bodies each, every one answered with a 4xx JSON error `{ error, message, details }` —
- * never a 5xx — and nothing stored changes.
+ * never a 5xx — and nothing stored changes. The same platform also checks that a typo'd key is named, and
+ * (last, as they add sources) how column names in other scripts land in the warehouse, before and after the
+ * rule that keeps their letters.
  */
 describe('fuzzing the write routes with malformed bodies', () => {
   let db: SourceDb;
@@ -62,6 +68,25 @@ describe('fuzzing the write routes with malformed bodies', () => {
   const frequencies = ['never', '1min', '5min', '15min', '30min', '1hour', '6hour', '12hour', '24hour', '7day', '30day'];
   const syncTypes = ['full_refresh', 'incremental', 'append', 'cdc', 'webhook'];
 
+  /** The intl table of the columns test, as a sync before names kept their letters left it: `n_c_d`, `column`, `rger`. */
+  const intlColumns = mapColumns([
+    { name: 'id', typname: 'int4', formatted: 'integer', typmod: -1, elemTypname: null, nullable: false },
+    { name: 'ünïcödé', typname: 'text', formatted: 'text', typmod: -1, elemTypname: null, nullable: true },
+    { name: '中文', typname: 'text', formatted: 'text', typmod: -1, elemTypname: null, nullable: true },
+    { name: 'Ärger', typname: 'int4', formatted: 'integer', typmod: -1, elemTypname: null, nullable: true },
+  ]);
+  async function tableFromBeforeLettersWereKept(dir: string) {
+    const wh = await openWarehouse({ user: 'default', password: '', database: 'default', dataDir: dir });
+    try {
+      const legacy = legacyColumnNames(intlColumns.map((c) => c.sourceName));
+      const columns = intlColumns.map((c, i) => ({ ...c, name: legacy[i] }));
+      await wh.command(createTableSql('default', 'legacy_intl', columns, { kind: 'ReplacingMergeTree', orderBy: ['id'] }));
+      await wh.command("INSERT INTO default.legacy_intl (id, n_c_d, column, rger, _tributary_version) VALUES (0, 'before', 'before', 0, 1)");
+    } finally {
+      await wh.close();
+    }
+  }
+
   beforeAll(async () => {
     db = await createSourceDb('fuzz');
     await db.admin.query(`
@@ -71,6 +96,7 @@ describe('fuzzing the write routes with malformed bodies', () => {
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
     dataDir = makeDataDir('fuzz');
+    await tableFromBeforeLettersWereKept(dataDir);
     platform = await startPlatform({ dataDir });
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
@@ -185,5 +211,99 @@ describe('fuzzing the write routes with malformed bodies', () => {
     const before = await snapshot();
     await fc.assert(fc.asyncProperty(body, (b) => send('POST', '/api/schemas/bulk', b)), { numRuns: RUNS });
     expect(await snapshot()).toBe(before);
+  });
+
+  /** A typo'd key used to be dropped and its default used in silence: now each is a 400 naming it, and nothing changes. */
+  test('unknown keys are refused at every level, named with the known key they likely meant', async () => {
+    const create = (over: Record<string, unknown> = {}, entry: Record<string, unknown> = {}, fields: Record<string, unknown> = {}) => ({
+      source_type: 'Postgres',
+      prefix: 'typos',
+      ...over,
+      payload: { ...connectionPayload(db), ...fields, schemas: [{ name: 'items', should_sync: true, sync_type: 'full_refresh', ...entry }, { name: 'other', should_sync: false }] },
+    });
+    const cases: { method: string; path: string; body: unknown; field: string; suggests?: string }[] = [
+      { method: 'POST', path: '/api/sources', body: create({}, { sync_frequncy: '1hour' }), field: 'payload.schemas.0.sync_frequncy', suggests: 'sync_frequency' },
+      { method: 'POST', path: '/api/sources', body: create({ prefx: 'typos' }), field: 'prefx', suggests: 'prefix' },
+      { method: 'POST', path: '/api/sources', body: create({}, {}, { hots: 'elsewhere' }), field: 'payload.hots', suggests: 'host' },
+      { method: 'POST', path: '/api/sources/db-schema', body: { source_type: 'Postgres', ...connectionPayload(db), sslmod: 'require' }, field: 'sslmod', suggests: 'sslmode' },
+      { method: 'PATCH', path: `/api/sources/${sourceId}`, body: { payload: { pasword: 'changed' } }, field: 'payload.pasword', suggests: 'password' },
+      { method: 'PATCH', path: `/api/schemas/${ids.items}`, body: { sync_frequncy: '1hour' }, field: 'sync_frequncy', suggests: 'sync_frequency' },
+      { method: 'POST', path: '/api/schemas/bulk', body: { action: 'set_frequency', schema_ids: [ids.items], frequency: '1hour', frequncy: '1hour' }, field: 'frequncy', suggests: 'frequency' },
+      { method: 'POST', path: `/api/sources/${sourceId}/sync-all`, body: { confirm: true, confirmd: true }, field: 'confirmd', suggests: 'confirm' },
+      { method: 'POST', path: `/api/sources/${sourceId}/webhook-inputs`, body: { signing_secret: 'whsec_x', signing_secrett: 'whsec_y' }, field: 'signing_secrett', suggests: 'signing_secret' },
+      { method: 'POST', path: '/api/query', body: { sql: 'SELECT 1', format: 'CSV' }, field: 'format' },
+      { method: 'GET', path: `/api/jobs?source_id=${sourceId}&staus=Failed`, body: undefined, field: 'staus', suggests: 'status' },
+    ];
+    const before = await snapshot();
+    for (const c of cases) {
+      const res = await platform.api(c.method, c.path, c.body);
+      const detail = (res.body.details ?? []).find((d: any) => d.field === c.field);
+      const seen = `${c.method} ${c.path} → ${res.status} ${JSON.stringify(res.body)}`;
+      expect([seen, res.status, res.body.error]).toEqual([seen, 400, 'validation_error']);
+      expect([seen, detail?.message]).toEqual([seen, expect.stringContaining(c.suggests ? `did you mean "${c.suggests}"` : 'unknown field')]);
+    }
+    // Loses nothing already stored, creates nothing: the sources, schemas, jobs and schedules are as they were.
+    expect(await snapshot()).toBe(before);
+    expect((await platform.api('GET', '/api/sources')).body.results.map((s: any) => s.prefix)).toEqual(['fuzz']);
+  });
+
+  // Last: it adds a source, which the snapshots of the cases above would see.
+  test('columns named in other scripts keep their letters in the warehouse, run after run', async () => {
+    await db.admin.query(`
+      CREATE TABLE intl (id int PRIMARY KEY, "ünïcödé" text, "中文" text, "Ärger" int);
+      INSERT INTO intl VALUES (1, 'café', '你好', 7);
+      GRANT SELECT ON intl TO ${db.user};
+    `);
+    const res = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'intl',
+      payload: {
+        ...connectionPayload(db),
+        schemas: [
+          { name: 'intl', should_sync: true, sync_type: 'incremental', incremental_field: 'id', incremental_field_type: 'integer', sync_frequency: 'never' },
+          { name: 'items', should_sync: false },
+          { name: 'other', should_sync: false },
+        ],
+      },
+    });
+    expect(res.status).toBe(201);
+    const schemaId = res.body.schemas.find((s: any) => s.name === 'intl').id;
+    expect((await waitForJobs(platform, schemaId, 1)).status).toBe('Completed');
+    // A second run evolves the live table: the same names, no second set of columns.
+    await db.admin.query(`INSERT INTO intl VALUES (2, 'naïve', '中文', 8)`);
+    expect((await platform.api('POST', `/api/schemas/${schemaId}/sync`)).status).toBe(202);
+    expect((await waitForJobs(platform, schemaId, 2)).status).toBe('Completed');
+    const columns = await query(platform, `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'intl_intl' AND name NOT LIKE '\\_tributary%' ORDER BY position`);
+    expect(columns.map((c) => c.name)).toEqual(['id', 'unicode', 'zhong_wen', 'arger']);
+    expect(await query(platform, 'SELECT id, unicode, zhong_wen, arger FROM intl_intl FINAL ORDER BY id')).toEqual([
+      { id: 1, unicode: 'café', zhong_wen: '你好', arger: 7 },
+      { id: 2, unicode: 'naïve', zhong_wen: '中文', arger: 8 },
+    ]);
+  });
+
+  test('a table synced before names kept their letters keeps its columns on the next run: no second set, no rows lost', async () => {
+    // Same source table (created by the test above); the warehouse already has legacy_intl, named by the old rule.
+    const res = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'legacy',
+      payload: {
+        ...connectionPayload(db),
+        schemas: [
+          { name: 'intl', should_sync: true, sync_type: 'incremental', incremental_field: 'id', incremental_field_type: 'integer', sync_frequency: 'never' },
+          { name: 'items', should_sync: false },
+          { name: 'other', should_sync: false },
+        ],
+      },
+    });
+    expect(res.status).toBe(201);
+    const schemaId = res.body.schemas.find((s: any) => s.name === 'intl').id;
+    expect((await waitForJobs(platform, schemaId, 1)).status).toBe('Completed');
+    const columns = await query(platform, `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'legacy_intl' AND name NOT LIKE '\\_tributary%' ORDER BY position`);
+    expect(columns.map((c) => c.name)).toEqual(['id', 'n_c_d', 'column', 'rger']);
+    expect(await query(platform, 'SELECT id, n_c_d, column, rger FROM legacy_intl FINAL ORDER BY id')).toEqual([
+      { id: 0, n_c_d: 'before', column: 'before', rger: 0 },
+      { id: 1, n_c_d: 'café', column: '你好', rger: 7 },
+      { id: 2, n_c_d: 'naïve', column: '中文', rger: 8 },
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { loadConfig } from '../platform/config';
-import { warehouseColumnNames } from '../warehouse/columns';
+import { keepExistingColumnNames, warehouseColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { warehouseTableName, createTableSql } from '../warehouse/tables';
 import { scheduleOffsetMs } from '../temporal/schedules';
 import { mapColumn } from '../connectors/postgres/types';
@@ -13,9 +13,36 @@ describe('warehouse names', () => {
   });
 
   test('columns are snake case, unique, never clash with bookkeeping columns', () => {
-    expect(warehouseColumnNames(['Item Id', 'item_id', 'select', '1st', '_tributary_version', 'ÄÖ', 'camelCase'])).toEqual([
+    expect(warehouseColumnNames(['Item Id', 'item_id', 'select', '1st', '_tributary_version', '🙂', 'camelCase'])).toEqual([
       'item_id', 'item_id_2', 'select', '_1st', 'source_tributary_version', 'column', 'camel_case',
     ]);
+  });
+
+  test('column names keep their letters: accents folded, other scripts transliterated, still unique', () => {
+    expect(warehouseColumnNames(['ünïcödé', '中文', 'Ærøskøbing', 'Привет мир', 'naïve', 'naive', 'ÜberCool', 'ﬁle №1', 'straße'])).toEqual([
+      'unicode', 'zhong_wen', 'aeroskobing', 'privet_mir', 'naive', 'naive_2', 'uber_cool', 'file_no1', 'strasse',
+    ]);
+    // Every name is a plain identifier.
+    for (const n of warehouseColumnNames(['日本語', 'ελληνικά', 'עברית', 'हिन्दी', '한국어', '👍🏽', 'é', '__x'])) expect(n).toMatch(/^[a-z_][a-z0-9_]*$/);
+  });
+
+  test('a table synced under the old naming rule keeps its column names; new and already renamed tables use the new one', () => {
+    const cols = (...sourceNames: string[]) =>
+      warehouseColumnNames(sourceNames).map((name, i): WarehouseColumn => ({ name, sourceName: sourceNames[i], type: 'String', sourceType: 'text', nullable: true }));
+    const described = cols('id', 'ünïcödé', '中文', 'n_c_d', 'added later é');
+    // Synced before: ünïcödé landed as n_c_d, 中文 as column, the real n_c_d as n_c_d_2; the last column is new since.
+    const old = keepExistingColumnNames(described, ['id', 'n_c_d', 'column', 'n_c_d_2', '_tributary_version']);
+    expect(old.map((c) => c.name)).toEqual(['id', 'n_c_d', 'column', 'n_c_d_2', 'added_later']);
+    expect(old.map((c) => c.sourceName)).toEqual(['id', 'ünïcödé', '中文', 'n_c_d', 'added later é']);
+    // A new table, or one already named by the new rule: unchanged.
+    expect(keepExistingColumnNames(described, []).map((c) => c.name)).toEqual(['id', 'unicode', 'zhong_wen', 'n_c_d', 'added_later_e']);
+    expect(keepExistingColumnNames(described, ['id', 'unicode', 'zhong_wen', 'n_c_d']).map((c) => c.name)).toEqual(['id', 'unicode', 'zhong_wen', 'n_c_d', 'added_later_e']);
+    // ASCII names read the same under both rules.
+    const ascii = cols('id', 'Item Id');
+    expect(keepExistingColumnNames(ascii, ['id', 'item_id'])).toEqual(ascii);
+    // Columns a connector names itself are left as they are.
+    const own = described.map((c) => ({ ...c, name: `own_${c.name}` }));
+    expect(keepExistingColumnNames(own, ['id', 'n_c_d', 'column', 'n_c_d_2'])).toEqual(own);
   });
 
   test('DDL quotes every identifier and uses ReplacingMergeTree on the key', () => {

@@ -73,22 +73,52 @@ describe('GET /api/openapi.json document', () => {
     );
   });
 
+  test('request bodies refuse unknown keys: every object with properties says additionalProperties: false', () => {
+    const deref = dereference(doc);
+    const open: string[] = [];
+    const walk = (node: any, at: string): void => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}/${i}`));
+      if (!node || typeof node !== 'object') return;
+      if (node.properties && node.additionalProperties !== false) open.push(at);
+      for (const [k, v] of Object.entries(node)) walk(v, `${at}/${k}`);
+    };
+    let bodies = 0;
+    for (const [p, methods] of Object.entries(deref.paths as Record<string, any>)) {
+      for (const [m, op] of Object.entries(methods as Record<string, any>)) {
+        // The webhook intake's body is the sender's (Stripe's) event, not a request shape of ours.
+        if (!op.requestBody || p.startsWith('/webhooks/')) continue;
+        bodies++;
+        walk(op.requestBody.content['application/json'].schema, `${m.toUpperCase()} ${p}`);
+      }
+    }
+    expect(bodies).toBeGreaterThanOrEqual(8);
+    expect(open).toEqual([]);
+  });
+
   test('request and response shapes come from the zod schemas', async () => {
     const deref = dereference(doc);
     const create = deref.paths['/api/sources'].post;
     const body = create.requestBody.content['application/json'].schema;
     expect(body.required).toEqual(['source_type', 'payload']);
-    const entry = body.properties.payload.allOf[0].properties.schemas.items;
+    // One payload per source type: its connection fields and schemas[], in one closed object.
+    const [postgres, stripe] = body.properties.payload.oneOf;
+    const entry = postgres.properties.schemas.items;
     expect(entry.required).toEqual(['name', 'should_sync']);
     expect(entry.properties.sync_frequency.enum).toContain('1min');
-    // One set of connection fields per source type.
-    const [postgres, stripe] = body.properties.payload.allOf[1].oneOf;
     expect(postgres.properties.host.type).toBe('string');
     expect(stripe.properties.stripe_secret_key.type).toBe('string');
     expect(stripe.properties.auth_method.enum).toEqual(['api_key', 'oauth']);
     expect(Object.keys(create.responses).sort()).toEqual(['201', '400', '401', '409']);
     expect(create.responses['201'].content['application/json'].schema.properties.warnings.type).toBe('array');
     expect(create.responses['400'].content['application/json'].schema.required).toEqual(['error', 'message', 'details']);
+
+    const check = deref.paths['/api/sources/db-schema'].post.requestBody.content['application/json'].schema;
+    expect(check.oneOf.map((o: any) => [o.properties.source_type.const, o.required])).toEqual([
+      ['Postgres', ['source_type', 'host', 'dbname', 'user']],
+      ['Stripe', ['source_type', 'stripe_secret_key']],
+    ]);
+    const cdcCheck = deref.paths['/api/sources/check-cdc-prerequisites'].post.requestBody.content['application/json'].schema;
+    expect(Object.keys(cdcCheck.oneOf[0].properties)).toEqual(expect.arrayContaining(['source_type', 'host', 'tables', 'schemas']));
 
     const bulk = deref.paths['/api/schemas/bulk'].post.requestBody.content['application/json'].schema;
     expect(bulk.oneOf.map((o: any) => o.properties.action.const).sort()).toEqual(['delete_and_resync', 'delete_tables', 'disable', 'set_frequency', 'sync_now']);

@@ -8,11 +8,12 @@ import { getSource, listSources, sourceSummaries } from '../../catalog/sources';
 import { connectors } from '../../connectors/registry';
 import type { ApiDeps } from '../context';
 import { fromZod, notFound } from '../errors';
+import { strictObject } from '../../common/strict-object';
 import { presentSchema, presentSource } from '../present';
 import { changeSource, refreshSchemas, removeSource } from '../source-management';
 import { againstSource, createSource, parseConnectionConfig, resolveConnector } from '../source-setup';
 import { startSyncs } from '../sync-control';
-import { connectionCheckSchema, createSourceSchema, deleteSourceQuerySchema, patchSourceSchema, syncAllSchema, uuidSchema } from '../validation';
+import { connectionCheckSchema, createSourceSchema, schemaEntrySchema, deleteSourceQuerySchema, patchSourceSchema, syncAllSchema, uuidSchema } from '../validation';
 
 export const isUuid = (id: string) => uuidSchema.safeParse(id).success;
 
@@ -21,7 +22,8 @@ export const cdcCheckSchema = connectionCheckSchema.extend({
   tables: z.array(z.string().min(1, 'a table name is required'), 'tables must be a list of table names').optional(),
   schemas: z
     .array(
-      z.looseObject({ name: z.string().min(1, 'name is required'), should_sync: z.boolean().optional(), sync_type: z.string().nullish() }),
+      // The entries the create body takes (the wizard sends the same ones), with only what this check reads required.
+      strictObject({ ...schemaEntrySchema.partial().shape, name: z.string().min(1, 'name is required'), sync_type: z.string().nullish() }),
       'schemas must be a list of table entries',
     )
     .optional(),

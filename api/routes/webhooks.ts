@@ -9,15 +9,14 @@ import { signalWebhookEvents } from '../../temporal/webhook-workflows';
 import { ensureWebhookEventsTable, storeWebhookEvent, webhookEventSeen, webhookEventsTable } from '../../warehouse/webhook-events';
 import type { ApiDeps } from '../context';
 import { ApiError, notFound } from '../errors';
+import { strictObject } from '../../common/strict-object';
 import { isWebhook, registerWebhook, saveSigningSecret, webhookInfo } from '../webhook-management';
 import { isUuid, sourceOr404 } from './sources';
 
-export const signingSecretSchema = z
-  .object({
-    signing_secret: z.string().trim().regex(/^whsec_\S+$/, 'signing_secret must be the endpoint\'s signing secret, starting with "whsec_"').optional(),
-    inputs: z.object({ signing_secret: z.string().trim().regex(/^whsec_\S+$/, 'signing_secret must start with "whsec_"') }).optional(),
-  })
-  .refine((b) => Boolean(b.signing_secret ?? b.inputs?.signing_secret), { message: 'signing_secret is required', path: ['signing_secret'] });
+export const signingSecretSchema = strictObject({
+  signing_secret: z.string().trim().regex(/^whsec_\S+$/, 'signing_secret must be the endpoint\'s signing secret, starting with "whsec_"').optional(),
+  inputs: strictObject({ signing_secret: z.string().trim().regex(/^whsec_\S+$/, 'signing_secret must start with "whsec_"') }).optional(),
+}).refine((b) => Boolean(b.signing_secret ?? b.inputs?.signing_secret), { message: 'signing_secret is required', path: ['signing_secret'] });
 
 /** The webhook tab of a source (behind the API token). */
 export function webhookRoutes(deps: ApiDeps): Router {

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { strictObject } from '../../common/strict-object';
 
 export const OAUTH_UNAVAILABLE =
   'OAuth needs Tributary registered as a Stripe Connect platform with a public redirect URL, which a self-hosted install is not: ' +
   'use a restricted API key (auth_method "api_key")';
 
-export const stripeConfigSchema = z.object({
+export const stripeConfigSchema = strictObject({
   auth_method: z
     .enum(['api_key', 'oauth'], 'auth_method must be "api_key" (restricted API key) or "oauth"')
     .default('api_key')
