@@ -23,5 +23,9 @@ export async function createWorker(opts: {
     // Heartbeats carry the progress the Temporal UI shows and the cursor a retry resumes from: send
     // them at least every second rather than the SDK's default of most of the heartbeat timeout.
     maxHeartbeatThrottleInterval: opts.heartbeatThrottleMs,
+    // A stop is bounded (platform/main.ts): activities get a few seconds to see their cancellation, then the
+    // worker gives up on them, as a crash would (Temporal retries them on the next start).
+    shutdownGraceTime: '3s',
+    shutdownForceTime: '8s',
   });
 }

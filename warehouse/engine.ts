@@ -31,8 +31,7 @@ export interface EngineOptions {
 /** A request the engine has, or that waits for it: what /health shows when the engine is slow to answer. */
 export interface InFlightRequest {
   session: Session;
-  op: EngineRequest['op'];
-  /** The query's text, cut at 200 characters. */
+  /** The query's text and its parameters, cut at 200 characters. */
   query: string;
   /** Since it was asked for. */
   age_ms: number;
@@ -114,10 +113,15 @@ export class EmbeddedEngine {
         if ('type' in msg) {
           child.off('exit', early);
           if (msg.type === 'failed') {
-            // It exits on its own; one whose native teardown hangs is not left behind.
+            // It exits on its own; one whose native teardown hangs is killed: the failure is told once it is gone.
             const reaper = setTimeout(() => child.kill('SIGKILL'), 5_000);
-            child.once('exit', () => clearTimeout(reaper));
-            reject(new Error(`the warehouse engine could not open ${this.dataPath}: ${msg.message}${engineSaid(stderrTail)}`));
+            const failure = new Error(`the warehouse engine could not open ${this.dataPath}: ${msg.message}${engineSaid(stderrTail)}`);
+            const gone = () => {
+              clearTimeout(reaper);
+              reject(failure);
+            };
+            if (child.exitCode !== null || child.signalCode !== null) gone();
+            else child.once('exit', gone);
             return;
           }
           this.child = child;
@@ -223,8 +227,8 @@ export class EmbeddedEngine {
     const now = Date.now();
     return [...this.pending.values()].map((p) => ({
       session: p.req.session,
-      op: p.req.op,
-      query: (p.req.query ?? (p.req.op === 'ping' ? 'SELECT 1' : '')).slice(0, QUERY_TEXT_MAX),
+      // With its parameters: a user's SQL reaches the engine as one while it is checked (read-query.ts).
+      query: [p.req.query ?? (p.req.op === 'ping' ? 'SELECT 1' : ''), p.req.query_params ? JSON.stringify(p.req.query_params) : ''].join(' ').trim().slice(0, QUERY_TEXT_MAX),
       age_ms: now - p.since,
       state: p.state,
     }));
