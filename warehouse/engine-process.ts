@@ -52,21 +52,21 @@ function lockHolder(dir: string): number | undefined {
  */
 async function openSession(dir: string, lockWaitMs: number): Promise<Session> {
   const deadline = Date.now() + lockWaitMs;
-  let waitedFor: number | undefined;
+  let triedUnlocked = false;
   for (;;) {
     try {
       return createChdbConnection({ path: dir });
     } catch (err) {
       const holder = lockHolder(dir);
       if (holder === process.pid) throw new Error(`${describe(err)} (this engine's own first attempt holds the data dir's lock)`);
-      // The holder just let go: once more at once.
-      if (holder === undefined && waitedFor !== undefined) {
-        waitedFor = undefined;
+      if (holder === undefined) {
+        // Once more at once, in case the holder let go between the attempt and the look; not again.
+        if (triedUnlocked) throw err;
+        triedUnlocked = true;
         continue;
       }
-      if (holder === undefined) throw err;
       if (Date.now() > deadline) throw new Error(`the data dir is locked by process ${holder}, another warehouse engine (waited ${lockWaitMs} ms)`);
-      waitedFor = holder;
+      triedUnlocked = false;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
