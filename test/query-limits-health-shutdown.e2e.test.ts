@@ -98,6 +98,11 @@ describe('a user query cannot stall the platform', () => {
       expect(degraded.body.warehouse.running).toContainEqual({ session: 'readonly', query: expect.stringContaining('sipHash64'), age_ms: expect.any(Number), state: 'running' });
       expect(degraded.body.warehouse.running).toContainEqual(expect.objectContaining({ query: expect.stringContaining('4242'), state: 'queued' }));
       expect(degraded.body.temporal.status).toBe('ok');
+      // Public: what runs, without the queries' text (users' data) unless the caller has the token.
+      const anonymous = await p.api('GET', '/health', undefined, { token: null });
+      expect(anonymous.status).toBe(503);
+      expect(anonymous.body.warehouse.running).toContainEqual({ session: 'readonly', age_ms: expect.any(Number), state: 'running' });
+      expect(JSON.stringify(anonymous.body)).not.toMatch(/sipHash64|4242/);
 
       gone.abort();
       expect(await waiting).toBe('aborted');
