@@ -73,6 +73,7 @@ function queryLimitsFromEnv(env: NodeJS.ProcessEnv): QueryLimits {
     maxMemoryBytes: set('maxMemoryBytes', positiveInt),
     maxResultRows: set('maxResultRows', positiveInt),
     maxResultBytes: set('maxResultBytes', positiveInt),
+    maxThreads: set('maxThreads', positiveInt),
   };
 }
 

@@ -90,7 +90,7 @@ describe('user query limits on the embedded engine', () => {
       password: '',
       database: 'tributary',
       dataDir,
-      userQueryLimits: { timeoutSeconds: 3, maxMemoryBytes: 50_000_000, maxResultRows: 1000, maxResultBytes: 200_000 },
+      userQueryLimits: { timeoutSeconds: 3, maxMemoryBytes: 50_000_000, maxResultRows: 1000, maxResultBytes: 200_000, maxThreads: 1 },
     });
   });
 
@@ -113,8 +113,10 @@ describe('user query limits on the embedded engine', () => {
   });
 
   test('a query cannot lift its limits with SETTINGS or SET, even inside a subquery', async () => {
-    const limits = await wh.queryReadOnly("SELECT getSetting('max_execution_time') AS t, toString(getSetting('max_result_rows')) AS r, getSetting('readonly') AS ro");
-    expect(limits.data).toEqual([{ t: 3, r: '1000', ro: 1 }]);
+    const limits = await wh.queryReadOnly(
+      "SELECT getSetting('max_execution_time') AS t, toString(getSetting('max_result_rows')) AS r, toString(getSetting('max_threads')) AS th, getSetting('readonly') AS ro",
+    );
+    expect(limits.data).toEqual([{ t: 3, r: '1000', th: '1', ro: 1 }]);
     for (const sql of [
       'SELECT number FROM numbers(2000) SETTINGS max_result_rows = 0',
       `${HEAVY} SETTINGS max_execution_time = 0`,

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { ClickHouseSettings } from '@clickhouse/client';
 
 /** Bounds on every user query (POST /api/query), each set by the environment variable its comment names. */
@@ -10,6 +11,11 @@ export interface QueryLimits {
   maxResultRows: number;
   /** TRIBUTARY_QUERY_MAX_RESULT_BYTES (default 100 MiB, uncompressed in the engine): max_result_bytes. */
   maxResultBytes: number;
+  /**
+   * TRIBUTARY_QUERY_MAX_THREADS (default half the cores, at least 1): max_threads. A heavy query then leaves
+   * cores to the syncs, the worker and Temporal instead of taking every one for as long as it runs.
+   */
+  maxThreads: number;
 }
 
 export const DEFAULT_QUERY_LIMITS: QueryLimits = {
@@ -17,6 +23,7 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = {
   maxMemoryBytes: 2 * 1024 ** 3,
   maxResultRows: 1_000_000,
   maxResultBytes: 100 * 1024 ** 2,
+  maxThreads: Math.max(1, Math.floor(os.availableParallelism() / 2)),
 };
 
 export const QUERY_LIMIT_ENV: Record<keyof QueryLimits, string> = {
@@ -24,6 +31,7 @@ export const QUERY_LIMIT_ENV: Record<keyof QueryLimits, string> = {
   maxMemoryBytes: 'TRIBUTARY_QUERY_MAX_MEMORY_BYTES',
   maxResultRows: 'TRIBUTARY_QUERY_MAX_RESULT_ROWS',
   maxResultBytes: 'TRIBUTARY_QUERY_MAX_RESULT_BYTES',
+  maxThreads: 'TRIBUTARY_QUERY_MAX_THREADS',
 };
 
 /**
@@ -39,6 +47,7 @@ export function userQuerySettings(limits: QueryLimits): ClickHouseSettings {
     max_result_rows: String(limits.maxResultRows),
     max_result_bytes: String(limits.maxResultBytes),
     result_overflow_mode: 'throw',
+    max_threads: limits.maxThreads,
     output_format_json_quote_64bit_integers: 1,
     output_format_json_quote_decimals: 1,
     output_format_decimal_trailing_zeros: 1,
