@@ -101,7 +101,12 @@ async function main(role: Role) {
     return code;
   };
   const onSignal = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C: no more waiting.
+      log.warn({ signal }, 'stopping at once');
+      killEngine(warehouse);
+      process.exit(1);
+    }
     log.info({ signal }, 'shutting down');
     void exitAfterStopping(0).then((code) => {
       log.info('stopped');
