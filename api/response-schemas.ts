@@ -127,7 +127,15 @@ export const queryResult = z.object({
   rows: z.array(z.record(z.string(), z.unknown())),
   row_count: z.number(),
 });
-const partStatus = z.object({ mode: z.enum(['embedded', 'remote']), status: z.enum(['ok', 'error']), error: z.string().optional() });
+/** `query` (its text with parameters, cut at 200 characters) only for a caller with the API token. */
+const runningQuery = z.object({ session: z.string(), query: z.string().optional(), age_ms: z.number(), state: z.enum(['queued', 'running']) });
+/** `degraded`: it does not answer a trivial request in time; `running` says what it is busy with (the warehouse). */
+const partStatus = z.object({
+  mode: z.enum(['embedded', 'remote']),
+  status: z.enum(['ok', 'degraded', 'error']),
+  error: z.string().optional(),
+  running: z.array(runningQuery).optional(),
+});
 export const healthResult = z.object({ status: z.enum(['ok', 'degraded']), temporal: partStatus, warehouse: partStatus, catalog: partStatus });
 export const sourceTypesResult = z.record(
   z.string(),

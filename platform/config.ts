@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_QUERY_LIMITS, QUERY_LIMIT_ENV, type QueryLimits } from '../warehouse/query-limits';
 
 /**
  * Every setting Tributary reads from the environment, in one place.
@@ -17,6 +18,8 @@ export interface Config {
   heartbeatThrottleMs: number;
   /** CDC streams one worker process runs at once, on their own task queue (TRIBUTARY_STREAM_SLOTS, default 50). */
   streamSlots: number;
+  /** Bounds on users' queries (POST /api/query): TRIBUTARY_QUERY_* (warehouse/query-limits.ts). */
+  queryLimits: QueryLimits;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -34,6 +37,8 @@ export interface Config {
     user: string;
     password: string;
     database: string;
+    /** Embedded: how long a start waits for another engine to release the data dir (TRIBUTARY_ENGINE_LOCK_WAIT_MS, default 30000). */
+    engineLockWaitMs: number;
   };
   catalog: {
     /** Unset: PGlite in-process, data under dataDir/catalog. */
@@ -55,6 +60,23 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string): number {
   const n = Number(env[name]);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${env[name]}"`);
   return n;
+}
+
+function positiveNumber(env: NodeJS.ProcessEnv, name: string): number {
+  const n = Number(env[name]);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${env[name]}"`);
+  return n;
+}
+
+function queryLimitsFromEnv(env: NodeJS.ProcessEnv): QueryLimits {
+  const set = (key: keyof QueryLimits, parse: typeof positiveInt) => (nonEmpty(env[QUERY_LIMIT_ENV[key]]) ? parse(env, QUERY_LIMIT_ENV[key]) : DEFAULT_QUERY_LIMITS[key]);
+  return {
+    timeoutSeconds: set('timeoutSeconds', positiveNumber),
+    maxMemoryBytes: set('maxMemoryBytes', positiveInt),
+    maxResultRows: set('maxResultRows', positiveInt),
+    maxResultBytes: set('maxResultBytes', positiveInt),
+    maxThreads: set('maxThreads', positiveInt),
+  };
 }
 
 function identifierFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
@@ -95,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchBytes: env.TRIBUTARY_BATCH_BYTES ? positiveInt(env, 'TRIBUTARY_BATCH_BYTES') : undefined,
     heartbeatThrottleMs: env.TRIBUTARY_HEARTBEAT_THROTTLE_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_THROTTLE_MS') : 1000,
     streamSlots: env.TRIBUTARY_STREAM_SLOTS ? positiveInt(env, 'TRIBUTARY_STREAM_SLOTS') : 50,
+    queryLimits: queryLimitsFromEnv(env),
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',
@@ -110,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       user: nonEmpty(env.CLICKHOUSE_USER) ?? 'default',
       password: env.CLICKHOUSE_PASSWORD ?? '',
       database: identifierFromEnv(env, 'CLICKHOUSE_DATABASE', 'default'),
+      engineLockWaitMs: env.TRIBUTARY_ENGINE_LOCK_WAIT_MS ? positiveInt(env, 'TRIBUTARY_ENGINE_LOCK_WAIT_MS') : 30_000,
     },
     catalog: { databaseUrl: nonEmpty(env.DATABASE_URL) },
   };

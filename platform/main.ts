@@ -54,16 +54,70 @@ async function reconcileSchedules(catalog: Catalog, temporal: Client, taskQueue:
   log.info({ schedules: schemas.length, cdcMirrors: cdcSources.size }, 'schedules match the catalog');
 }
 
+/**
+ * A stop (SIGTERM, SIGINT, a failed start) ends within this long whatever the engine or a sync is doing: what does
+ * not finish in time is abandoned, as a crash would leave it (Temporal retries the runs on the next start).
+ */
+const SHUTDOWN_DEADLINE_MS = 25_000;
+/** In-flight API requests (a user query) get this long to answer once the server stops taking new ones. */
+const HTTP_DRAIN_MS = 2_000;
+/** The engine gets this long to close its sessions before it is killed (a running query would hold it). */
+const ENGINE_CLOSE_MS = 3_000;
+
+type Stop = { name: string; maxMs: number; stop: () => Promise<void> };
+
 async function main(role: Role) {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   checkRole(role, config);
   ensureDir(config.dataDir);
 
-  const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err) => log.error({ err }, 'error during shutdown'));
+  const stops: Stop[] = [];
+  let warehouse: Warehouse | undefined;
+  /** Each part in reverse order of start, each within its own bound and all within the deadline. */
+  const stopAll = async (deadline: number) => {
+    for (const { name, maxMs, stop } of stops.splice(0).reverse()) {
+      const waitMs = Math.max(0, Math.min(maxMs, deadline - Date.now()));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)));
+      const outcome = await Promise.race([stop().then(() => 'done' as const, (err) => log.error({ err, part: name }, 'error during shutdown')), late]);
+      clearTimeout(timer);
+      if (outcome === 'late') log.warn({ part: name, waitMs }, 'did not stop in time: left behind');
+    }
   };
+  let stopping = false;
+  /** Stops everything and exits; a hard timer makes sure of the exit, taking the engine with it. */
+  const exitAfterStopping = async (code: number) => {
+    stopping = true;
+    const deadline = Date.now() + SHUTDOWN_DEADLINE_MS;
+    const hard = setTimeout(() => {
+      log.error('shutdown did not finish in time: exiting');
+      killEngine(warehouse);
+      process.exit(code || 1);
+    }, SHUTDOWN_DEADLINE_MS + 2_000);
+    hard.unref();
+    await stopAll(deadline);
+    // Whatever was left behind (a part that did not stop in time) goes with this process.
+    killEngine(warehouse);
+    return code;
+  };
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      // A second Ctrl-C: no more waiting.
+      log.warn({ signal }, 'stopping at once');
+      killEngine(warehouse);
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    void exitAfterStopping(0).then((code) => {
+      log.info('stopped');
+      process.exit(code);
+    });
+  };
+  // From the start: a signal while starting stops what has started so far.
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
   try {
     let devServer: DevServer | undefined;
     if (!config.temporal.address) {
@@ -76,17 +130,24 @@ async function main(role: Role) {
         namespace: config.temporal.namespace,
         log,
       });
-      stops.push(() => devServer!.stop());
+      stops.push({ name: 'Temporal dev server', maxMs: 12_000, stop: () => devServer!.stop() });
     }
     const target = { ...config.temporal, address: config.temporal.address ?? devServer!.address };
 
     if (!config.catalog.databaseUrl && !embeddedCatalogExists(config.dataDir)) await createEmbeddedCatalogApart(config.dataDir);
     const catalog = await openCatalog({ ...config.catalog, dataDir: config.dataDir, secretKey: config.secretKey });
-    stops.push(() => catalog.db.close());
-    const warehouse: Warehouse = await openWarehouse({ ...config.clickhouse, dataDir: config.dataDir, log });
-    stops.push(() => warehouse.close());
+    stops.push({ name: 'catalog', maxMs: 3_000, stop: () => catalog.db.close() });
+    warehouse = await openWarehouse({
+      ...config.clickhouse,
+      dataDir: config.dataDir,
+      log,
+      userQueryLimits: config.queryLimits,
+      engineLockWaitMs: config.clickhouse.engineLockWaitMs,
+    });
+    const wh = warehouse;
+    stops.push({ name: 'warehouse', maxMs: ENGINE_CLOSE_MS + 2_000, stop: () => wh.close({ engineWaitMs: ENGINE_CLOSE_MS }) });
     const temporal = await connectClient(target);
-    stops.push(() => temporal.connection.close());
+    stops.push({ name: 'Temporal client', maxMs: 2_000, stop: () => temporal.connection.close() });
     if (config.temporal.address) await ensureSearchAttributes(temporal, target.namespace, log);
 
     // The SDK's own logs go through our logger, warnings and up (its INFO includes the whole webpack report).
@@ -109,13 +170,19 @@ async function main(role: Role) {
       });
       const running = worker.run();
       running.catch((err) => {
+        if (stopping) return; // a shutdown past the worker's grace time ends it this way
         log.fatal({ err }, 'worker stopped unexpectedly');
         process.kill(process.pid, 'SIGTERM');
       });
-      stops.push(async () => {
-        if (worker!.getState() === 'RUNNING') worker!.shutdown();
-        await running.catch(() => undefined);
-        await workerConnection!.close();
+      // Bounded by the worker's own grace and force times (temporal/worker.ts).
+      stops.push({
+        name: 'worker',
+        maxMs: 12_000,
+        stop: async () => {
+          if (worker!.getState() === 'RUNNING') worker!.shutdown();
+          await running.catch(() => undefined);
+          await workerConnection!.close();
+        },
       });
     }
 
@@ -141,7 +208,7 @@ async function main(role: Role) {
         const s = app.listen(config.api.port, config.api.host, () => resolve(s));
         s.once('error', reject);
       });
-      stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      stops.push({ name: 'API server', maxMs: HTTP_DRAIN_MS + 1_000, stop: () => closeServer(server) });
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
       if (!config.api.publicUrl) deps.publicUrl = `http://${config.api.host}:${port}`; // the port the OS gave, for port 0
@@ -157,21 +224,31 @@ async function main(role: Role) {
       process.stdout.write(`Tributary worker is polling task queue "${config.temporal.taskQueue}" on ${target.address}\n`);
     }
   } catch (err) {
-    await stopAll();
+    if (stopping) return new Promise<never>(() => undefined); // a signal is already stopping everything
+    // Everything started so far is stopped before the failure is reported (main's caller exits non-zero).
+    await exitAfterStopping(1);
     throw err;
   }
+}
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    await stopAll();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+/** Stops taking requests; those in flight get HTTP_DRAIN_MS to answer, then their connections are closed. */
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), HTTP_DRAIN_MS).unref();
+  });
+}
+
+/** The engine must not outlive the platform, whatever state its close was left in. */
+function killEngine(warehouse: Warehouse | undefined) {
+  const pid = warehouse?.enginePid;
+  if (!pid) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
 }
 
 const role = (process.argv[2] ?? 'all') as Role;

@@ -24,7 +24,16 @@ export async function createWorker(opts: {
   const activities = createActivities(opts.deps);
   // Heartbeats carry the progress the Temporal UI shows and the cursor a retry resumes from: send
   // them at least every second rather than the SDK's default of most of the heartbeat timeout.
-  const common = { connection: opts.connection, namespace: opts.namespace, activities, maxHeartbeatThrottleInterval: opts.heartbeatThrottleMs };
+  // A stop is bounded (platform/main.ts): activities get a few seconds to see their cancellation, then the
+  // worker gives up on them, as a crash would (Temporal retries them on the next start).
+  const common = {
+    connection: opts.connection,
+    namespace: opts.namespace,
+    activities,
+    maxHeartbeatThrottleInterval: opts.heartbeatThrottleMs,
+    shutdownGraceTime: '3s',
+    shutdownForceTime: '8s',
+  } as const;
   const main = await Worker.create({
     ...common,
     taskQueue: opts.taskQueue,

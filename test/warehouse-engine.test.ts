@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
+import { checkReadQuery, UnsafeQueryError } from '../warehouse/read-query';
 import { isRunning } from './support/platform';
 
 /**
@@ -72,3 +73,117 @@ describe('embedded warehouse engine', () => {
     expect(await wh.queryRows('SELECT toString(count()) AS n FROM tributary.t')).toEqual([{ n: '10002' }]);
   });
 });
+
+/**
+ * Users' queries run on the engine's read-only session under limits the platform sets (warehouse/query-limits.ts):
+ * over one, a query fails with ClickHouse's own error and the engine is free for the next; no query can lift them.
+ */
+describe('user query limits on the embedded engine', () => {
+  const HEAVY = 'SELECT count() FROM numbers(1000000000000) WHERE sipHash64(number) = 0';
+  let dataDir: string;
+  let wh: Warehouse;
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-limits-'));
+    wh = await openWarehouse({
+      user: 'default',
+      password: '',
+      database: 'tributary',
+      dataDir,
+      userQueryLimits: { timeoutSeconds: 3, maxMemoryBytes: 50_000_000, maxResultRows: 1000, maxResultBytes: 200_000, maxThreads: 1 },
+    });
+  });
+
+  afterAll(async () => {
+    await wh?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a query over its time limit fails as TIMEOUT_EXCEEDED and the next query answers', async () => {
+    await expect(wh.queryReadOnly(HEAVY)).rejects.toMatchObject({ code: '159', type: 'TIMEOUT_EXCEEDED' });
+    expect((await wh.queryReadOnly('SELECT 1 AS one')).data).toEqual([{ one: 1 }]);
+  });
+
+  test('result rows, result bytes and memory are bounded; 64-bit integers come back as strings', async () => {
+    await expect(wh.queryReadOnly('SELECT number FROM numbers(1001)')).rejects.toMatchObject({ code: '396', message: expect.stringMatching(/max rows/) });
+    expect((await wh.queryReadOnly('SELECT number FROM numbers(1000)')).rows).toBe(1000);
+    await expect(wh.queryReadOnly('SELECT repeat(toString(number), 1000) FROM numbers(500)')).rejects.toMatchObject({ code: '396', message: expect.stringMatching(/max bytes/) });
+    await expect(wh.queryReadOnly('SELECT groupArray(number) FROM numbers(100000000)')).rejects.toMatchObject({ code: '241' });
+    expect((await wh.queryReadOnly('SELECT toUInt64(1) AS n')).data).toEqual([{ n: '1' }]);
+  });
+
+  test('a query cannot lift its limits with SETTINGS or SET, even inside a subquery', async () => {
+    const limits = await wh.queryReadOnly(
+      "SELECT getSetting('max_execution_time') AS t, toString(getSetting('max_result_rows')) AS r, toString(getSetting('max_threads')) AS th, getSetting('readonly') AS ro",
+    );
+    expect(limits.data).toEqual([{ t: 3, r: '1000', th: '1', ro: 1 }]);
+    for (const sql of [
+      'SELECT number FROM numbers(2000) SETTINGS max_result_rows = 0',
+      `${HEAVY} SETTINGS max_execution_time = 0`,
+      'SELECT * FROM view(SELECT number FROM numbers(2000) SETTINGS max_result_rows = 0)',
+    ]) {
+      // Refused by the engine (READONLY), or run under the limit it tried to lift.
+      await expect(wh.queryReadOnly(sql)).rejects.toMatchObject({ code: expect.stringMatching(/^(164|396|159)$/) });
+      await expect(checkReadQuery(wh, sql)).rejects.toThrow(/readonly mode|not allowed/);
+    }
+    await expect(wh.queryReadOnly('SELECT 1 SETTINGS max_result_rows = 0')).rejects.toMatchObject({ code: '164', message: expect.stringMatching(/Cannot modify 'max_result_rows' setting in readonly mode/) });
+    await expect(checkReadQuery(wh, 'SET max_result_rows = 0')).rejects.toThrow(UnsafeQueryError);
+    await expect(checkReadQuery(wh, 'SET readonly = 0')).rejects.toThrow(UnsafeQueryError);
+    await expect(wh.queryReadOnly('SELECT number FROM numbers(1001)')).rejects.toMatchObject({ code: '396' });
+  });
+
+  test('what runs is listed; a query still waiting for the engine is dropped when its caller gives up', async () => {
+    const heavy = wh.queryReadOnly(HEAVY);
+    heavy.catch(() => undefined);
+    await waitFor(async () => (await wh.running()).some((q) => q.query.includes('sipHash64') && q.session === 'readonly'));
+    const aborts = new AbortController();
+    const waiting = wh.queryReadOnly('SELECT 42 AS waited', { signal: aborts.signal });
+    await waitFor(async () => (await wh.running()).some((q) => q.query.includes('42 AS waited') && q.state === 'queued'));
+    aborts.abort();
+    await expect(waiting).rejects.toThrow(/abort/i);
+    const running = await wh.running();
+    expect(running.map((q) => q.query)).not.toContainEqual(expect.stringContaining('42 AS waited'));
+    const listed = running.find((q) => q.query.includes('sipHash64'))!;
+    expect(listed).toMatchObject({ session: 'readonly', state: 'running' });
+    expect(listed.age_ms).toBeGreaterThanOrEqual(0);
+    await expect(heavy).rejects.toMatchObject({ code: '159' });
+  });
+});
+
+describe('opening the data dir', () => {
+  test('another engine holding the data dir beyond the wait: the open fails naming the holder', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-lock-'));
+    const holder = await openWarehouse({ user: 'default', password: '', database: 'tributary', dataDir });
+    try {
+      await expect(openWarehouse({ user: 'default', password: '', database: 'tributary', dataDir, engineLockWaitMs: 500 })).rejects.toThrow(
+        new RegExp(`locked by process ${holder.enginePid}`),
+      );
+      expect(await holder.queryRows('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await holder.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a data dir the engine cannot load fails at once (no retry: no other process holds it), with the cause', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-broken-'));
+    fs.mkdirSync(path.join(dataDir, 'warehouse', 'metadata'), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'warehouse', 'metadata', 'tributary.sql'), 'not a database (((');
+    try {
+      // A lock wait far beyond the test's timeout: only a failure without retry ends in time.
+      await expect(openWarehouse({ user: 'default', password: '', database: 'tributary', dataDir, engineLockWaitMs: 3_600_000 })).rejects.toThrow(
+        /could not open .*Syntax error \(in file metadata\/tributary\.sql\)/s,
+      );
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 20_000);
+});
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -10,6 +10,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import { ensureDir } from '../platform/data-dir';
 import type { Logger } from '../platform/logger';
 import { EmbeddedEngine } from './engine';
+import { DEFAULT_QUERY_LIMITS, userQuerySettings, type QueryLimits } from './query-limits';
 
 /**
  * The warehouse: one ClickHouse engine, reached through @clickhouse/client either in a process of its own
@@ -24,12 +25,13 @@ export interface Warehouse {
     opts?: { params?: Record<string, unknown>; settings?: ClickHouseSettings },
   ): Promise<T[]>;
   /**
-   * A user's query, run where nothing can be written (ClickHouse `readonly = 2`): rows with
-   * ClickHouse's column metadata (the JSON format). Validate it with `checkReadQuery` first.
+   * A user's query, run under the user query limits where no setting can be changed and nothing written
+   * (ClickHouse `readonly = 1`): rows with ClickHouse's column metadata (the JSON format). Validate it with
+   * `checkReadQuery` first. `signal` drops it while it waits for the engine (embedded) or cancels it (server).
    */
-  queryReadOnly(sql: string, opts?: { params?: Record<string, unknown>; settings?: ClickHouseSettings }): Promise<QueryResult>;
+  queryReadOnly(sql: string, opts?: { params?: Record<string, unknown>; signal?: AbortSignal }): Promise<QueryResult>;
   /** ClickHouse's parse of a statement, one line of `EXPLAIN AST` each (on the read-only session). */
-  explainAst(sql: string): Promise<string[]>;
+  explainAst(sql: string, opts?: { signal?: AbortSignal }): Promise<string[]>;
   /** Inserts bytes already in `format`, untouched by JavaScript (the hot path). */
   insertBytes(table: string, columns: string[], data: Buffer, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
   /**
@@ -38,10 +40,26 @@ export interface Warehouse {
    * when it ends; a stream that fails midway leaves the rows before it (load into a staging table).
    */
   insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
-  ping(): Promise<{ ok: boolean; error?: string }>;
+  /**
+   * Whether a trivial query answers within `timeoutMs` (default: no limit), on the platform's session and on
+   * the one users' queries run on.
+   */
+  ping(opts?: { timeoutMs?: number }): Promise<{ ok: boolean; error?: string }>;
+  /** What the engine is running or has waiting (embedded), or the server's system.processes (remote). */
+  running(): Promise<RunningQuery[]>;
   /** The embedded engine's process id (undefined for a server). */
   readonly enginePid?: number;
-  close(): Promise<void>;
+  /** Embedded: the engine is killed if it has not closed after `engineWaitMs` (default 15 s). */
+  close(opts?: { engineWaitMs?: number }): Promise<void>;
+}
+
+export interface RunningQuery {
+  /** Embedded: the engine session; remote: the ClickHouse user. */
+  session: string;
+  /** The query's text, cut at 200 characters. */
+  query: string;
+  age_ms: number;
+  state: 'queued' | 'running';
 }
 
 export interface QueryResult {
@@ -70,7 +88,16 @@ class ClickHouseWarehouse implements Warehouse {
     private readonly engine?: EmbeddedEngine,
     private readonly readOnlyClient?: ClickHouseClient,
     private readonly spoolDir?: string,
+    /** The user query limits and output settings; the embedded engine has them fixed on its read-only session. */
+    private readonly userSettings: ClickHouseSettings = userQuerySettings(DEFAULT_QUERY_LIMITS),
   ) {}
+
+  /** Remote: the settings of each user query (embedded: none, its session has them and refuses any). */
+  private readOnlySettings(): ClickHouseSettings {
+    // readonly = 1 is applied with the others, all checked against the user's profile; the query's own SETTINGS
+    // are then refused. A server cancels the query when its HTTP request goes away.
+    return this.readOnlyClient ? {} : { ...this.userSettings, readonly: '1', cancel_http_readonly_queries_on_client_close: 1 };
+  }
 
   async command(sql: string, settings?: ClickHouseSettings) {
     await this.client.command({ query: sql, clickhouse_settings: settings });
@@ -86,22 +113,23 @@ class ClickHouseWarehouse implements Warehouse {
     return rs.json<T>();
   }
 
-  async queryReadOnly(sql: string, opts: { params?: Record<string, unknown>; settings?: ClickHouseSettings } = {}): Promise<QueryResult> {
+  async queryReadOnly(sql: string, opts: { params?: Record<string, unknown>; signal?: AbortSignal } = {}): Promise<QueryResult> {
     // Embedded: chDB applies settings as session SETs, so user queries get a session of their own whose
-    // readonly mode can never leak into the sync path. Remote: HTTP settings are per query.
+    // limits and readonly mode can never leak into the sync path. Remote: HTTP settings are per query.
     const client = this.readOnlyClient ?? this.client;
     const rs = await client.query({
       query: sql,
       format: 'JSON',
       query_params: opts.params,
-      clickhouse_settings: this.readOnlyClient ? opts.settings : { ...opts.settings, readonly: '2' },
+      clickhouse_settings: this.readOnlySettings(),
+      abort_signal: opts.signal,
     });
     return (await rs.json<Record<string, unknown>>()) as unknown as QueryResult;
   }
 
-  async explainAst(sql: string): Promise<string[]> {
+  async explainAst(sql: string, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
     const client = this.readOnlyClient ?? this.client;
-    const rs = await client.query({ query: `EXPLAIN AST ${sql}`, format: 'TabSeparatedRaw', clickhouse_settings: this.readOnlyClient ? {} : { readonly: '2' } });
+    const rs = await client.query({ query: `EXPLAIN AST ${sql}`, format: 'TabSeparatedRaw', clickhouse_settings: this.readOnlySettings(), abort_signal: opts.signal });
     // chDB answers EXPLAIN in CSV whatever the format asked: unquote such lines.
     return (await rs.text())
       .split('\n')
@@ -211,23 +239,43 @@ class ClickHouseWarehouse implements Warehouse {
     }
   }
 
-  async ping() {
-    try {
-      const r = await this.client.ping();
-      return r.success ? { ok: true } : { ok: false, error: String((r as { error?: unknown }).error) };
-    } catch (err) {
-      return { ok: false, error: (err as Error).message };
-    }
+  async ping(opts: { timeoutMs?: number } = {}) {
+    const lanes = [this.client, ...(this.readOnlyClient ? [this.readOnlyClient] : [])];
+    const results = await Promise.all(lanes.map((client) => trivialQuery(client, opts.timeoutMs)));
+    const failed = results.find((r) => !r.ok);
+    return failed ?? { ok: true };
+  }
+
+  async running(): Promise<RunningQuery[]> {
+    if (this.engine) return this.engine.inFlight();
+    const rows = await this.queryRows<{ user: string; query: string; elapsed: number }>(
+      'SELECT user, substring(query, 1, 200) AS query, elapsed FROM system.processes WHERE query_id != queryID() ORDER BY elapsed DESC',
+    );
+    return rows.map((r) => ({ session: r.user, query: r.query, age_ms: Math.round(Number(r.elapsed) * 1000), state: 'running' }));
   }
 
   get enginePid() {
     return this.engine?.pid;
   }
 
-  async close() {
+  async close(opts: { engineWaitMs?: number } = {}) {
     await this.readOnlyClient?.close();
     await this.client.close();
-    await this.engine?.close();
+    await this.engine?.close(opts.engineWaitMs);
+  }
+}
+
+/** `SELECT 1`, given up after `timeoutMs` (and dropped, if it is still waiting for the engine). */
+async function trivialQuery(client: ClickHouseClient, timeoutMs?: number): Promise<{ ok: boolean; error?: string }> {
+  const abort = new AbortController();
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new Error(`a trivial query did not answer within ${timeoutMs} ms`)), timeoutMs);
+  try {
+    await client.command({ query: 'SELECT 1', abort_signal: abort.signal });
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, error: abort.signal.aborted ? (abort.signal.reason as Error).message : (err as Error).message };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -265,7 +313,12 @@ export async function openWarehouse(opts: {
   database: string;
   dataDir: string;
   log?: Logger;
+  /** The bounds on users' queries (default DEFAULT_QUERY_LIMITS). */
+  userQueryLimits?: QueryLimits;
+  /** Embedded: how long to wait for another engine to release the data dir. */
+  engineLockWaitMs?: number;
 }): Promise<Warehouse> {
+  const userSettings = userQuerySettings(opts.userQueryLimits ?? DEFAULT_QUERY_LIMITS);
   let wh: ClickHouseWarehouse;
   if (opts.url) {
     const client = createClient({
@@ -275,14 +328,18 @@ export async function openWarehouse(opts: {
       request_timeout: 3_600_000,
       clickhouse_settings: { date_time_input_format: 'basic' },
     });
-    wh = new ClickHouseWarehouse('remote', opts.database, client);
+    wh = new ClickHouseWarehouse('remote', opts.database, client, undefined, undefined, undefined, userSettings);
   } else {
-    const engine = await EmbeddedEngine.start(ensureDir(path.join(opts.dataDir, 'warehouse')), opts.log);
+    const engine = await EmbeddedEngine.start(ensureDir(path.join(opts.dataDir, 'warehouse')), {
+      log: opts.log,
+      readOnlySettings: userSettings,
+      lockWaitMs: opts.engineLockWaitMs,
+    });
     const client = createClient({ connection: engine.connection('main') });
-    const readOnly = createClient({ connection: engine.connection('readonly') }); // readonly = 2 for its life
+    const readOnly = createClient({ connection: engine.connection('readonly') }); // the user query limits, readonly = 1, for its life
     const spool = path.join(opts.dataDir, 'tmp', 'inserts');
     fs.rmSync(spool, { recursive: true, force: true }); // batches a crash left behind
-    wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool));
+    wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool), userSettings);
   }
   if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
   return wh;

@@ -5,37 +5,87 @@
  * cannot take the worker's heap with it. Data never passes through here on the hot path: a load's bytes reach
  * chDB through a named pipe or a spool file the worker writes (`INSERT … FROM INFILE`).
  *
- * Two sessions: `main` for the platform, `readonly` (readonly = 2 for its whole life) for users' queries.
+ * Two sessions: `main` for the platform, `readonly` (users' limits, then readonly = 1, for its whole life) for users' queries.
  * When the platform goes away without a word (SIGKILL), the channel closes and this process ends at once,
  * as chDB inside a killed worker would have: MergeTree parts are committed atomically, so nothing half-written
  * is ever visible, and the next engine can lock the data dir.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { createChdbConnection } from 'chdb/connection';
 import type { EngineReply, EngineRequest } from './engine-protocol';
 
 type Session = ReturnType<typeof createChdbConnection>;
+type Settings = NonNullable<Parameters<Session['query']>[0]['clickhouse_settings']>;
 
 const dataPath = process.argv[2];
-const LOCK_WAIT_MS = 30_000;
+/** From the platform (engine.ts): the read-only session's settings, and how long to wait for the data dir. */
+const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Settings; lockWaitMs?: number };
 
 const send = (msg: EngineReply) => process.send!(msg);
 
 /**
- * Opens a session on the data dir, waiting while a previous engine still holds its lock (its platform was just
- * killed and it is on its way out). chDB's error does not say why it could not open the dir (it prints the lock
- * message to stderr), so any failure to open is tried again until LOCK_WAIT_MS has passed.
+ * The process holding the lock ClickHouse takes on the data dir (an flock on its `status` file), from
+ * /proc/locks; undefined when nobody holds it.
  */
-async function openSession(path: string): Promise<Session> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
+function lockHolder(dir: string): number | undefined {
+  let inode: number;
+  let locks: string;
+  try {
+    inode = fs.statSync(path.join(dir, 'status')).ino;
+    locks = fs.readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of locks.split('\n')) {
+    const m = /^\d+:\s+FLOCK\s+\S+\s+WRITE\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line);
+    if (m && Number(m[2]) === inode) return Number(m[1]);
+  }
+  return undefined;
+}
+
+/**
+ * Opens a session on the data dir, waiting while another process holds its lock (a previous engine, its platform
+ * just killed, on its way out) for up to lockWaitMs. Any other failure is final at once: retrying it cannot help,
+ * and a first attempt that failed after taking the lock holds it for this process's life, so every retry would
+ * only meet its own lock. chDB's error does not say why it failed; it prints that to stderr (engine.ts shows it).
+ */
+async function openSession(dir: string, lockWaitMs: number): Promise<Session> {
+  const deadline = Date.now() + lockWaitMs;
+  let triedUnlocked = false;
   for (;;) {
     try {
-      return createChdbConnection({ path });
+      return createChdbConnection({ path: dir });
     } catch (err) {
-      const cause = String((err as { cause?: unknown }).cause ?? '') + String(err);
-      if (Date.now() > deadline || !/Cannot lock file|Another server instance|Failed to create connection/.test(cause)) throw err;
+      const holder = lockHolder(dir);
+      if (holder === process.pid) throw new Error(`${describe(err)} (this engine's own first attempt holds the data dir's lock)`);
+      if (holder === undefined) {
+        // Once more at once, in case the holder let go between the attempt and the look; not again.
+        if (triedUnlocked) throw err;
+        triedUnlocked = true;
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`the data dir is locked by process ${holder}, another warehouse engine (waited ${lockWaitMs} ms)`);
+      triedUnlocked = false;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+const describe = (err: unknown) => (err as Error).message + ((err as { cause?: Error }).cause ? `: ${(err as { cause: Error }).cause.message}` : '');
+
+/**
+ * The session users' queries run on: their limits and output settings, then `readonly = 1`, under which no
+ * query can change a setting (a SETTINGS clause or SET fails with READONLY), nor write.
+ */
+async function openReadOnlySession(dir: string, settings: Settings): Promise<Session> {
+  const session = createChdbConnection({ path: dir });
+  const entries = Object.entries(settings).filter(([, v]) => v !== undefined);
+  for (const [k] of entries) if (!/^[a-z_][a-z0-9_]*$/i.test(k)) throw new Error(`invalid setting name ${k}`);
+  const literal = (v: unknown) => (typeof v === 'number' || typeof v === 'boolean' || /^-?\d+(\.\d+)?$/.test(String(v)) ? String(Number(v)) : `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
+  if (entries.length) await session.command({ query: `SET ${entries.map(([k, v]) => `${k} = ${literal(v)}`).join(', ')}` });
+  await session.command({ query: 'SET readonly = 1' });
+  return session;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -43,6 +93,15 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
+
+/**
+ * chDB leaves the output a query had written before it failed (a limit reached mid-way: the JSON head) in its
+ * session, and gives it to the session's next query ahead of its own: a throwaway query takes it.
+ */
+const drainAfter = (session: Session) => async (err: unknown): Promise<never> => {
+  await session.command({ query: 'SELECT 1' }).catch(() => undefined);
+  throw err;
+};
 
 async function answer(sessions: Record<EngineRequest['session'], Session>, req: EngineRequest): Promise<EngineReply> {
   const session = sessions[req.session];
@@ -52,11 +111,11 @@ async function answer(sessions: Record<EngineRequest['session'], Session>, req: 
   >[0];
   switch (req.op) {
     case 'query': {
-      const res = await session.query(params);
+      const res = await session.query(params).catch(drainAfter(session));
       return { id: req.id, ok: true, bytes: await readAll(res.stream) };
     }
     case 'command': {
-      const res = await session.command(params);
+      const res = await session.command(params).catch(drainAfter(session));
       return { id: req.id, ok: true, summary: res.summary };
     }
     case 'ping': {
@@ -71,12 +130,10 @@ async function main() {
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
   let sessions: Record<EngineRequest['session'], Session>;
   try {
-    const main = await openSession(dataPath);
-    const readonly = createChdbConnection({ path: dataPath });
-    await readonly.command({ query: 'SET readonly = 2' });
-    sessions = { main, readonly };
+    const main = await openSession(dataPath, startup.lockWaitMs ?? 30_000);
+    sessions = { main, readonly: await openReadOnlySession(dataPath, startup.readOnlySettings ?? {}) };
   } catch (err) {
-    send({ type: 'failed', message: (err as Error).message + ((err as { cause?: Error }).cause ? `: ${(err as { cause: Error }).cause.message}` : '') });
+    send({ type: 'failed', message: describe(err) });
     process.exit(1);
   }
   process.on('message', (req: EngineRequest | { op: 'close' }) => {

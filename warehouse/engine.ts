@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { ClickHouseError, type ClickHouseClientConfigOptions } from '@clickhouse/client';
+import { ClickHouseError, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
 import type { Logger } from '../platform/logger';
 import type { EngineAnswer, EngineReply, EngineRequest } from './engine-protocol';
 
@@ -11,6 +11,41 @@ type Session = EngineRequest['session'];
 
 const ENTRY = path.join(__dirname, 'engine-process.ts');
 const CLOSE_WAIT_MS = 15_000;
+/** How much of a query's text inFlight() shows. */
+const QUERY_TEXT_MAX = 200;
+
+export interface EngineOptions {
+  log?: Logger;
+  /** Settings of the read-only session users' queries run on (fixed for its life: readonly = 1 after them). */
+  readOnlySettings?: ClickHouseSettings;
+  /** How long to wait for another process's engine to release the data dir (default 30 s). */
+  lockWaitMs?: number;
+  /**
+   * Read-only requests the engine is given at once; the rest wait here, where a caller that goes away (a closed
+   * HTTP request) can drop one before it runs. chDB runs one query at a time per session, so this is the
+   * number of read-only sessions the engine has.
+   */
+  readOnlyLanes?: number;
+}
+
+/** A request the engine has, or that waits for it: what /health shows when the engine is slow to answer. */
+export interface InFlightRequest {
+  session: Session;
+  /** The query's text and its parameters, cut at 200 characters. */
+  query: string;
+  /** Since it was asked for. */
+  age_ms: number;
+  /** `queued`: waiting here for a read-only lane; `running`: the engine has it. */
+  state: 'queued' | 'running';
+}
+
+interface Pending {
+  req: EngineRequest;
+  since: number;
+  state: InFlightRequest['state'];
+  resolve: (r: EngineAnswer) => void;
+  reject: (e: Error) => void;
+}
 
 /**
  * The embedded warehouse engine (chDB) in a process of its own, and @clickhouse/client connections to it:
@@ -21,19 +56,26 @@ const CLOSE_WAIT_MS = 15_000;
 export class EmbeddedEngine {
   private child?: ChildProcess;
   private starting?: Promise<ChildProcess>;
-  private readonly pending = new Map<number, { resolve: (r: EngineAnswer) => void; reject: (e: Error) => void }>();
+  /** Every request not yet answered, by id: sent to the engine (`running`) or waiting for a read-only lane. */
+  private readonly pending = new Map<number, Pending>();
+  private readonly readOnlyQueue: number[] = [];
+  private readOnlyRunning = 0;
   private nextId = 1;
   private closed = false;
 
   private constructor(
     private readonly dataPath: string,
-    private readonly log?: Logger,
+    private readonly opts: EngineOptions,
   ) {}
 
-  static async start(dataPath: string, log?: Logger): Promise<EmbeddedEngine> {
-    const engine = new EmbeddedEngine(dataPath, log);
+  static async start(dataPath: string, opts: EngineOptions = {}): Promise<EmbeddedEngine> {
+    const engine = new EmbeddedEngine(dataPath, opts);
     await engine.process();
     return engine;
+  }
+
+  private get log() {
+    return this.opts.log;
   }
 
   /** The engine's process id (the benchmark samples its memory). */
@@ -56,18 +98,34 @@ export class EmbeddedEngine {
     // chDB runs each query on a libuv pool thread for as long as it takes, and a streaming load (an INSERT fed
     // through a pipe) as long as its source: the default 4 threads would let four loads starve every other query.
     const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
-    const child = fork(ENTRY, [this.dataPath], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    const startup = JSON.stringify({ readOnlySettings: this.opts.readOnlySettings ?? {}, lockWaitMs: this.opts.lockWaitMs });
+    // stderr passes through here: chDB prints why it could not open the data dir there, not in its error.
+    const child = fork(ENTRY, [this.dataPath, startup], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'], detached: true });
+    let stderrTail = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      if (!this.child) stderrTail = (stderrTail + chunk.toString()).slice(-8192);
+    });
     return new Promise((resolve, reject) => {
-      const early = (code: number | null, signal: NodeJS.Signals | null) => reject(new Error(`the warehouse engine exited while starting (${signal ?? `code ${code}`})`));
+      const early = (code: number | null, signal: NodeJS.Signals | null) => reject(new Error(`the warehouse engine exited while starting (${signal ?? `code ${code}`})${engineSaid(stderrTail)}`));
       child.once('exit', early);
       child.on('message', (msg: EngineReply) => {
         if ('type' in msg) {
           child.off('exit', early);
           if (msg.type === 'failed') {
-            reject(new Error(`the warehouse engine could not open ${this.dataPath}: ${msg.message}`));
+            // It exits on its own; one whose native teardown hangs is killed: the failure is told once it is gone.
+            const reaper = setTimeout(() => child.kill('SIGKILL'), 5_000);
+            const failure = new Error(`the warehouse engine could not open ${this.dataPath}: ${msg.message}${engineSaid(stderrTail)}`);
+            const gone = () => {
+              clearTimeout(reaper);
+              reject(failure);
+            };
+            if (child.exitCode !== null || child.signalCode !== null) gone();
+            else child.once('exit', gone);
             return;
           }
           this.child = child;
+          stderrTail = '';
           child.once('exit', (code, signal) => this.lost(child, code, signal));
           this.log?.info({ pid: child.pid, dir: this.dataPath }, 'warehouse engine (chDB) started');
           resolve(child);
@@ -75,7 +133,7 @@ export class EmbeddedEngine {
         }
         const waiting = this.pending.get(msg.id);
         if (!waiting) return;
-        this.pending.delete(msg.id);
+        this.settle(msg.id);
         if (msg.ok) waiting.resolve(msg);
         else waiting.reject(msg.code ? new ClickHouseError({ message: msg.message, code: msg.code, type: msg.errorType }) : new Error(msg.message));
       });
@@ -85,20 +143,95 @@ export class EmbeddedEngine {
   private lost(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
     if (this.child === child) this.child = undefined;
     const err = new Error(`the warehouse engine (chDB, pid ${child.pid}) stopped (${signal ?? `code ${code}`}) before answering`);
-    if (!this.closed) this.log?.error({ pid: child.pid, code, signal, inFlight: this.pending.size }, 'the warehouse engine stopped; the next query starts it again');
-    for (const [, waiting] of this.pending) waiting.reject(err);
-    this.pending.clear();
+    const running = [...this.pending].filter(([, p]) => p.state === 'running');
+    if (!this.closed) this.log?.error({ pid: child.pid, code, signal, inFlight: running.length }, 'the warehouse engine stopped; the next query starts it again');
+    for (const [id, waiting] of running) {
+      this.settle(id);
+      waiting.reject(err);
+    }
   }
 
-  async request(req: Omit<EngineRequest, 'id'>): Promise<EngineAnswer> {
-    const child = await this.process();
+  /** Forgets an answered (or abandoned) request, and gives its read-only lane to the next in the queue. */
+  private settle(id: number) {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    if (p.req.session === 'readonly' && p.state === 'running') {
+      this.readOnlyRunning--;
+      this.dispatchReadOnly();
+    }
+  }
+
+  private dispatchReadOnly() {
+    while (this.readOnlyQueue.length && this.readOnlyRunning < (this.opts.readOnlyLanes ?? 1)) {
+      const id = this.readOnlyQueue.shift()!;
+      const p = this.pending.get(id);
+      if (p) void this.send(id, p);
+    }
+  }
+
+  private async send(id: number, p: Pending) {
+    p.state = 'running';
+    if (p.req.session === 'readonly') this.readOnlyRunning++;
+    let child: ChildProcess;
+    try {
+      child = await this.process();
+    } catch (err) {
+      this.settle(id);
+      p.reject(err as Error);
+      return;
+    }
+    child.send(p.req, (err) => {
+      if (err && this.pending.has(id)) {
+        this.settle(id);
+        p.reject(err);
+      }
+    });
+  }
+
+  /**
+   * Sends a request to the engine. Read-only ones wait here for a lane; `signal` drops one that is still waiting.
+   * One the engine already runs cannot be interrupted (chDB has no way to), so its caller is answered at once and
+   * the engine finishes it within its limits (max_execution_time), keeping its lane until then.
+   */
+  async request(req: Omit<EngineRequest, 'id'>, signal?: AbortSignal): Promise<EngineAnswer> {
+    if (this.closed) throw new Error('the warehouse engine is closed');
+    signal?.throwIfAborted();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      child.send({ ...req, id } satisfies EngineRequest, (err) => {
-        if (err && this.pending.delete(id)) reject(err);
-      });
+      const p: Pending = { req: { ...req, id }, since: Date.now(), state: 'queued', resolve, reject };
+      this.pending.set(id, p);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          if (!this.pending.has(id)) return;
+          if (p.state === 'queued') {
+            this.pending.delete(id);
+            this.readOnlyQueue.splice(this.readOnlyQueue.indexOf(id), 1);
+          }
+          reject(signal.reason instanceof Error ? signal.reason : new Error('the query was aborted'));
+        },
+        { once: true },
+      );
+      if (req.session === 'readonly') {
+        this.readOnlyQueue.push(id);
+        this.dispatchReadOnly();
+      } else {
+        void this.send(id, p);
+      }
     });
+  }
+
+  /** The requests the engine has or that wait for it, oldest first. */
+  inFlight(): InFlightRequest[] {
+    const now = Date.now();
+    return [...this.pending.values()].map((p) => ({
+      session: p.req.session,
+      // With its parameters: a user's SQL reaches the engine as one while it is checked (read-query.ts).
+      query: [p.req.query ?? (p.req.op === 'ping' ? 'SELECT 1' : ''), p.req.query_params ? JSON.stringify(p.req.query_params) : ''].join(' ').trim().slice(0, QUERY_TEXT_MAX),
+      age_ms: now - p.since,
+      state: p.state,
+    }));
   }
 
   /** A @clickhouse/client connection to one of the engine's sessions. */
@@ -112,20 +245,20 @@ export class EmbeddedEngine {
       query_params: p.query_params,
     });
     const connection: Connection = {
-      ping: async () => {
+      ping: async (p?: { abort_signal?: AbortSignal }) => {
         try {
-          await this.request({ session, op: 'ping' });
+          await this.request({ session, op: 'ping' }, p?.abort_signal);
           return { success: true };
         } catch (err) {
           return { success: false, error: err as Error };
         }
       },
       query: async (p) => {
-        const reply = await this.request({ ...fields(p), op: 'query' });
+        const reply = await this.request({ ...fields(p), op: 'query' }, p.abort_signal);
         return { ...base(p.query_id), stream: Readable.from([Buffer.from(reply.bytes ?? new Uint8Array())], { objectMode: false }) };
       },
       command: async (p) => {
-        const reply = await this.request({ ...fields(p), op: 'command' });
+        const reply = await this.request({ ...fields(p), op: 'command' }, p.abort_signal);
         return { ...base(p.query_id), summary: reply.summary };
       },
       // Embedded loads reach the engine as `INSERT … FROM INFILE` commands (warehouse/client.ts), never as bodies.
@@ -140,16 +273,36 @@ export class EmbeddedEngine {
     return connection;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Asks the engine to close its sessions, and kills it after `waitMs` (a query it is running would hold the close
+   * up to its time limit): MergeTree parts are committed atomically, so a kill loses nothing committed, as a crash.
+   */
+  async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.starting?.catch(() => undefined);
-    const child = this.child;
-    if (!child) return;
+    const gone = new Error('the warehouse engine is closed');
+    for (const id of this.readOnlyQueue.splice(0)) {
+      const p = this.pending.get(id);
+      this.pending.delete(id);
+      p?.reject(gone);
+    }
+    const child = this.child ?? (await this.starting?.catch(() => undefined));
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.send({ op: 'close' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLOSE_WAIT_MS);
+    const timer = setTimeout(() => {
+      this.log?.warn({ pid: child.pid, waitMs, inFlight: this.inFlight() }, 'the warehouse engine did not close in time: killed');
+      child.kill('SIGKILL');
+    }, waitMs);
+    if (child.connected) child.send({ op: 'close' });
+    else child.kill('SIGKILL');
     await exited;
     clearTimeout(timer);
   }
+}
+
+/** The engine's own words on why it failed (chDB prints them to stderr): its last exception line. */
+function engineSaid(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => /Exception|Cannot lock|error/i.test(l));
+  const last = lines.at(-1)?.trim();
+  return last ? `; the engine said: ${last.slice(0, 1000)}` : '';
 }

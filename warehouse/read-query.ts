@@ -15,11 +15,11 @@ export class UnsafeQueryError extends Error {}
  * statement, after checking its syntax tree: no table function that reaches outside the
  * warehouse, no host-reading function, no INTO OUTFILE. `readonly` then refuses any write.
  */
-export async function checkReadQuery(wh: Warehouse, sql: string): Promise<string> {
+export async function checkReadQuery(wh: Warehouse, sql: string, signal?: AbortSignal): Promise<string> {
   // formatQuery parses exactly one statement: "SELECT 1; DROP ..." is a syntax error here.
-  const formatted = await wh.queryReadOnly('SELECT formatQuerySingleLine({sql:String}) AS q', { params: { sql } });
+  const formatted = await wh.queryReadOnly('SELECT formatQuerySingleLine({sql:String}) AS q', { params: { sql }, signal });
   const single = String(formatted.data[0].q);
-  const lines = await wh.explainAst(single);
+  const lines = await wh.explainAst(single, { signal });
   lines.forEach((line, i) => {
     const fn = /^\s*Function (\S+)/.exec(line)?.[1];
     if (!fn) return;
@@ -27,6 +27,8 @@ export async function checkReadQuery(wh: Warehouse, sql: string): Promise<string
     if (isTableFunction && !SAFE_TABLE_FUNCTIONS.has(fn)) throw new UnsafeQueryError(`Table function ${fn}() is not allowed in queries`);
     if (UNSAFE_FUNCTIONS.has(fn)) throw new UnsafeQueryError(`Function ${fn}() is not allowed in queries`);
   });
+  // The limits on user queries are the platform's (the engine refuses SETTINGS too; a server's profile may not).
+  if (lines.some((l) => /^\s*Set\b/.test(l))) throw new UnsafeQueryError('SET and SETTINGS are not allowed in queries: the limits on queries are set by the platform (TRIBUTARY_QUERY_*)');
   // A Literal directly under the root is an INTO OUTFILE target.
   if (lines.some((l) => /^ Literal /.test(l))) throw new UnsafeQueryError('INTO OUTFILE is not allowed in queries');
   return single;
