@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import fc from 'fast-check';
 import { makeDataDir, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { syncScheduleId } from '../temporal/ids';
 
 /**
  * Property-based fuzzing of the three write routes that take the richest bodies: hundreds of random
@@ -26,8 +27,8 @@ describe('fuzzing the write routes with malformed bodies', () => {
     const schedules: unknown[] = [];
     try {
       const client = new Client({ connection });
-      // Described by id (listing lags behind, through the visibility store); a fuzzed prefix would be another id.
-      for (const id of ['sync-fuzz_items', 'sync-fuzz_other', 'sync-fuzzed_items', 'sync-fuzzed_other']) {
+      // Described by id (listing lags behind, through the visibility store): schedule ids follow schema ids.
+      for (const id of Object.values(ids).sort().map(syncScheduleId)) {
         const d = await client.schedule.getHandle(id).describe().catch(() => undefined);
         schedules.push(d ? { id, paused: d.state.paused, every: d.spec.intervals?.map((i) => i.every), note: d.state.note } : { id, absent: true });
       }
