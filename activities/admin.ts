@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { unsealConfig } from '../catalog';
@@ -35,11 +38,15 @@ import { stagingTableName, type ActivityDeps } from './context';
 const sweepAfterMs = () => Number(process.env.TRIBUTARY_STAGING_SWEEP_DELAY_MS) || 45_000;
 
 /**
- * A deterministic crash point for the kill tests: with TRIBUTARY_TEST_HOLD_AT=<step>, the step logs and waits
- * (heartbeating) until the process is killed. Unset in production: a no-op.
+ * A deterministic crash point for the kill tests: with TRIBUTARY_TEST_HOLD_AT=<step>[,<step>…], the step logs
+ * and waits (heartbeating) until the process is killed — once per data dir (a marker file), so the restarted
+ * worker goes on. Unset in production: a no-op.
  */
 async function testHold(deps: ActivityDeps, step: string): Promise<void> {
-  if (process.env.TRIBUTARY_TEST_HOLD_AT !== step) return;
+  if (!(process.env.TRIBUTARY_TEST_HOLD_AT ?? '').split(',').includes(step)) return;
+  const marker = path.join(process.env.TRIBUTARY_DATA_DIR ?? os.tmpdir(), `test-hold-${step.replace(/\W+/g, '-')}`);
+  if (fs.existsSync(marker)) return;
+  fs.writeFileSync(marker, '');
   deps.log.warn({ holdAt: step }, 'test hold: waiting here until the process is killed');
   for (;;) {
     Context.current().heartbeat();
