@@ -102,6 +102,9 @@ export function createAdminActivities(deps: ActivityDeps) {
     const clash = pairs.filter((p) => present.has(p.from) && present.has(p.to)).map((p) => p.to);
     if (clash.length) throw ApplicationFailure.nonRetryable(`warehouse tables already exist: ${clash.join(', ')}`, 'Conflict');
     const todo = pairs.filter((p) => present.has(p.from));
+    // Staging tables left by runs that ended unseen (terminated in Temporal) would stay behind under the old
+    // prefix: no run is in flight now, so they go.
+    for (const p of pairs) await dropSchemaTables(deps.warehouse, p.from, { keepLive: true });
     await renameTables(deps.warehouse, todo);
     for (const p of pairs) forgetWebhookEventsTable(p.from);
     return pairs.filter((p) => present.has(p.from) || present.has(p.to)).map((p) => p.to);

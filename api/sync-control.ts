@@ -51,7 +51,8 @@ export async function withLiveRunState(deps: ApiDeps, schemas: SchemaRow[]): Pro
       ? await liveSyncRuns(deps.temporal, source, s, jobs.flatMap((j) => (j.workflow_id ? [{ workflowId: j.workflow_id, runId: j.workflow_run_id ?? undefined }] : [])))
       : [];
     if (runs.length) {
-      out.push(s);
+      // Alive but its job closed: the run is recording its outcome (completeJob), so it blocks nothing.
+      out.push(jobs.length ? s : { ...s, status: null });
       continue;
     }
     await failJobs(deps.catalog.db, jobs.map((j) => j.id), STALE_RUN);

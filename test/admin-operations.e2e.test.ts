@@ -231,7 +231,9 @@ describe('admin operations survive a crash; run state follows Temporal', () => {
     // Slow pages: each run now takes about a minute, longer than the old 45 s sweep.
     fake.pageDelayMs = 6_000;
     expect((await platform.api('POST', `/api/schemas/${customers}/sync`)).status).toBe(202);
-    await eventually(async () => expect((await platform.api('GET', `/api/sources/${res.body.id}/schemas`)).body.results[0].status).toBe('Running'));
+    await eventually(async () =>
+      expect((await platform.api('GET', `/api/sources/${res.body.id}/schemas`)).body.results.find((s: { id: string }) => s.id === customers).status).toBe('Running'),
+    );
     const resync = await platform.api('POST', '/api/schemas/bulk', { action: 'delete_and_resync', schema_ids: [customers] });
     expect(resync.body.applied).toEqual([{ id: customers, name: 'Customer' }]);
 
