@@ -35,7 +35,7 @@ import { stagingTableName, type ActivityDeps } from './context';
  */
 
 /** How long after stopping a run its staging table is swept once more: past the sync activities' heartbeat timeout. */
-const sweepAfterMs = () => Number(process.env.TRIBUTARY_STAGING_SWEEP_DELAY_MS) || 45_000;
+export const STAGING_SWEEP_DELAY_MS = () => Number(process.env.TRIBUTARY_STAGING_SWEEP_DELAY_MS) || 45_000;
 
 /**
  * A deterministic crash point for the kill tests: with TRIBUTARY_TEST_HOLD_AT=<step>[,<step>…], the step logs
@@ -183,7 +183,7 @@ export function createAdminActivities(deps: ActivityDeps) {
         if (opts.dropData) await resetSchemaSyncState(db, schemaId);
         else if (stopped) await markSchemaFailed(db, schemaId, `Cancelled: ${opts.why}`);
         if (opts.deleteSchedule) await deleteSchedule(client(), source, schema);
-        return { stopped, staging, sweepAfterMs: sweepAfterMs() };
+        return { stopped, staging, sweepAfterMs: STAGING_SWEEP_DELAY_MS() };
       });
     },
 

@@ -1,11 +1,14 @@
-import { ScheduleNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { stagingTableName } from '../activities/context';
+import { STAGING_SWEEP_DELAY_MS } from '../activities/admin';
+import { warehouseTableName } from '../warehouse/tables';
 import { failJobs, openJobs } from '../catalog/jobs';
 import { failStaleRun, getSchema, listRunningSchemas, type SchemaRow } from '../catalog/schemas';
 import { getSource, type SourceRow } from '../catalog/sources';
 import { schemaAdminWorkflowId } from '../temporal/ids';
 import { liveSyncRuns } from '../temporal/running-syncs';
 import { triggerSync, upsertSchedule } from '../temporal/schedules';
-import type { ResetSchemaInput } from '../workflows/source-admin';
+import type { ResetSchemaInput, sweepStaging } from '../workflows/source-admin';
 import { cdcTablesChanged } from './cdc-control';
 import type { ApiDeps } from './context';
 import { startOperation } from './operations';
@@ -56,10 +59,25 @@ export async function withLiveRunState(deps: ApiDeps, schemas: SchemaRow[]): Pro
       continue;
     }
     await failJobs(deps.catalog.db, jobs.map((j) => j.id), STALE_RUN);
+    if (source && jobs.length) await sweepStagingOf(deps, source, s, jobs.map((j) => j.id));
     if (await failStaleRun(deps.catalog.db, s.id, STALE_RUN)) deps.log.warn({ schemaId: s.id, name: s.name }, STALE_RUN);
     out.push((await getSchema(deps.catalog.db, s.id)) ?? s);
   }
   return out;
+}
+
+/**
+ * A run that ended unseen may have left its staging table, or its activity may still be filling it until its
+ * next heartbeat: the sweepStaging workflow drops those tables (by job id: never a later run's) a while later.
+ */
+async function sweepStagingOf(deps: ApiDeps, source: SourceRow, schema: SchemaRow, jobIds: string[]): Promise<void> {
+  const table = warehouseTableName(source.prefix, schema.name);
+  const args: [{ tables: string[]; delayMs: number }] = [{ tables: jobIds.map((id) => stagingTableName(table, id)), delayMs: STAGING_SWEEP_DELAY_MS() }];
+  await deps.temporal.workflow
+    .start<typeof sweepStaging>('sweepStaging', { workflowId: `sweep-stale-${jobIds[0]}`, taskQueue: deps.taskQueue, args })
+    .catch((err) => {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    });
 }
 
 /** Corrects every schema the catalog says is running (of one source, or all), before a listing shows them. */

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { STRIPE_TABLES } from '../connectors/stripe/tables';
 import { createLogger } from '../platform/logger';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
-import { sourceAdminWorkflowId, syncScheduleId } from '../temporal/ids';
+import { schemaAdminWorkflowId, sourceAdminWorkflowId, syncScheduleId } from '../temporal/ids';
 import { asSourceUser, eventually, grantCdc, secondClient } from './support/cdc';
 import { testEnv } from './support/env';
 import { freePort } from './support/ports';
@@ -240,7 +240,9 @@ describe('admin operations survive a crash; run state follows Temporal', () => {
     // Until the sweep of the stopped run has happened (at most 50 s: past the old code's 45 s sweep too).
     const sweeps = async () => {
       let n = 0;
-      for await (const _ of client.workflow.list({ query: `WorkflowType = "sweepStaging" AND ExecutionStatus = "Completed"` })) n++;
+      for await (const wf of client.workflow.list({ query: `WorkflowType = "sweepStaging" AND ExecutionStatus = "Completed"` })) {
+        if (wf.workflowId.startsWith(`sweep-${schemaAdminWorkflowId(customers)}-`)) n++;
+      }
       return n;
     };
     const deadline = Date.now() + 50_000;
