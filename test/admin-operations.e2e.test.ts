@@ -20,7 +20,9 @@ import { startStripeFake, type StripeFake } from './support/stripe-fake';
  * production), so a SIGKILL kills only the platform — the worker — in the middle of an operation. The kill
  * points are deterministic: TRIBUTARY_TEST_HOLD_AT makes a step log and wait there (once per data dir).
  */
-const STRIPE_CUSTOMERS = 1000; // ten pages of 100
+// Forty pages of 100, loaded in four batches of 1,000 rows (the Stripe connector's): a run resumes from the
+// cursor of the batch before, into the staging table it created.
+const STRIPE_CUSTOMERS = 4000;
 
 describe('admin operations survive a crash; run state follows Temporal', () => {
   let db: SourceDb;
@@ -36,7 +38,7 @@ describe('admin operations survive a crash; run state follows Temporal', () => {
   const env = () => ({
     TEMPORAL_ADDRESS: temporal.address,
     TRIBUTARY_TEST_HOLD_AT: 'tables renamed,source streams stopped',
-    TRIBUTARY_STAGING_SWEEP_DELAY_MS: '2000',
+    TRIBUTARY_STAGING_SWEEP_DELAY_MS: '30000',
     TRIBUTARY_STRIPE_API_URL: fake.url,
     TRIBUTARY_STRIPE_TEST_RPS: '40',
     TRIBUTARY_STRIPE_SETTLE_SECONDS: '1',
@@ -228,8 +230,9 @@ describe('admin operations survive a crash; run state follows Temporal', () => {
     expect(res.status).toBe(201);
     const customers = res.body.schemas.find((s: { name: string }) => s.name === 'Customer').id;
     expect(await waitForJobs(platform, customers, 1)).toMatchObject({ status: 'Completed' });
-    // Slow pages: each run now takes about a minute, longer than the old 45 s sweep.
-    fake.pageDelayMs = 6_000;
+    // Slow pages: a run now takes a minute, a batch every 15 s: the new run has loaded a batch (and heartbeated
+    // its cursor) by the time the stopped run's staging is swept (30 s here), and is still loading at the old 45 s.
+    fake.pageDelayMs = 1_500;
     expect((await platform.api('POST', `/api/schemas/${customers}/sync`)).status).toBe(202);
     await eventually(async () =>
       expect((await platform.api('GET', `/api/sources/${res.body.id}/schemas`)).body.results.find((s: { id: string }) => s.id === customers).status).toBe('Running'),
@@ -247,6 +250,10 @@ describe('admin operations survive a crash; run state follows Temporal', () => {
     };
     const deadline = Date.now() + 50_000;
     while ((await sweeps()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    // The new run's staging table is still there, with the batches it loaded.
+    const staging = await tables('pay_customer__loading_');
+    expect(staging).toHaveLength(1);
+    expect(Number((await query(platform, `SELECT count() AS n FROM ${staging[0]}`))[0].n)).toBeGreaterThanOrEqual(1000);
     fake.pageDelayMs = 0;
     const job = await waitForJobs(platform, customers, 3, 180_000);
     expect({ status: job.status, error: job.latest_error, rows: job.rows_synced }).toEqual({ status: 'Completed', error: null, rows: STRIPE_CUSTOMERS });
