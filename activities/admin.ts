@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import { unsealConfig } from '../catalog';
 import { clearSnapshots, getCdcMirror } from '../catalog/cdc';
 import { failJobs, openJobs } from '../catalog/jobs';
@@ -203,8 +203,12 @@ export function createAdminActivities(deps: ActivityDeps) {
         return opts.start && schema.should_sync;
       }
       if (!opts.start || !schema.should_sync || !schema.sync_type) return false;
-      await upsertSchedule(client(), taskQueue(), source, schema);
-      await triggerSync(client(), source, schema);
+      // The schedule was just released in line with the catalog: triggered straight away (created if lost).
+      await triggerSync(client(), source, schema).catch(async (err) => {
+        if (!(err instanceof ScheduleNotFoundError)) throw err;
+        await upsertSchedule(client(), taskQueue(), source, schema);
+        await triggerSync(client(), source, schema);
+      });
       return true;
     },
 
