@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './context';
+import { createAdminActivities } from './admin';
 import { createCdcActivities } from './cdc';
 import { createSyncActivities } from './sync';
 import { createWebhookActivities } from './webhooks';
@@ -6,7 +7,7 @@ import { createWebhookActivities } from './webhooks';
 export type { ActivityDeps } from './context';
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createSyncActivities(deps), ...createCdcActivities(deps), ...createWebhookActivities(deps) };
+  return { ...createSyncActivities(deps), ...createCdcActivities(deps), ...createWebhookActivities(deps), ...createAdminActivities(deps) };
 }
 
 export type SyncActivities = ReturnType<typeof createActivities>;

@@ -114,13 +114,20 @@ export const jobResponse = z
 const selected = z.object({ id: z.uuid(), name: z.string() });
 const skipped = selected.extend({ reason: z.string() });
 
-export const bulkResult = z.object({ action: z.string(), applied: z.array(selected), skipped: z.array(skipped) }).meta({ id: 'BulkResult' });
+/** An admin operation (a workflow) still running when the API stopped waiting for it: it completes on its own. */
+export const pendingOperation = z
+  .object({ workflow_id: z.string(), status: z.literal('running'), leads_to: z.record(z.string(), z.unknown()) })
+  .meta({ id: 'PendingOperation' });
+export const bulkResult = z
+  .object({ action: z.string(), applied: z.array(selected), skipped: z.array(skipped), operations: z.array(pendingOperation).optional() })
+  .meta({ id: 'BulkResult' });
 export const syncAllResult = z.object({ started: z.array(selected), skipped: z.array(skipped) }).meta({ id: 'SyncAllResult' });
 export const cdcCheckResult = z.object({ valid: z.boolean(), errors: z.array(z.string()) }).meta({ id: 'CdcCheckResult' });
 export const refreshResult = z.object({ added: z.array(schemaResponse), missing_at_source: z.array(z.string()) }).meta({ id: 'RefreshResult' });
 export const deleteSourceResult = z
   .object({ id: z.uuid(), deleted: z.literal(true), dropped_tables: z.array(z.string()), warnings: z.array(z.string()) })
   .meta({ id: 'DeleteSourceResult' });
+export const deleteSourcePending = z.object({ id: z.uuid(), deleted: z.literal(false), operation: pendingOperation }).meta({ id: 'DeleteSourcePending' });
 export const syncTriggered = z.object({ schema_id: z.uuid(), triggered: z.literal(true) });
 export const queryResult = z.object({
   columns: z.array(z.object({ name: z.string(), type: z.string() })),

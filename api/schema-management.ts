@@ -2,7 +2,7 @@ import { clearSnapshots } from '../catalog/cdc';
 import { cdcTablesChanged, isCdc } from './cdc-control';
 import { unsealConfig } from '../catalog';
 import { hasCompletedJob } from '../catalog/jobs';
-import { getSchemasByIds, updateSchemaSettings, type SchemaRow, type SchemaSettings } from '../catalog/schemas';
+import { getSchema, getSchemasByIds, updateSchemaSettings, type SchemaRow, type SchemaSettings } from '../catalog/schemas';
 import { getSource, type SourceRow } from '../catalog/sources';
 import { ONE_MINUTE_ONLY_FOR_CDC } from '../common/frequencies';
 import type { DiscoveredTable } from '../connectors/types';
@@ -20,7 +20,8 @@ import {
   type SchemaSettingsInput,
 } from './schema-rules';
 import { againstSource, parseConnectionConfig, resolveConnector } from './source-setup';
-import { startSync, stopSyncs, syncBlocker, type Selected, type Skipped } from './sync-control';
+import { awaitOperation, OPERATION_WAIT_MS, type PendingOperation } from './operations';
+import { startSchemaReset, startSync, syncBlocker, withLiveRunState, type Selected, type Skipped } from './sync-control';
 import { followWebhookTables, isWebhook } from './webhook-management';
 
 /** Changing one schema (PATCH /api/schemas/:id) and many at once (POST /api/schemas/bulk). */
@@ -98,23 +99,38 @@ export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchS
     (schema.last_synced_at !== null || schema.status !== null) &&
     ((body.sync_type !== undefined && body.sync_type !== schema.sync_type) ||
       (body.incremental_field !== undefined && body.incremental_field !== schema.incremental_field));
+  let updated: SchemaRow;
+  let pending: PendingOperation | undefined;
   if (rebuild) {
+    // Stopping the runs, dropping the data and storing the new settings are one operation (resetSchema):
+    // a crash between them does not leave a dropped table under the old settings.
     const dropData = next.sync_type === 'incremental' || next.sync_type === 'append' || next.sync_type === 'webhook';
-    await stopSyncs(deps, source, schema, 'sync settings changed', { dropData });
+    const handle = await startSchemaReset(deps, source, schema, {
+      why: 'sync settings changed',
+      dropData,
+      settings: changes,
+      start: Boolean(next.should_sync),
+      wasCdc: isCdc(schema),
+    });
+    const outcome = await awaitOperation(handle, { sync_type: next.sync_type });
+    if (!outcome.done) pending = outcome.pending;
+    updated = (await getSchema(deps.catalog.db, schema.id))!;
+  } else {
+    updated = (await updateSchemaSettings(deps.catalog.db, schema.id, changes))!;
+    await applySchedule(deps.temporal, deps.taskQueue, source, updated);
   }
-  const updated = (await updateSchemaSettings(deps.catalog.db, schema.id, changes))!;
-  await applySchedule(deps.temporal, deps.taskQueue, source, updated);
   if (isWebhook(schema) || isWebhook(updated)) {
     // The registered endpoint sends exactly the webhook tables' events.
     if (schema.should_sync !== updated.should_sync || schema.sync_type !== updated.sync_type) warnings.push(...(await followWebhookTables(deps, source)));
     if (isWebhook(schema) && schema.should_sync && !updated.should_sync) warnings.push(WEBHOOK_DISABLE_WARNING(schema.name));
   }
+  if (rebuild) return { schema: updated, source, warnings, pending };
   if (isCdc(schema) || isCdc(updated)) {
     // Joining or leaving CDC (or a new key): the mirror takes the table in or out, with a snapshot.
-    if (rebuild || enabling) await clearSnapshots(deps.catalog.db, [schema.id]);
+    if (enabling) await clearSnapshots(deps.catalog.db, [schema.id]);
     await cdcTablesChanged(deps, source);
-  } else if (updated.should_sync && (enabling || rebuild) && !syncBlocker(updated)) await startSync(deps, source, updated);
-  return { schema: updated, source, warnings };
+  } else if (updated.should_sync && enabling && !syncBlocker((await withLiveRunState(deps, [updated]))[0])) await startSync(deps, source, updated);
+  return { schema: updated, source, warnings, pending };
 }
 
 /** Loads the selected schemas with their sources; an unknown id is a 404 naming it, before anything changes. */
@@ -126,7 +142,7 @@ async function loadSelection(deps: ApiDeps, ids: string[]) {
   if (missing.length) throw new ApiError(404, 'not_found', `${missing.length} selected schema(s) not found`, missing);
   const sources = new Map<string, SourceRow>();
   for (const s of schemas) if (!sources.has(s.source_id)) sources.set(s.source_id, (await getSource(deps.catalog.db, s.source_id))!);
-  return schemas.map((schema) => ({ schema, source: sources.get(schema.source_id)! }));
+  return (await withLiveRunState(deps, schemas)).map((schema) => ({ schema, source: sources.get(schema.source_id)! }));
 }
 
 const ref = (s: SchemaRow): Selected => ({ id: s.id, name: s.name });
@@ -149,6 +165,7 @@ export async function runBulkAction(deps: ApiDeps, body: BulkAction) {
   const selection = await loadSelection(deps, body.schema_ids);
   const applied: Selected[] = [];
   const skipped: Skipped[] = [];
+  const pending: PendingOperation[] = [];
 
   switch (body.action) {
     case 'disable': {
@@ -187,25 +204,35 @@ export async function runBulkAction(deps: ApiDeps, body: BulkAction) {
       }
       break;
     }
-    case 'delete_tables': {
-      // Disabled as well: a schedule left running would import the table again at its next tick.
-      for (const { schema, source } of selection) {
-        await pauseSchedule(deps.temporal, source, schema, 'synced data deleted');
-        await stopSyncs(deps, source, schema, 'synced data deleted', { dropData: true });
-        await updateSchemaSettings(deps.catalog.db, schema.id, { should_sync: false });
-        applied.push(ref(schema));
-      }
-      break;
-    }
+    case 'delete_tables':
     case 'delete_and_resync': {
+      // One resetSchema operation per table, all started before any is waited for.
+      const started: { schema: SchemaRow; handle: Awaited<ReturnType<typeof startSchemaReset>> }[] = [];
       for (const { schema, source } of selection) {
-        await stopSyncs(deps, source, schema, 'deleted for a resync', { dropData: true });
-        const reason = syncBlocker({ ...schema, status: null });
-        if (reason) skipped.push({ ...ref(schema), reason: `table deleted; not resynced: ${reason}` });
-        else {
-          await startSync(deps, source, { ...schema, status: null });
-          applied.push(ref(schema));
+        const resync = body.action === 'delete_and_resync';
+        // delete_tables disables too: a schedule left running would import the table again at its next tick.
+        const reason = resync ? syncBlocker({ ...schema, status: null }) : undefined;
+        try {
+          const handle = await startSchemaReset(deps, source, schema, {
+            why: resync ? 'deleted for a resync' : 'synced data deleted',
+            dropData: true,
+            settings: resync ? undefined : { should_sync: false },
+            start: resync && !reason,
+            wasCdc: isCdc(schema),
+          });
+          started.push({ schema, handle });
+        } catch (err) {
+          if (!(err instanceof ApiError && err.status === 409)) throw err;
+          skipped.push({ ...ref(schema), reason: err.message });
+          continue;
         }
+        if (reason) skipped.push({ ...ref(schema), reason: `table deleted; not resynced: ${reason}` });
+        else applied.push(ref(schema));
+      }
+      const deadline = Date.now() + OPERATION_WAIT_MS();
+      for (const { handle } of started) {
+        const outcome = await awaitOperation(handle, { data_deleted: true }, Math.max(0, deadline - Date.now()));
+        if (!outcome.done) pending.push(outcome.pending);
       }
       break;
     }
@@ -217,10 +244,8 @@ export async function runBulkAction(deps: ApiDeps, body: BulkAction) {
       for (const w of await followWebhookTables(deps, source)) deps.log.warn({ sourceId: source.id }, w);
     }
   }
-  // Mirrors whose CDC tables were touched reconcile once per source.
-  const cdcTouched = selection.filter(({ schema }) => isCdc(schema));
-  if (body.action === 'delete_tables' || body.action === 'delete_and_resync') await clearSnapshots(deps.catalog.db, cdcTouched.map(({ schema }) => schema.id));
-  const cdcSources = new Map(cdcTouched.map(({ source }) => [source.id, source]));
-  if (body.action !== 'sync_now' && body.action !== 'delete_and_resync') for (const source of cdcSources.values()) await cdcTablesChanged(deps, source);
-  return { action: body.action, applied, skipped };
+  // Mirrors whose CDC tables were disabled or changed reconcile once per source (a reset tells its own).
+  const cdcSources = new Map(selection.filter(({ schema }) => isCdc(schema)).map(({ source }) => [source.id, source]));
+  if (body.action === 'disable' || body.action === 'set_frequency') for (const source of cdcSources.values()) await cdcTablesChanged(deps, source);
+  return { action: body.action, applied, skipped, ...(pending.length ? { operations: pending } : {}) };
 }

@@ -74,3 +74,18 @@ export async function hasCompletedJob(db: Queryable, schemaId: string): Promise<
   const r = await db.query(`SELECT 1 FROM jobs WHERE schema_id = $1 AND status = 'Completed' LIMIT 1`, [schemaId]);
   return r.rows.length > 0;
 }
+
+/** The schema's jobs still open in the catalog, with the Temporal run each belongs to. */
+export async function openJobs(db: Queryable, schemaId: string): Promise<{ id: string; workflow_id: string | null; workflow_run_id: string | null }[]> {
+  const r = await db.query<JobRow>(`SELECT id, workflow_id, workflow_run_id FROM jobs WHERE schema_id = $1 AND status = 'Running'`, [schemaId]);
+  return r.rows;
+}
+
+/** Closes the given jobs as failed (their runs ended without recording an outcome). */
+export async function failJobs(db: Queryable, ids: string[], reason: string): Promise<void> {
+  if (!ids.length) return;
+  await db.query(`UPDATE jobs SET status = 'Failed', latest_error = $2, finished_at = now() WHERE id::text = ANY(string_to_array($1, ',')) AND status = 'Running'`, [
+    ids.join(','),
+    reason,
+  ]);
+}

@@ -110,3 +110,22 @@ export async function getSchemasByIds(db: Queryable, ids: string[]): Promise<Sch
   const r = await db.query<SchemaRow>(`SELECT * FROM schemas WHERE id::text = ANY(string_to_array($1, ',')) ORDER BY name`, [ids.join(',')]);
   return r.rows;
 }
+
+/** Schemas whose last run said it was running: candidates for a liveness check against Temporal. */
+export async function listRunningSchemas(db: Queryable, sourceId?: string): Promise<SchemaRow[]> {
+  const r = sourceId
+    ? await db.query<SchemaRow>(`SELECT * FROM schemas WHERE status = 'Running' AND source_id = $1`, [sourceId])
+    : await db.query<SchemaRow>(`SELECT * FROM schemas WHERE status = 'Running'`);
+  return r.rows;
+}
+
+/** A deletion in progress: nothing of the source syncs again, a restart's reconciliation included. */
+export async function disableSourceSchemas(db: Queryable, sourceId: string): Promise<void> {
+  await db.query(`UPDATE schemas SET should_sync = false, updated_at = now() WHERE source_id = $1 AND should_sync`, [sourceId]);
+}
+
+/** Marks a run that ended unseen (terminated in Temporal) as failed, unless the schema moved on meanwhile. */
+export async function failStaleRun(db: Queryable, id: string, error: string): Promise<boolean> {
+  const r = await db.query(`UPDATE schemas SET status = 'Failed', latest_error = $2, updated_at = now() WHERE id = $1 AND status = 'Running' RETURNING id`, [id, error]);
+  return r.rows.length > 0;
+}

@@ -7,6 +7,7 @@ import { mapColumns } from '../connectors/postgres/types';
 import { openWarehouse } from '../warehouse/client';
 import { legacyColumnNames } from '../warehouse/columns';
 import { createTableSql } from '../warehouse/tables';
+import { syncScheduleId } from '../temporal/ids';
 
 /**
  * Property-based fuzzing of the three write routes that take the richest bodies: hundreds of random
@@ -32,8 +33,8 @@ describe('fuzzing the write routes with malformed bodies', () => {
     const schedules: unknown[] = [];
     try {
       const client = new Client({ connection });
-      // Described by id (listing lags behind, through the visibility store); a fuzzed prefix would be another id.
-      for (const id of ['sync-fuzz_items', 'sync-fuzz_other', 'sync-fuzzed_items', 'sync-fuzzed_other']) {
+      // Described by id (listing lags behind, through the visibility store): schedule ids follow schema ids.
+      for (const id of Object.values(ids).sort().map(syncScheduleId)) {
         const d = await client.schedule.getHandle(id).describe().catch(() => undefined);
         schedules.push(d ? { id, paused: d.state.paused, every: d.spec.intervals?.map((i) => i.every), note: d.state.note } : { id, absent: true });
       }

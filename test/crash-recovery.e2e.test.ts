@@ -188,7 +188,7 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
       expect(res.status).toBe(200);
       // The schedule knows the run it started at once (the visibility list lags); the activity's
       // pending state carries the heartbeat details the Temporal UI shows.
-      const schedule = client.schedule.getHandle(syncScheduleId('crash_big_orders'));
+      const schedule = client.schedule.getHandle(syncScheduleId(big.id));
       const seen: { phase: string; rows: number; batches: number }[] = [];
       const deadline = Date.now() + 120_000;
       while (Date.now() < deadline && !seen.some((d) => d.rows > 0)) {

@@ -13,6 +13,7 @@ import {
 } from './support/fidelity';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { syncScheduleId, syncWorkflowId } from '../temporal/ids';
 
 /**
  * The vertical slice through the HTTP API, on real parts: create a Postgres source, let the
@@ -269,14 +270,14 @@ describe('Postgres full refresh, end to end', () => {
     expect(bad.body.details[0].field).toBe('schema_id');
   });
 
-  test('Temporal shows readable ids and search attributes, and no credential anywhere in history', async () => {
+  test('Temporal ids follow the schema (they survive a rename), the table is a search attribute, and no credential anywhere in history', async () => {
     const client = await temporalClient();
     try {
       const runs = [];
       for await (const wf of client.workflow.list({ query: `TributaryTable = "e2e_fidelity"` })) runs.push(wf);
       expect(runs.length).toBeGreaterThanOrEqual(3);
       for (const wf of runs) {
-        expect(wf.workflowId).toMatch(/^sync-e2e_fidelity/);
+        expect(wf.workflowId.startsWith(`${syncWorkflowId(schemaIds.fidelity)}-`)).toBe(true);
         expect(wf.typedSearchAttributes.get({ name: 'TributarySourceId', type: 'KEYWORD' } as any)).toBe(sourceId);
         expect(wf.typedSearchAttributes.get({ name: 'TributarySourceType', type: 'KEYWORD' } as any)).toBe('Postgres');
         expect(wf.typedSearchAttributes.get({ name: 'TributarySyncType', type: 'KEYWORD' } as any)).toBe('full_refresh');
@@ -288,7 +289,7 @@ describe('Postgres full refresh, end to end', () => {
         expect(text).not.toContain(db.password);
         expect(text).toContain(schemaIds.fidelity);
       }
-      const schedule = await client.schedule.getHandle('sync-e2e_fidelity').describe();
+      const schedule = await client.schedule.getHandle(syncScheduleId(schemaIds.fidelity)).describe();
       expect(schedule.policies.overlap).toBe('SKIP');
     } finally {
       await client.connection.close();
@@ -328,10 +329,10 @@ describe('Postgres full refresh, end to end', () => {
     const client = await temporalClient();
     try {
       // Looked up by id: the schedule list is served by visibility, which may lag a moment.
-      for (const id of ['sync-e2e_fidelity', 'sync-e2e_order_items']) {
+      for (const id of [syncScheduleId(schemaIds.fidelity), syncScheduleId(schemaIds['Order Items'])]) {
         expect((await client.schedule.getHandle(id).describe()).state.paused).toBe(false);
       }
-      await expect(client.schedule.getHandle('sync-e2e_not_synced').describe()).rejects.toThrow(/not found/i);
+      await expect(client.schedule.getHandle(syncScheduleId(schemaIds.not_synced)).describe()).rejects.toThrow(/not found/i);
     } finally {
       await client.connection.close();
     }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { buildOpenApiDocument } from '../api/openapi';
+import { syncScheduleId } from '../temporal/ids';
 import * as R from '../api/response-schemas';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
@@ -49,6 +50,7 @@ describe('source setup flow and schema management', () => {
     });
   /** Schedule listing goes through Temporal's visibility store, which lags a moment behind: poll for the expected set. */
   async function expectSchedules(expected: string[]) {
+    expected = [...expected].sort();
     const deadline = Date.now() + 10_000;
     let ids = await scheduleIds();
     while (JSON.stringify(ids) !== JSON.stringify(expected) && Date.now() < deadline) {
@@ -57,6 +59,8 @@ describe('source setup flow and schema management', () => {
     }
     expect(ids).toEqual(expected);
   }
+  /** Schedule ids follow schema ids, so they survive a prefix change. */
+  const sid = (name: string) => syncScheduleId(ids[name]);
   const describeSchedule = (id: string) => temporal((c) => c.schedule.getHandle(id).describe());
   const tables = async () => (await query(platform, `SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name`)).map((r) => r.name);
 
@@ -188,7 +192,7 @@ describe('source setup flow and schema management', () => {
     sourceId = res.body.id;
     ids = Object.fromEntries(res.body.schemas.map((s: any) => [s.name, s.id]));
     for (const name of ['orders', 'customers', 'events_log', 'loose_keys']) expect(await waitForJobs(platform, ids[name], 1)).toMatchObject({ status: 'Completed' });
-    await expectSchedules(['sync-flow_customers', 'sync-flow_events_log', 'sync-flow_loose_keys', 'sync-flow_orders']);
+    await expectSchedules([sid('customers'), sid('events_log'), sid('loose_keys'), sid('orders')]);
   });
 
   test('GET /api/sources: status, last successful run and schema counts', async () => {
@@ -237,11 +241,11 @@ describe('source setup flow and schema management', () => {
     const disabled = await platform.api('PATCH', `/api/schemas/${ids.customers}`, { should_sync: false });
     expect(disabled.status).toBe(200);
     expect(disabled.body).toMatchObject({ should_sync: false, status: 'Paused' });
-    expect((await describeSchedule('sync-flow_customers')).state.paused).toBe(true);
+    expect((await describeSchedule(sid('customers'))).state.paused).toBe(true);
 
     const freq = await platform.api('PATCH', `/api/schemas/${ids.customers}`, { should_sync: true, sync_frequency: '12hour' });
     expect(freq.status).toBe(200);
-    const schedule = await describeSchedule('sync-flow_customers');
+    const schedule = await describeSchedule(sid('customers'));
     expect(schedule.state.paused).toBe(false);
     expect(schedule.spec.intervals![0].every).toBe(12 * 3600 * 1000);
     // Re-enabling starts a run at once.
@@ -251,7 +255,7 @@ describe('source setup flow and schema management', () => {
     const enabled = await platform.api('PATCH', `/api/schemas/${ids.plain}`, { should_sync: true, sync_type: 'full_refresh', sync_frequency: '24hour' });
     expect(enabled.status).toBe(200);
     expect(await waitForJobs(platform, ids.plain, 1)).toMatchObject({ status: 'Completed' });
-    expect((await describeSchedule('sync-flow_plain')).state.paused).toBe(false);
+    expect((await describeSchedule(sid('plain'))).state.paused).toBe(false);
   });
 
   test('PATCH: primary_key_columns are locked (409) once an incremental sync has completed', async () => {
@@ -295,11 +299,11 @@ describe('source setup flow and schema management', () => {
 
     const freq = await bulk({ action: 'set_frequency', schema_ids: [ids.orders, ids.customers], frequency: '30min' });
     expect(freq.status).toBe(200);
-    expect((await describeSchedule('sync-flow_orders')).spec.intervals![0].every).toBe(30 * 60 * 1000);
+    expect((await describeSchedule(sid('orders'))).spec.intervals![0].every).toBe(30 * 60 * 1000);
 
     const disable = await bulk({ action: 'disable', schema_ids: [ids.loose_keys] });
     expect(disable.body).toEqual({ action: 'disable', applied: [{ id: ids.loose_keys, name: 'loose_keys' }], skipped: [] });
-    expect((await describeSchedule('sync-flow_loose_keys')).state.paused).toBe(true);
+    expect((await describeSchedule(sid('loose_keys'))).state.paused).toBe(true);
 
     const syncNow = await bulk({ action: 'sync_now', schema_ids: [ids.orders, ids.loose_keys] });
     expect(syncNow.body).toEqual({
@@ -366,25 +370,38 @@ describe('source setup flow and schema management', () => {
     expect((await tables()).filter((t) => t.startsWith('flow_'))).toEqual([]);
     expect((await tables()).filter((t) => t.startsWith('shop_'))).toEqual(['shop_events_log', 'shop_loose_keys', 'shop_orders', 'shop_plain']);
     // Paused schedules (loose_keys disabled, customers' data deleted) move too, still paused.
-    await expectSchedules(['sync-shop_customers', 'sync-shop_events_log', 'sync-shop_loose_keys', 'sync-shop_orders', 'sync-shop_plain']);
-    expect((await describeSchedule('sync-shop_loose_keys')).state.paused).toBe(true);
+    await expectSchedules([sid('customers'), sid('events_log'), sid('loose_keys'), sid('orders'), sid('plain')]);
+    expect((await describeSchedule(sid('loose_keys'))).state.paused).toBe(true);
+    // Same ids, new readable names: the summary and the search attributes name the renamed table.
+    const orders = await describeSchedule(sid('orders'));
+    expect(orders.action).toMatchObject({ staticSummary: expect.stringContaining('into shop_orders') });
+    expect((orders.action as any).typedSearchAttributes.get({ name: 'TributaryTable', type: 'KEYWORD' })).toBe('shop_orders');
     await platform.api('POST', `/api/schemas/${ids.orders}/sync`);
     expect(await waitForJobs(platform, ids.orders, 5)).toMatchObject({ status: 'Completed' });
     expect((await query(platform, 'SELECT count() AS n FROM shop_orders FINAL'))[0].n).toBe('101');
   });
 
   test('a restart keeps every schedule as the catalog says: none lost, none duplicated, paused ones paused', async () => {
-    const before = ['sync-shop_customers', 'sync-shop_events_log', 'sync-shop_loose_keys', 'sync-shop_orders', 'sync-shop_plain'];
+    const before = [sid('customers'), sid('events_log'), sid('loose_keys'), sid('orders'), sid('plain')];
     await expectSchedules(before);
     // A schedule lost behind our back (deleted in the Temporal UI) comes back at the next start.
-    await temporal((c) => c.schedule.getHandle('sync-shop_plain').delete());
-    await expectSchedules(before.filter((id) => id !== 'sync-shop_plain'));
+    await temporal((c) => c.schedule.getHandle(sid('plain')).delete());
+    // As an older version left it: named after the table. It goes when its successor is created.
+    await temporal((c) =>
+      c.schedule.create({
+        scheduleId: 'sync-shop_plain',
+        spec: { intervals: [{ every: '1 day' }] },
+        action: { type: 'startWorkflow', workflowType: 'syncSchema', workflowId: 'sync-shop_plain', taskQueue: 'tributary', args: [{ schemaId: ids.plain }] },
+        state: { paused: true },
+      }),
+    );
+    await expectSchedules([...before.filter((id) => id !== sid('plain')), 'sync-shop_plain']);
     expect(await platform.stop()).toBe(0);
     platform = await startPlatform({ dataDir, token: platform.token });
     await expectSchedules(before);
-    expect((await describeSchedule('sync-shop_loose_keys')).state.paused).toBe(true);
-    expect((await describeSchedule('sync-shop_customers')).state.paused).toBe(true);
-    expect((await describeSchedule('sync-shop_orders')).state.paused).toBe(false);
+    expect((await describeSchedule(sid('loose_keys'))).state.paused).toBe(true);
+    expect((await describeSchedule(sid('customers'))).state.paused).toBe(true);
+    expect((await describeSchedule(sid('orders'))).state.paused).toBe(false);
   });
 
   test('GET /api/openapi.json is public, and real answers match the documented (zod) response shapes', async () => {

@@ -7,7 +7,7 @@ import { presentSchema } from '../present';
 import { filterAndSortSchemas } from '../schema-listing';
 import { patchSchema, runBulkAction } from '../schema-management';
 import { bulkActionSchema, patchSchemaSchema, schemasQuerySchema } from '../schema-requests';
-import { startSync, syncBlocker } from '../sync-control';
+import { refreshRunState, startSync, syncBlocker, withLiveRunState } from '../sync-control';
 import { isUuid, sourceOr404 } from './sources';
 
 export function schemaRoutes(deps: ApiDeps): Router {
@@ -24,6 +24,7 @@ export function schemaRoutes(deps: ApiDeps): Router {
     const source = await sourceOr404(db, req.params.id);
     const q = schemasQuerySchema.safeParse(req.query);
     if (!q.success) throw fromZod(q.error);
+    await refreshRunState(deps, source.id);
     const rows = filterAndSortSchemas(await listSchemas(db, source.id), q.data);
     res.json({ results: rows.map((s) => presentSchema(source, s)) });
   });
@@ -31,8 +32,10 @@ export function schemaRoutes(deps: ApiDeps): Router {
   r.patch('/schemas/:id', async (req, res) => {
     const schema = await schemaOr404(req.params.id);
     const body = patchSchemaSchema.parse(req.body ?? {});
-    const { schema: updated, source, warnings } = await patchSchema(deps, schema, body);
-    res.json({ ...presentSchema(source, updated), warnings });
+    const { schema: updated, source, warnings, pending } = await patchSchema(deps, schema, body);
+    // A rebuild still running past the wait bound: 202, with the operation that leads to the new settings.
+    if (pending) res.status(202).json({ ...presentSchema(source, updated), warnings, operation: pending });
+    else res.json({ ...presentSchema(source, updated), warnings });
   });
 
   r.post('/schemas/bulk', async (req, res) => {
@@ -45,10 +48,11 @@ export function schemaRoutes(deps: ApiDeps): Router {
     res.json(await runBulkAction(deps, bulkActionSchema.parse(body)));
   });
 
-  /** "Sync now" for one schema: a run starts at once, or right after the one in flight. */
+  /** "Sync now" for one schema: a run starts at once; one in flight (as Temporal says) is a 409. */
   r.post('/schemas/:id/sync', async (req, res) => {
-    const schema = await schemaOr404(req.params.id);
-    const reason = syncBlocker({ ...schema, status: null });
+    const [schema] = await withLiveRunState(deps, [await schemaOr404(req.params.id)]);
+    const reason = syncBlocker(schema);
+    if (reason === 'already syncing') throw conflict(`Schema "${schema.name}" is already syncing: a run is in flight; sync again once it has finished`);
     if (reason) throw conflict(`Schema "${schema.name}" is ${reason === 'disabled' ? 'disabled: enable it before syncing' : `not syncable: ${reason}`}`);
     await startSync(deps, (await getSource(db, schema.source_id))!, schema);
     res.status(202).json({ schema_id: schema.id, triggered: true });

@@ -12,7 +12,7 @@ import { strictObject } from '../../common/strict-object';
 import { presentSchema, presentSource } from '../present';
 import { changeSource, refreshSchemas, removeSource } from '../source-management';
 import { againstSource, createSource, parseConnectionConfig, resolveConnector } from '../source-setup';
-import { startSyncs } from '../sync-control';
+import { refreshRunState, startSyncs } from '../sync-control';
 import { connectionCheckSchema, createSourceSchema, schemaEntrySchema, deleteSourceQuerySchema, patchSourceSchema, syncAllSchema, uuidSchema } from '../validation';
 
 export const isUuid = (id: string) => uuidSchema.safeParse(id).success;
@@ -85,27 +85,33 @@ export function sourceRoutes(deps: ApiDeps): Router {
   });
 
   r.get('/sources', async (_req, res) => {
+    await refreshRunState(deps);
     const [sources, summaries, mirrors] = [await listSources(db), await sourceSummaries(db), await listCdcMirrors(db)];
     res.json({ results: sources.map((s) => withCdc(s, presentSource(s, undefined, summaries.get(s.id)), mirrors.get(s.id))) });
   });
 
   r.get('/sources/:id', async (req, res) => {
     const source = await sourceOr404(db, req.params.id);
+    await refreshRunState(deps, source.id);
     res.json(await presentWithSummary(source.id));
   });
 
   r.patch('/sources/:id', async (req, res) => {
     const source = await sourceOr404(db, req.params.id);
     const body = patchSourceSchema.parse(req.body ?? {});
-    await changeSource(deps, source, body);
-    res.json(await presentWithSummary(source.id));
+    const { pending } = await changeSource(deps, source, body);
+    // Past the wait bound the prefix change goes on: 202, with the operation that leads to the new prefix.
+    if (pending) res.status(202).json({ ...(await presentWithSummary(source.id)), operation: pending });
+    else res.json(await presentWithSummary(source.id));
   });
 
   r.delete('/sources/:id', async (req, res) => {
     const q = deleteSourceQuerySchema.safeParse(req.query);
     if (!q.success) throw fromZod(q.error);
     const source = await sourceOr404(db, req.params.id);
-    res.json(await removeSource(deps, source, { deleteData: q.data.delete_data ?? false }));
+    const outcome = await removeSource(deps, source, { deleteData: q.data.delete_data ?? false });
+    if (outcome.done) res.json(outcome.result);
+    else res.status(202).json({ id: source.id, deleted: false, operation: outcome.pending });
   });
 
   r.post('/sources/:id/refresh-schemas', async (req, res) => {
