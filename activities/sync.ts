@@ -130,7 +130,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       };
       ctx.heartbeat(progress);
       const batches = connector.read(config, {
-        table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor,
+        table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor, resumeAfter: progress.resumeAfter,
         orderKey: schema.primary_key_columns ?? undefined, batchBytes: deps.batchBytes, heartbeat: () => ctx.heartbeat(progress),
       });
       await pipelined(batches, async (batch) => {
@@ -143,6 +143,8 @@ export function createSyncActivities(deps: ActivityDeps) {
         });
         if (batch.tombstoneBefore !== undefined) await markMissingDeleted(warehouse, targetTable, batch.tombstoneBefore);
         if (batch.warning) progress.warnings = [...(progress.warnings ?? []), batch.warning];
+        // The exact place after this batch (inside a run of equal cursor values): where a retry resumes.
+        progress.resumeAfter = batch.resumeAfter;
         batchLoaded(progress, batch, jobId, targetTable);
       });
       // Only a nullable cursor can skip rows: don't scan the table for NULLs a NOT NULL column can't hold.

@@ -33,6 +33,8 @@ export interface SyncResult {
 export interface IncrementalProgress extends SyncProgress {
   /** The cursor value reached by the last batch ClickHouse has (heartbeated: a retry resumes here). */
   cursor?: string;
+  /** The exact read position after that batch (the cursor and key of its last row), when the read gives one. */
+  resumeAfter?: string;
   /** What the read reported so far (kept across a retried attempt). */
   warnings?: string[];
 }
