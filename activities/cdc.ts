@@ -26,7 +26,7 @@ import { IncompatibleSchemaChange } from '../warehouse/evolution';
 import { dropSchemaTables } from '../warehouse/table-admin';
 import { createTableSql, dropTable, swapIn, warehouseTableName } from '../warehouse/tables';
 import { CdcSink } from './cdc-sink';
-import { stagingTableName, type ActivityDeps } from './context';
+import { rethrowForGood, stagingTableName, type ActivityDeps } from './context';
 import { streamBatches } from './pipeline';
 
 const envNumber = (name: string, fallback: number) => {
@@ -71,7 +71,7 @@ function fatal(err: unknown): never {
   const e = err as Error;
   if (e?.name === 'SlotLostError') throw ApplicationFailure.nonRetryable(e.message, 'SlotLost');
   if (e instanceof IncompatibleSchemaChange) throw ApplicationFailure.nonRetryable(e.message, 'IncompatibleSchemaChange');
-  throw err;
+  rethrowForGood(err);
 }
 
 export function createCdcActivities(deps: ActivityDeps) {
@@ -146,7 +146,7 @@ export function createCdcActivities(deps: ActivityDeps) {
         await dropTable(warehouse, staging).catch(() => undefined);
         await finishJob(catalog.db, job.id, { status: 'Failed', rows: 0, error: (err as Error).message });
         await markSchemaFailed(catalog.db, schemaId, (err as Error).message);
-        throw err;
+        fatal(err);
       }
     },
 

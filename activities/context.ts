@@ -7,6 +7,7 @@ import type { Connector } from '../connectors/types';
 import type { Logger } from '../platform/logger';
 import type { Warehouse } from '../warehouse/client';
 import type { WarehouseColumn } from '../warehouse/columns';
+import { engineErrorName, permanentEngineError } from '../warehouse/errors';
 import { warehouseTableName } from '../warehouse/tables';
 import { ApplicationFailure } from '@temporalio/activity';
 
@@ -45,4 +46,14 @@ export const stagingTableName = (target: string, jobId: string) => `${target}__l
 /** The schema's primary-key columns (source names) as warehouse column names. */
 export function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]): string[] {
   return (keys ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
+}
+
+/**
+ * Rethrows `err`, as a non-retryable failure when no retry can fix it (the warehouse refuses the statement as it
+ * stands): the job or mirror then reaches Error at once, saying why, instead of retrying the same refusal.
+ */
+export function rethrowForGood(err: unknown): never {
+  const engine = permanentEngineError(err);
+  if (engine) throw ApplicationFailure.nonRetryable(`the warehouse refused it (${engineErrorName(engine.code)}): ${(err as Error).message}`, 'WarehouseRejected');
+  throw err;
 }

@@ -7,7 +7,7 @@ import type { Batch } from '../connectors/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { createTableSql, dropTable, markMissingDeleted, swapIn, type TableEngine } from '../warehouse/tables';
-import { loadSchemaContext, stagingTableName, warehouseKey, type ActivityDeps } from './context';
+import { loadSchemaContext, rethrowForGood, stagingTableName, warehouseKey, type ActivityDeps } from './context';
 import { pipelined, streamBatches } from './pipeline';
 
 function batchToken(jobId: string, data: Buffer, rows: number): string {
@@ -28,7 +28,7 @@ export function createSyncActivities(deps: ActivityDeps) {
     deps.log.debug({ jobId, table, batch: progress.batches, rows: progress.rows }, 'batch loaded');
   }
 
-  return {
+  const activities = {
     async beginJob(schemaId: string): Promise<JobStarted> {
       // Only the schema row: the source's sealed config is not needed to open a job.
       const schema = await getSchema(catalog.db, schemaId);
@@ -176,5 +176,12 @@ export function createSyncActivities(deps: ActivityDeps) {
       const ctx = await loadSchemaContext(deps, schemaId).catch(() => undefined);
       if (ctx) await dropTable(warehouse, stagingTableName(ctx.targetTable, jobId));
     },
+  };
+  const { loadFullRefresh, loadIncremental } = activities;
+  return {
+    ...activities,
+    // A load the warehouse refuses as it stands fails at once, saying why, instead of after three identical retries.
+    loadFullRefresh: (...args: Parameters<typeof loadFullRefresh>) => loadFullRefresh(...args).catch(rethrowForGood),
+    loadIncremental: (...args: Parameters<typeof loadIncremental>) => loadIncremental(...args).catch(rethrowForGood),
   };
 }

@@ -39,6 +39,8 @@ describe('Postgres CDC', () => {
        INSERT INTO items SELECT g, 'item ' || g, g % 10, g * 1.25, NULL FROM generate_series(1, 2000) g;
        CREATE TABLE events (id bigint PRIMARY KEY, body text);
        INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 100) g;
+       CREATE TABLE widen (id int PRIMARY KEY, v text);
+       INSERT INTO widen SELECT g, 'w' || g FROM generate_series(1, 50) g;
        ${FIDELITY_DDL};
        ${FIDELITY_EDGE_ROWS};`,
     );
@@ -54,7 +56,7 @@ describe('Postgres CDC', () => {
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
       prefix: 'cdc',
-      payload: { ...connectionPayload(db), schemas: [cdc('items'), cdc('events'), cdc('fidelity')] },
+      payload: { ...connectionPayload(db), schemas: [cdc('items'), cdc('events'), cdc('fidelity'), cdc('widen')] },
     });
     expect(res.status).toBe(201);
     sourceId = res.body.id;
@@ -184,6 +186,20 @@ describe('Postgres CDC', () => {
     await db.admin.query(`INSERT INTO items (id, name, qty, price, color) VALUES (50001, 'colored', 1, 1, 'teal')`);
     await db.admin.query(`UPDATE items SET color = 'red' WHERE id = 2002`);
     await expectTablesEqual(db, platform, 'items', 'cdc_items', [...ITEM_COLS, { pg: 'color', ch: 'color' }]);
+  }, 120_000);
+
+  test('widening the primary key (int → bigint) while streaming rebuilds the table in place; ids past 2^31 stream in', async () => {
+    const widenEqual = () => expectTablesEqual(db, platform, 'widen', 'cdc_widen', [{ pg: 'id', ch: 'id' }, { pg: 'v', ch: 'v' }]);
+    await widenEqual();
+    // The key is the table's ORDER BY, which ClickHouse won't ALTER (code 524): the stream used to retry that forever.
+    await asSourceUser(db, `ALTER TABLE widen ALTER COLUMN id TYPE bigint`);
+    await db.admin.query(`INSERT INTO widen SELECT 3000000000 + g, 'big ' || g FROM generate_series(1, 20) g; UPDATE widen SET v = 'after' WHERE id = 5; DELETE FROM widen WHERE id = 6`);
+    await widenEqual();
+    expect(await query(platform, `SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'cdc_widen' AND name = 'id'`)).toEqual([{ type: 'Int64' }]);
+    expect((await source()).cdc.status).toBe('Streaming');
+    // The rebuilt table keeps its versions: later changes still win over the rows copied into it.
+    await db.admin.query(`UPDATE widen SET v = 'later' WHERE id IN (1, 3000000001)`);
+    await widenEqual();
   }, 120_000);
 
   test('pause (with the WAL warning) and resume lose nothing', async () => {
