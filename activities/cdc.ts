@@ -26,7 +26,7 @@ import { IncompatibleSchemaChange } from '../warehouse/evolution';
 import { dropSchemaTables } from '../warehouse/table-admin';
 import { createTableSql, dropTable, swapIn, warehouseTableName } from '../warehouse/tables';
 import { CdcSink } from './cdc-sink';
-import { rethrowForGood, stagingTableName, type ActivityDeps } from './context';
+import { Heartbeats, rethrowForGood, stagingTableName, type ActivityDeps } from './context';
 import { streamBatches } from './pipeline';
 
 const envNumber = (name: string, fallback: number) => {
@@ -122,6 +122,8 @@ export function createCdcActivities(deps: ActivityDeps) {
       await markSchemaRunning(catalog.db, schemaId);
       const target = warehouseTableName(ctx.source.prefix, schema.name);
       const staging = stagingTableName(target, job.id);
+      // Heartbeats on a timer too: the source's first row, or the swap queued in the engine, can take long.
+      const hb = new Heartbeats(act);
       try {
         const columns = await ctx.connector.describe(ctx.config, schema.name);
         const key = (schema.primary_key_columns ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
@@ -129,13 +131,13 @@ export function createCdcActivities(deps: ActivityDeps) {
         await dropTable(warehouse, staging);
         await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: 'ReplacingMergeTree', orderBy: key }));
         const progress = { phase: 'snapshot', table: target, rows: 0 };
-        act.heartbeat(progress);
+        hb.beat(progress);
         const batches = ctx.connector.read(ctx.config, { table: schema.name, mode: 'full_refresh', columns, version: 0n, batchBytes: deps.batchBytes });
         // The batch path's streaming load: one insert fed as the COPY is read.
         await streamBatches(warehouse, staging, batches, (batch) => {
           act.cancellationSignal.throwIfAborted();
           progress.rows += batch.rows;
-          act.heartbeat(progress);
+          hb.beat(progress);
         });
         await swapIn(warehouse, staging, target);
         await finishJob(catalog.db, job.id, { status: 'Completed', rows: progress.rows });
@@ -147,6 +149,8 @@ export function createCdcActivities(deps: ActivityDeps) {
         await finishJob(catalog.db, job.id, { status: 'Failed', rows: 0, error: (err as Error).message });
         await markSchemaFailed(catalog.db, schemaId, (err as Error).message);
         fatal(err);
+      } finally {
+        hb.stop();
       }
     },
 

@@ -9,6 +9,8 @@ export interface JobStarted {
   /** `_tributary_version` for the rows this run writes (a catalog sequence value, as a string: it is a bigint). */
   version: string;
   syncType: string;
+  /** The load activity's heartbeat timeout, from the worker's configuration (absent in runs recorded before it: 30 s). */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface LoadResult {

@@ -15,6 +15,8 @@ export interface Config {
   batchBytes?: number;
   /** At most this long between heartbeats reaching Temporal (TRIBUTARY_HEARTBEAT_THROTTLE_MS, default 1000). */
   heartbeatThrottleMs: number;
+  /** A sync's load activity silent this long is taken for dead and retried (TRIBUTARY_HEARTBEAT_TIMEOUT_MS, default 30000). */
+  heartbeatTimeoutMs: number;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     batchBytes: env.TRIBUTARY_BATCH_BYTES ? positiveInt(env, 'TRIBUTARY_BATCH_BYTES') : undefined,
     heartbeatThrottleMs: env.TRIBUTARY_HEARTBEAT_THROTTLE_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_THROTTLE_MS') : 1000,
+    heartbeatTimeoutMs: env.TRIBUTARY_HEARTBEAT_TIMEOUT_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_TIMEOUT_MS') : 30_000,
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

@@ -2,11 +2,17 @@ import fs from 'node:fs';
 import { canonicalWarehouseRow, diffRows, expectedRows, FIDELITY_DDL, FIDELITY_EDGE_ROWS, fidelityRandomRows, WAREHOUSE_CANONICAL } from './support/fidelity';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { withTemporal } from './support/temporal-history';
 
 /**
  * Incremental and append syncs through the API on real parts: a cursor per supported type, rows
  * changed and added between runs, NULL cursors skipped with a warning, append never repeating a row.
  */
+/** A short heartbeat timeout, so a source call slower than it is quick to stage (the `slow` view). */
+const HEARTBEAT_TIMEOUT_MS = 5000;
+const SLOW_SECONDS = 12;
+const PLATFORM_ENV = { TRIBUTARY_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS) };
+
 describe('Postgres incremental and append', () => {
   let db: SourceDb;
   let platform: RunningPlatform;
@@ -55,10 +61,16 @@ describe('Postgres incremental and append', () => {
       INSERT INTO widen SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 second', 'v ' || g FROM generate_series(1, 100) g;
       CREATE TABLE widen_log (LIKE widen INCLUDING ALL);
       INSERT INTO widen_log SELECT * FROM widen;
+      -- A source whose rows come only after a pause several heartbeat timeouts long (as a big table's sort
+      -- before the first row would), and whose NULL-cursor count takes as long again (a full scan).
+      CREATE TABLE slow_base (id int PRIMARY KEY, updated_at timestamptz NOT NULL, v text);
+      INSERT INTO slow_base SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 second', 'slow ' || g FROM generate_series(1, 50) g;
+      CREATE FUNCTION slow_rows() RETURNS SETOF slow_base LANGUAGE sql AS $$ SELECT pg_sleep(${SLOW_SECONDS}); SELECT * FROM slow_base $$;
+      CREATE VIEW slow AS SELECT * FROM slow_rows();
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
     dataDir = makeDataDir('incr');
-    platform = await startPlatform({ dataDir });
+    platform = await startPlatform({ dataDir, env: PLATFORM_ENV });
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
       prefix: 'inc',
@@ -74,12 +86,14 @@ describe('Postgres incremental and append', () => {
           { name: 'readings', should_sync: true, sync_type: 'incremental', incremental_field: 'taken_at', incremental_field_type: 'timestamp' },
           { name: 'widen', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime' },
           { name: 'widen_log', should_sync: true, sync_type: 'append', incremental_field: 'updated_at', incremental_field_type: 'datetime' },
+          { name: 'slow', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime', primary_key_columns: ['id'] },
+          { name: 'slow_base', should_sync: false },
         ],
       },
     });
-    expect(res.status).toBe(201);
+    expect({ status: res.status, error: res.status === 201 ? undefined : res.body }).toEqual({ status: 201 });
     schemaIds = Object.fromEntries(res.body.schemas.map((s: { name: string; id: string }) => [s.name, s.id]));
-    for (const name of Object.keys(schemaIds)) await waitForJobs(platform, schemaIds[name], 1);
+    for (const name of Object.keys(schemaIds)) if (name !== 'slow_base') await waitForJobs(platform, schemaIds[name], 1);
   });
 
   afterAll(async () => {
@@ -93,6 +107,18 @@ describe('Postgres incremental and append', () => {
     expect(rows[0]).toEqual({ n: '1000', m: '2024-01-01 00:16:40.001000' });
     const engine = await query(platform, `SELECT engine FROM system.tables WHERE name = 'inc_events'`);
     expect(engine[0].engine).toBe('ReplacingMergeTree');
+  });
+
+  test('source calls slower than the heartbeat timeout (rows after a long pause, a long NULL count): the run completes in its first attempt', async () => {
+    const [job] = (await platform.api('GET', `/api/jobs?schema_id=${schemaIds.slow}`)).body.results;
+    expect({ status: job.status, error: job.latest_error }).toEqual({ status: 'Completed', error: null });
+    expect(job.rows_synced).toBe(50);
+    // The load activity ran once: heartbeats kept coming while it waited on Postgres (a heartbeat timeout would show as a retry).
+    const history = await withTemporal(platform.temporalAddress, (c) => c.workflow.getHandle(job.workflow_id, job.workflow_run_id).fetchHistory());
+    const events = history.events ?? [];
+    expect(events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
+    expect(events.some((e) => e.activityTaskTimedOutEventAttributes)).toBe(false);
+    await compare('slow_base', 'inc_slow', 'id, v'); // the view's rows, without its pause
   });
 
   test('timestamptz cursor: only changed and new rows are read, FINAL equals the source', async () => {
@@ -182,7 +208,7 @@ describe('Postgres incremental and append', () => {
 
   test('the cursor reached is kept in the catalog and survives a restart', async () => {
     await platform.stop();
-    platform = await startPlatform({ dataDir, token: platform.token });
+    platform = await startPlatform({ dataDir, token: platform.token, env: PLATFORM_ENV });
     await db.admin.query(`INSERT INTO items VALUES (500, 'after restart')`);
     expect((await sync('items')).rows_synced).toBe(2); // the boundary row 320 and the new one
     await compare('items', 'inc_items', 'id, name');
