@@ -202,6 +202,24 @@ describe('Postgres CDC', () => {
     await widenEqual();
   }, 120_000);
 
+  test('a change the warehouse can never take (an infinity timestamp) puts the mirror in Error with the reason, instead of retrying forever', async () => {
+    await expectTablesEqual(db, platform, 'widen', 'cdc_widen', [{ pg: 'id', ch: 'id' }, { pg: 'v', ch: 'v' }]); // streaming
+    await asSourceUser(db, `ALTER TABLE widen ADD COLUMN seen_at timestamp`);
+    await db.admin.query(`INSERT INTO widen (id, v, seen_at) VALUES (70000, 'never', 'infinity')`);
+    const failed = await eventually(async () => {
+      const cdc = (await source()).cdc;
+      expect(cdc.status).toBe('Error');
+      return cdc;
+    }, 90_000);
+    expect(failed.latest_error).toMatch(/the warehouse refused it \(CANNOT_PARSE_DATETIME\): writing 1 changes to cdc_widen failed/);
+    // Fixed at the source, a resync brings the mirror back.
+    await db.admin.query(`DELETE FROM widen WHERE id = 70000`);
+    expect((await platform.api('POST', `/api/sources/${sourceId}/cdc/resync`)).status).toBe(202);
+    await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'), 90_000);
+    await expectTablesEqual(db, platform, 'widen', 'cdc_widen', [{ pg: 'id', ch: 'id' }, { pg: 'v', ch: 'v' }]);
+    await itemsEqual();
+  }, 240_000);
+
   test('pause (with the WAL warning) and resume lose nothing', async () => {
     const paused = await platform.api('POST', `/api/sources/${sourceId}/cdc/pause`);
     expect(paused.status).toBe(200);
