@@ -228,6 +228,9 @@ export function createCdcActivities(deps: ActivityDeps) {
       acknowledge = (lsn) => stream.acknowledge(lsn);
       deps.log.info({ sourceId, from: progress.checkpoint, tables: [...tables.keys()] }, 'CDC streaming');
 
+      // On a timer too, beside the loop's own beats: handing back drains what is buffered, which can take long.
+      const hb = new Heartbeats(act);
+      hb.beat(progress);
       const until = Date.now() + CDC_STREAM_MS();
       let nextLagCheck = 0;
       let ended: 'rotate' | 'cancelled' = 'rotate';
@@ -261,6 +264,7 @@ export function createCdcActivities(deps: ActivityDeps) {
         fatal(err);
       } finally {
         sink.close();
+        hb.stop();
       }
       deps.log.info({ sourceId, checkpoint: progress.checkpoint, changes: progress.changes, ended }, 'CDC stream handed back');
       if (ended === 'cancelled') act.cancellationSignal.throwIfAborted();

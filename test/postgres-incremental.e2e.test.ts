@@ -29,6 +29,16 @@ describe('Postgres incremental and append', () => {
     return job;
   }
 
+  /** The attempt each activity of a job's run ended in, from its workflow's history (a retry shows as attempt 2 or more). */
+  async function loadAttempts(job: { workflow_id: string; workflow_run_id: string }) {
+    const history = await withTemporal(platform.temporalAddress, (c) => c.workflow.getHandle(job.workflow_id, job.workflow_run_id).fetchHistory());
+    const events = history.events ?? [];
+    return {
+      attempts: events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt),
+      timedOut: events.some((e) => e.activityTaskTimedOutEventAttributes),
+    };
+  }
+
   /** Source and warehouse rows as text, ordered by id, for a plain comparison. */
   async function compare(table: string, warehouseTable: string, columns: string, final = true, warehouseColumns = columns) {
     const source = (await db.admin.query(`SELECT ${columns} FROM ${table} ORDER BY id`)).rows.map((r) => Object.values(r).map(String));
@@ -114,10 +124,7 @@ describe('Postgres incremental and append', () => {
     expect({ status: job.status, error: job.latest_error }).toEqual({ status: 'Completed', error: null });
     expect(job.rows_synced).toBe(50);
     // The load activity ran once: heartbeats kept coming while it waited on Postgres (a heartbeat timeout would show as a retry).
-    const history = await withTemporal(platform.temporalAddress, (c) => c.workflow.getHandle(job.workflow_id, job.workflow_run_id).fetchHistory());
-    const events = history.events ?? [];
-    expect(events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
-    expect(events.some((e) => e.activityTaskTimedOutEventAttributes)).toBe(false);
+    expect(await loadAttempts(job)).toEqual({ attempts: [1], timedOut: false });
     await compare('slow_base', 'inc_slow', 'id, v'); // the view's rows, without its pause
     // Discovery counts a view's rows (it has no statistics): the pause would slow every later discovery here.
     await db.admin.query(`DROP VIEW slow; DROP FUNCTION slow_rows()`);
@@ -259,8 +266,7 @@ describe('Postgres incremental and append', () => {
     const refused = await waitForJobs(platform, schemaIds.widen, runs.widen);
     expect(refused.status).toBe('Failed');
     expect(refused.latest_error).toMatch(/the warehouse refused it \((CANNOT_PARSE|INCORRECT_DATA)/);
-    const history = await withTemporal(platform.temporalAddress, (c) => c.workflow.getHandle(refused.workflow_id, refused.workflow_run_id).fetchHistory());
-    expect((history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
+    expect(await loadAttempts(refused)).toEqual({ attempts: [1], timedOut: false });
 
     await db.admin.query(`ALTER TABLE items ALTER COLUMN name TYPE int USING length(name)`);
     runs.items = (runs.items ?? 1) + 1;
