@@ -242,7 +242,7 @@ describe('Postgres CDC', () => {
     const pubname = (await source()).cdc.publication_name;
     await eventually(async () => {
       const t = await db.admin.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [pubname]);
-      expect(t.rows.map((r) => r.tablename)).toEqual(['fidelity', 'items']);
+      expect(t.rows.map((r) => r.tablename)).toEqual(['fidelity', 'items', 'widen']);
     });
     expect((await platform.api('POST', `/api/sources/00000000-0000-4000-8000-000000000000/cdc/pause`)).status).toBe(404);
     // Changes made while the table is out of CDC are not streamed; enabling it again snapshots it afresh.
@@ -250,7 +250,7 @@ describe('Postgres CDC', () => {
     expect((await platform.api('PATCH', `/api/schemas/${schemaIds.events}`, { should_sync: true })).status).toBe(200);
     await eventually(async () => {
       const t = await db.admin.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [pubname]);
-      expect(t.rows.map((r) => r.tablename)).toEqual(['events', 'fidelity', 'items']);
+      expect(t.rows.map((r) => r.tablename)).toEqual(['events', 'fidelity', 'items', 'widen']);
     });
     await expectTablesEqual(db, platform, 'events', 'cdc_events', [{ pg: 'body', ch: 'body' }]);
     await db.admin.query(`UPDATE events SET body = 'streamed again' WHERE id = 2000`);
