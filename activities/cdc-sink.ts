@@ -227,7 +227,7 @@ export class CdcSink {
         await this.opts.warehouse.insertBytes(target, seg.relation.insertColumns, data, { format: 'TabSeparated' });
       } catch (err) {
         this.opts.log.debug({ table: target, columns: seg.relation.insertColumns, head: data.subarray(0, 2000).toString('utf8') }, 'CDC insert failed');
-        throw new Error(`writing ${seg.rows.length} changes to ${target} failed: ${(err as Error).message}`);
+        throw new Error(`writing ${seg.rows.length} changes to ${target} failed: ${(err as Error).message}`, { cause: err });
       }
     }
     if (b.commitLsn !== null) await this.opts.onDurable(b.commitLsn, b.perTable);

@@ -27,7 +27,7 @@ import { IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { dropSchemaTables } from '../warehouse/table-admin';
 import { createTableSql, dropTable, swapIn, warehouseTableName } from '../warehouse/tables';
 import { CdcSink } from './cdc-sink';
-import { stagingTableName, type ActivityDeps } from './context';
+import { Heartbeats, rethrowForGood, stagingTableName, type ActivityDeps } from './context';
 import { streamBatches } from './pipeline';
 
 const envNumber = (name: string, fallback: number) => {
@@ -72,7 +72,7 @@ function fatal(err: unknown): never {
   const e = err as Error;
   if (e?.name === 'SlotLostError') throw ApplicationFailure.nonRetryable(e.message, 'SlotLost');
   if (e instanceof IncompatibleSchemaChange) throw ApplicationFailure.nonRetryable(e.message, 'IncompatibleSchemaChange');
-  throw err;
+  rethrowForGood(err);
 }
 
 export function createCdcActivities(deps: ActivityDeps) {
@@ -123,6 +123,8 @@ export function createCdcActivities(deps: ActivityDeps) {
       await markSchemaRunning(catalog.db, schemaId);
       const target = warehouseTableName(ctx.source.prefix, schema.name);
       const staging = stagingTableName(target, job.id);
+      // Heartbeats on a timer too: the source's first row, or the swap queued in the engine, can take long.
+      const hb = new Heartbeats(act);
       try {
         const [described, live] = await Promise.all([ctx.connector.describe(ctx.config, schema.name), tableColumns(warehouse, target)]);
         const columns = keepExistingColumnNames(described, live.map((c) => c.name));
@@ -131,13 +133,13 @@ export function createCdcActivities(deps: ActivityDeps) {
         await dropTable(warehouse, staging);
         await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: 'ReplacingMergeTree', orderBy: key }));
         const progress = { phase: 'snapshot', table: target, rows: 0 };
-        act.heartbeat(progress);
+        hb.beat(progress);
         const batches = ctx.connector.read(ctx.config, { table: schema.name, mode: 'full_refresh', columns, version: 0n, batchBytes: deps.batchBytes });
         // The batch path's streaming load: one insert fed as the COPY is read.
         await streamBatches(warehouse, staging, batches, (batch) => {
           act.cancellationSignal.throwIfAborted();
           progress.rows += batch.rows;
-          act.heartbeat(progress);
+          hb.beat(progress);
         });
         await swapIn(warehouse, staging, target);
         await finishJob(catalog.db, job.id, { status: 'Completed', rows: progress.rows });
@@ -148,7 +150,9 @@ export function createCdcActivities(deps: ActivityDeps) {
         await dropTable(warehouse, staging).catch(() => undefined);
         await finishJob(catalog.db, job.id, { status: 'Failed', rows: 0, error: (err as Error).message });
         await markSchemaFailed(catalog.db, schemaId, (err as Error).message);
-        throw err;
+        fatal(err);
+      } finally {
+        hb.stop();
       }
     },
 
@@ -226,6 +230,9 @@ export function createCdcActivities(deps: ActivityDeps) {
       acknowledge = (lsn) => stream.acknowledge(lsn);
       deps.log.info({ sourceId, from: progress.checkpoint, tables: [...tables.keys()] }, 'CDC streaming');
 
+      // On a timer too, beside the loop's own beats: handing back drains what is buffered, which can take long.
+      const hb = new Heartbeats(act);
+      hb.beat(progress);
       const until = Date.now() + CDC_STREAM_MS();
       let nextLagCheck = 0;
       let ended: 'rotate' | 'cancelled' = 'rotate';
@@ -259,6 +266,7 @@ export function createCdcActivities(deps: ActivityDeps) {
         fatal(err);
       } finally {
         sink.close();
+        hb.stop();
       }
       deps.log.info({ sourceId, checkpoint: progress.checkpoint, changes: progress.changes, ended }, 'CDC stream handed back');
       if (ended === 'cancelled') act.cancellationSignal.throwIfAborted();

@@ -7,8 +7,9 @@ import type { Connector } from '../connectors/types';
 import type { Logger } from '../platform/logger';
 import type { Warehouse } from '../warehouse/client';
 import type { WarehouseColumn } from '../warehouse/columns';
+import { engineErrorName, permanentEngineError } from '../warehouse/errors';
 import { warehouseTableName } from '../warehouse/tables';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, type Context } from '@temporalio/activity';
 
 /** What activities are built from: the stores they read and write. */
 export interface ActivityDeps {
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   log: Logger;
   /** Size of the byte batches a read is cut into (default: the connector's). */
   batchBytes?: number;
+  /** The heartbeat timeout sync runs give their load activity (default 30 s); beginJob hands it to the workflow. */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface SchemaContext {
@@ -45,4 +48,42 @@ export const stagingTableName = (target: string, jobId: string) => `${target}__l
 /** The schema's primary-key columns (source names) as warehouse column names. */
 export function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]): string[] {
   return (keys ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
+}
+
+/**
+ * Rethrows `err`, as a non-retryable failure when no retry can fix it (the warehouse refuses the statement as it
+ * stands): the job or mirror then reaches Error at once, saying why, instead of retrying the same refusal.
+ */
+export function rethrowForGood(err: unknown): never {
+  const engine = permanentEngineError(err);
+  if (engine) throw ApplicationFailure.nonRetryable(`the warehouse refused it (${engineErrorName(engine.code)}): ${(err as Error).message}`, 'WarehouseRejected');
+  throw err;
+}
+
+/**
+ * Heartbeats on a timer for as long as an activity runs, with the latest details it was given: a source or engine
+ * call that takes long before it answers (Postgres sorting before the first row, a full-scan count, a statement
+ * queued behind others in the engine) must not look like a dead worker. The timer beats a third of the heartbeat
+ * timeout apart; the SDK throttles what reaches the server anyway. Until the activity says where it is, the
+ * previous attempt's details are repeated, so a slow start never erases the position a retry resumes from.
+ */
+export class Heartbeats {
+  private details: unknown;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly ctx: Context) {
+    this.details = ctx.info.heartbeatDetails;
+    const timeoutMs = ctx.info.heartbeatTimeoutMs || 30_000;
+    this.timer = setInterval(() => ctx.heartbeat(this.details), Math.max(100, Math.floor(timeoutMs / 3)));
+  }
+
+  /** Records the activity's progress (an object it may keep updating) and heartbeats it now. */
+  beat(details: unknown): void {
+    this.details = details;
+    this.ctx.heartbeat(details);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }

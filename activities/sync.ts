@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { keepExistingColumnNames } from '../warehouse/columns';
 import { createTableSql, dropTable, markMissingDeleted, swapIn, type TableEngine } from '../warehouse/tables';
-import { loadSchemaContext, stagingTableName, warehouseKey, type ActivityDeps } from './context';
+import { Heartbeats, loadSchemaContext, rethrowForGood, stagingTableName, warehouseKey, type ActivityDeps } from './context';
 import { pipelined, streamBatches } from './pipeline';
 
 function batchToken(jobId: string, data: Buffer, rows: number): string {
@@ -20,13 +20,27 @@ export function createSyncActivities(deps: ActivityDeps) {
   const { catalog, warehouse } = deps;
 
   /** A batch is in the warehouse (or handed to a streaming insert): count it, heartbeat the position it reached. */
-  function batchLoaded(progress: SyncProgress, batch: Batch, jobId: string, table: string): void {
+  function batchLoaded(hb: Heartbeats, progress: SyncProgress, batch: Batch, jobId: string, table: string): void {
     progress.rows += batch.rows;
     progress.bytes += batch.data.length;
     progress.batches += 1;
     if (batch.cursor !== undefined) progress.cursor = batch.cursor;
-    Context.current().heartbeat(progress);
+    hb.beat(progress);
     deps.log.debug({ jobId, table, batch: progress.batches, rows: progress.rows }, 'batch loaded');
+  }
+
+  /** A load heartbeats on a timer throughout (see Heartbeats); a refusal no retry can fix fails it at once. */
+  function load<A extends unknown[], R>(run: (hb: Heartbeats, ...args: A) => Promise<R>): (...args: A) => Promise<R> {
+    return async (...args) => {
+      const hb = new Heartbeats(Context.current());
+      try {
+        return await run(hb, ...args);
+      } catch (err) {
+        rethrowForGood(err);
+      } finally {
+        hb.stop();
+      }
+    };
   }
 
   return {
@@ -39,7 +53,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       const { workflowId, runId } = execution;
       const job = await startJob(catalog.db, { schemaId, sourceId: schema.source_id, workflowId, runId });
       await markSchemaRunning(catalog.db, schemaId);
-      return { jobId: job.id, version: String(job.sync_version), syncType: schema.sync_type ?? 'full_refresh' };
+      return { jobId: job.id, version: String(job.sync_version), syncType: schema.sync_type ?? 'full_refresh', heartbeatTimeoutMs: deps.heartbeatTimeoutMs };
     },
 
     /**
@@ -47,7 +61,7 @@ export function createSyncActivities(deps: ActivityDeps) {
      * that reports its position (Stripe's last id) is resumed by a retried attempt, into the same staging
      * table; one that does not (Postgres COPY) starts over.
      */
-    async loadFullRefresh(schemaId: string, jobId: string, version: string): Promise<LoadResult> {
+    loadFullRefresh: load(async (hb, schemaId: string, jobId: string, version: string): Promise<LoadResult> => {
       const ctx = Context.current();
       const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
       const staging = stagingTableName(targetTable, jobId);
@@ -65,12 +79,12 @@ export function createSyncActivities(deps: ActivityDeps) {
         const engine = primaryKey.length ? ('ReplacingMergeTree' as const) : ('MergeTree' as const);
         await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: engine, orderBy: primaryKey }));
       }
-      ctx.heartbeat(progress);
+      hb.beat(progress);
       const batches = connector.read(config, {
         table: schema.name, mode: 'full_refresh', columns, version: BigInt(version), batchBytes: deps.batchBytes, cursor: progress.cursor,
-        heartbeat: () => ctx.heartbeat(progress),
+        heartbeat: () => hb.beat(progress),
       });
-      const loaded = (batch: Batch) => batchLoaded(progress, batch, jobId, targetTable);
+      const loaded = (batch: Batch) => batchLoaded(hb, progress, batch, jobId, targetTable);
       try {
         if (connector.fullRefreshResumes) {
           // Batch by batch, each durable before the position after it is heartbeated.
@@ -97,7 +111,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       }
       deps.log.info({ schemaId, jobId, table: targetTable, rows: progress.rows, bytes: progress.bytes }, 'table loaded');
       return { stagingTable: staging, rows: progress.rows };
-    },
+    }),
 
     /**
      * Incremental and append: rows at or past the cursor, straight into the live table, batch by batch.
@@ -105,7 +119,7 @@ export function createSyncActivities(deps: ActivityDeps) {
      * there; the catalog's cursor moves only when the run completes (completeJob). Webhook tables refresh
      * the same way, in place: webhooks write into the live table meanwhile, and versions keep the newest state.
      */
-    async loadIncremental(schemaId: string, jobId: string, version: string): Promise<IncrementalResult> {
+    loadIncremental: load(async (hb, schemaId: string, jobId: string, version: string): Promise<IncrementalResult> => {
       const ctx = Context.current();
       const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
       const mode = schema.sync_type as 'incremental' | 'append' | 'webhook';
@@ -132,10 +146,10 @@ export function createSyncActivities(deps: ActivityDeps) {
       const progress: IncrementalProgress = resumed ?? {
         phase: 'loading', rows: 0, bytes: 0, batches: 0, cursor: (schema.sync_cursor as string | null) ?? undefined, warnings: [],
       };
-      ctx.heartbeat(progress);
+      hb.beat(progress);
       const batches = connector.read(config, {
-        table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor,
-        orderKey: schema.primary_key_columns ?? undefined, batchBytes: deps.batchBytes, heartbeat: () => ctx.heartbeat(progress),
+        table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor, resumeAfter: progress.resumeAfter,
+        orderKey: schema.primary_key_columns ?? undefined, batchBytes: deps.batchBytes, heartbeat: () => hb.beat(progress),
       });
       await pipelined(batches, async (batch) => {
         ctx.cancellationSignal.throwIfAborted();
@@ -147,7 +161,9 @@ export function createSyncActivities(deps: ActivityDeps) {
         });
         if (batch.tombstoneBefore !== undefined) await markMissingDeleted(warehouse, targetTable, batch.tombstoneBefore);
         if (batch.warning) progress.warnings = [...(progress.warnings ?? []), batch.warning];
-        batchLoaded(progress, batch, jobId, targetTable);
+        // The exact place after this batch (inside a run of equal cursor values): where a retry resumes.
+        progress.resumeAfter = batch.resumeAfter;
+        batchLoaded(hb, progress, batch, jobId, targetTable);
       });
       // Only a nullable cursor can skip rows: don't scan the table for NULLs a NOT NULL column can't hold.
       const cursorNullable = columns.find((c) => c.sourceName === cursorField)?.nullable ?? true;
@@ -158,7 +174,7 @@ export function createSyncActivities(deps: ActivityDeps) {
         ...(skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : []),
       ];
       return { rows: progress.rows, cursor: progress.cursor, warnings };
-    },
+    }),
 
     /** EXCHANGE TABLES: readers see the old table or the new one, never a half-loaded one. */
     async publishTable(schemaId: string, stagingTable: string): Promise<void> {

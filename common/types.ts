@@ -9,6 +9,8 @@ export interface JobStarted {
   /** `_tributary_version` for the rows this run writes (a catalog sequence value, as a string: it is a bigint). */
   version: string;
   syncType: string;
+  /** The load activity's heartbeat timeout, from the worker's configuration (absent in runs recorded before it: 30 s). */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface LoadResult {
@@ -33,6 +35,8 @@ export interface SyncResult {
 export interface IncrementalProgress extends SyncProgress {
   /** The cursor value reached by the last batch ClickHouse has (heartbeated: a retry resumes here). */
   cursor?: string;
+  /** The exact read position after that batch (the cursor and key of its last row), when the read gives one. */
+  resumeAfter?: string;
   /** What the read reported so far (kept across a retried attempt). */
   warnings?: string[];
 }

@@ -59,6 +59,12 @@ export interface ReadRequest {
   cursor?: string;
   /** Primary-key columns (source names): the tie-break after the cursor, for a stable row order. */
   orderKey?: string[];
+  /**
+   * A retried attempt's exact position in the read order (a batch's `resumeAfter`): the read starts after it,
+   * instead of at `cursor`. It exists because a cursor value alone cannot say where inside a run of equal values
+   * the last batch ended.
+   */
+  resumeAfter?: string;
   batchBytes?: number;
   /** Called while the read waits on the source (a rate limit): the activity heartbeats, so it is not taken for dead. */
   heartbeat?: () => void;
@@ -78,6 +84,11 @@ export interface Batch {
    * read may use it to resume a retried attempt (it comes back as `ReadRequest.cursor`).
    */
   cursor?: string;
+  /**
+   * Where exactly the read stands after this batch, when the cursor value alone cannot say it (rows sharing the
+   * last row's cursor value may follow): a retried attempt passes it back as `ReadRequest.resumeAfter`.
+   */
+  resumeAfter?: string;
   /**
    * After this batch: mark deleted every live row whose `_tributary_version` is below this one (a refresh in place
    * wrote every row the source still has at this version; the rest are gone at the source).

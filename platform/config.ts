@@ -20,6 +20,8 @@ export interface Config {
   streamSlots: number;
   /** Bounds on users' queries (POST /api/query): TRIBUTARY_QUERY_* (warehouse/query-limits.ts). */
   queryLimits: QueryLimits;
+  /** A sync's load activity silent this long is taken for dead and retried (TRIBUTARY_HEARTBEAT_TIMEOUT_MS, default 30000). */
+  heartbeatTimeoutMs: number;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -118,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatThrottleMs: env.TRIBUTARY_HEARTBEAT_THROTTLE_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_THROTTLE_MS') : 1000,
     streamSlots: env.TRIBUTARY_STREAM_SLOTS ? positiveInt(env, 'TRIBUTARY_STREAM_SLOTS') : 50,
     queryLimits: queryLimitsFromEnv(env),
+    heartbeatTimeoutMs: env.TRIBUTARY_HEARTBEAT_TIMEOUT_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_TIMEOUT_MS') : 30_000,
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

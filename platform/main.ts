@@ -164,7 +164,7 @@ async function main(role: Role) {
         connection: workerConnection,
         namespace: target.namespace,
         taskQueue: config.temporal.taskQueue,
-        deps: { catalog, warehouse, log, batchBytes: config.batchBytes },
+        deps: { catalog, warehouse, log, batchBytes: config.batchBytes, heartbeatTimeoutMs: config.heartbeatTimeoutMs },
         heartbeatThrottleMs: config.heartbeatThrottleMs,
         streamSlots: config.streamSlots,
       });

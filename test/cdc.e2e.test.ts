@@ -39,6 +39,8 @@ describe('Postgres CDC', () => {
        INSERT INTO items SELECT g, 'item ' || g, g % 10, g * 1.25, NULL FROM generate_series(1, 2000) g;
        CREATE TABLE events (id bigint PRIMARY KEY, body text);
        INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 100) g;
+       CREATE TABLE widen (id int PRIMARY KEY, v text);
+       INSERT INTO widen SELECT g, 'w' || g FROM generate_series(1, 50) g;
        ${FIDELITY_DDL};
        ${FIDELITY_EDGE_ROWS};`,
     );
@@ -54,7 +56,7 @@ describe('Postgres CDC', () => {
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
       prefix: 'cdc',
-      payload: { ...connectionPayload(db), schemas: [cdc('items'), cdc('events'), cdc('fidelity')] },
+      payload: { ...connectionPayload(db), schemas: [cdc('items'), cdc('events'), cdc('fidelity'), cdc('widen')] },
     });
     expect(res.status).toBe(201);
     sourceId = res.body.id;
@@ -186,6 +188,38 @@ describe('Postgres CDC', () => {
     await expectTablesEqual(db, platform, 'items', 'cdc_items', [...ITEM_COLS, { pg: 'color', ch: 'color' }]);
   }, 120_000);
 
+  test('widening the primary key (int → bigint) while streaming rebuilds the table in place; ids past 2^31 stream in', async () => {
+    const widenEqual = () => expectTablesEqual(db, platform, 'widen', 'cdc_widen', [{ pg: 'id', ch: 'id' }, { pg: 'v', ch: 'v' }]);
+    await widenEqual();
+    // The key is the table's ORDER BY, which ClickHouse won't ALTER (code 524): the stream used to retry that forever.
+    await asSourceUser(db, `ALTER TABLE widen ALTER COLUMN id TYPE bigint`);
+    await db.admin.query(`INSERT INTO widen SELECT 3000000000 + g, 'big ' || g FROM generate_series(1, 20) g; UPDATE widen SET v = 'after' WHERE id = 5; DELETE FROM widen WHERE id = 6`);
+    await widenEqual();
+    expect(await query(platform, `SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'cdc_widen' AND name = 'id'`)).toEqual([{ type: 'Int64' }]);
+    expect((await source()).cdc.status).toBe('Streaming');
+    // The rebuilt table keeps its versions: later changes still win over the rows copied into it.
+    await db.admin.query(`UPDATE widen SET v = 'later' WHERE id IN (1, 3000000001)`);
+    await widenEqual();
+  }, 120_000);
+
+  test('a change the warehouse can never take (an infinity timestamp) puts the mirror in Error with the reason, instead of retrying forever', async () => {
+    await expectTablesEqual(db, platform, 'widen', 'cdc_widen', [{ pg: 'id', ch: 'id' }, { pg: 'v', ch: 'v' }]); // streaming
+    await asSourceUser(db, `ALTER TABLE widen ADD COLUMN seen_at timestamp`);
+    await db.admin.query(`INSERT INTO widen (id, v, seen_at) VALUES (70000, 'never', 'infinity')`);
+    const failed = await eventually(async () => {
+      const cdc = (await source()).cdc;
+      expect(cdc.status).toBe('Error');
+      return cdc;
+    }, 90_000);
+    expect(failed.latest_error).toMatch(/the warehouse refused it \(CANNOT_PARSE_DATETIME\): writing 1 changes to cdc_widen failed/);
+    // Fixed at the source, a resync brings the mirror back.
+    await db.admin.query(`DELETE FROM widen WHERE id = 70000`);
+    expect((await platform.api('POST', `/api/sources/${sourceId}/cdc/resync`)).status).toBe(202);
+    await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'), 90_000);
+    await expectTablesEqual(db, platform, 'widen', 'cdc_widen', [{ pg: 'id', ch: 'id' }, { pg: 'v', ch: 'v' }]);
+    await itemsEqual();
+  }, 240_000);
+
   test('pause (with the WAL warning) and resume lose nothing', async () => {
     const paused = await platform.api('POST', `/api/sources/${sourceId}/cdc/pause`);
     expect(paused.status).toBe(200);
@@ -208,7 +242,7 @@ describe('Postgres CDC', () => {
     const pubname = (await source()).cdc.publication_name;
     await eventually(async () => {
       const t = await db.admin.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [pubname]);
-      expect(t.rows.map((r) => r.tablename)).toEqual(['fidelity', 'items']);
+      expect(t.rows.map((r) => r.tablename)).toEqual(['fidelity', 'items', 'widen']);
     });
     expect((await platform.api('POST', `/api/sources/00000000-0000-4000-8000-000000000000/cdc/pause`)).status).toBe(404);
     // Changes made while the table is out of CDC are not streamed; enabling it again snapshots it afresh.
@@ -216,7 +250,7 @@ describe('Postgres CDC', () => {
     expect((await platform.api('PATCH', `/api/schemas/${schemaIds.events}`, { should_sync: true })).status).toBe(200);
     await eventually(async () => {
       const t = await db.admin.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [pubname]);
-      expect(t.rows.map((r) => r.tablename)).toEqual(['events', 'fidelity', 'items']);
+      expect(t.rows.map((r) => r.tablename)).toEqual(['events', 'fidelity', 'items', 'widen']);
     });
     await expectTablesEqual(db, platform, 'events', 'cdc_events', [{ pg: 'body', ch: 'body' }]);
     await db.admin.query(`UPDATE events SET body = 'streamed again' WHERE id = 2000`);

@@ -2,11 +2,17 @@ import fs from 'node:fs';
 import { canonicalWarehouseRow, diffRows, expectedRows, FIDELITY_DDL, FIDELITY_EDGE_ROWS, fidelityRandomRows, WAREHOUSE_CANONICAL } from './support/fidelity';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { withTemporal } from './support/temporal-history';
 
 /**
  * Incremental and append syncs through the API on real parts: a cursor per supported type, rows
  * changed and added between runs, NULL cursors skipped with a warning, append never repeating a row.
  */
+/** A short heartbeat timeout, so a source call slower than it is quick to stage (the `slow` view). */
+const HEARTBEAT_TIMEOUT_MS = 5000;
+const SLOW_SECONDS = 12;
+const PLATFORM_ENV = { TRIBUTARY_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS) };
+
 describe('Postgres incremental and append', () => {
   let db: SourceDb;
   let platform: RunningPlatform;
@@ -19,8 +25,18 @@ describe('Postgres incremental and append', () => {
     const res = await platform.api('POST', `/api/schemas/${schemaIds[name]}/sync`);
     expect(res.status).toBe(202);
     const job = await waitForJobs(platform, schemaIds[name], runs[name]);
-    expect(job).toMatchObject({ status: 'Completed' });
+    expect({ status: job.status, error: job.latest_error ?? null }).toEqual({ status: 'Completed', error: null });
     return job;
+  }
+
+  /** The attempt each activity of a job's run ended in, from its workflow's history (a retry shows as attempt 2 or more). */
+  async function loadAttempts(job: { workflow_id: string; workflow_run_id: string }) {
+    const history = await withTemporal(platform.temporalAddress, (c) => c.workflow.getHandle(job.workflow_id, job.workflow_run_id).fetchHistory());
+    const events = history.events ?? [];
+    return {
+      attempts: events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt),
+      timedOut: events.some((e) => e.activityTaskTimedOutEventAttributes),
+    };
   }
 
   /** Source and warehouse rows as text, ordered by id, for a plain comparison. */
@@ -51,10 +67,20 @@ describe('Postgres incremental and append', () => {
       INSERT INTO readings SELECT g, TIMESTAMP '2024-03-01 00:00:00' + g * INTERVAL '1.5 second', g / 4.0 FROM generate_series(1, 60) g;
       CREATE TABLE logs (id bigint, created_at timestamptz, message text);
       INSERT INTO logs SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 hour', 'log ' || g FROM generate_series(1, 200) g;
+      CREATE TABLE widen (id int PRIMARY KEY, updated_at timestamptz NOT NULL, v text);
+      INSERT INTO widen SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 second', 'v ' || g FROM generate_series(1, 100) g;
+      CREATE TABLE widen_log (LIKE widen INCLUDING ALL);
+      INSERT INTO widen_log SELECT * FROM widen;
+      -- A source whose rows come only after a pause several heartbeat timeouts long (as a big table's sort
+      -- before the first row would), and whose NULL-cursor count takes as long again (a full scan).
+      CREATE TABLE slow_base (id int PRIMARY KEY, updated_at timestamptz NOT NULL, v text);
+      INSERT INTO slow_base SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 second', 'slow ' || g FROM generate_series(1, 50) g;
+      CREATE FUNCTION slow_rows() RETURNS SETOF slow_base LANGUAGE sql AS $$ SELECT pg_sleep(${SLOW_SECONDS}); SELECT * FROM slow_base $$;
+      CREATE VIEW slow AS SELECT * FROM slow_rows();
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
     dataDir = makeDataDir('incr');
-    platform = await startPlatform({ dataDir });
+    platform = await startPlatform({ dataDir, env: PLATFORM_ENV });
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
       prefix: 'inc',
@@ -68,12 +94,16 @@ describe('Postgres incremental and append', () => {
           { name: 'logs', should_sync: true, sync_type: 'append', incremental_field: 'created_at', incremental_field_type: 'datetime' },
           { name: 'counters', should_sync: true, sync_type: 'incremental', incremental_field: 'n', incremental_field_type: 'integer' },
           { name: 'readings', should_sync: true, sync_type: 'incremental', incremental_field: 'taken_at', incremental_field_type: 'timestamp' },
+          { name: 'widen', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime' },
+          { name: 'widen_log', should_sync: true, sync_type: 'append', incremental_field: 'updated_at', incremental_field_type: 'datetime' },
+          { name: 'slow', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime', primary_key_columns: ['id'] },
+          { name: 'slow_base', should_sync: false },
         ],
       },
     });
-    expect(res.status).toBe(201);
+    expect({ status: res.status, error: res.status === 201 ? undefined : res.body }).toEqual({ status: 201 });
     schemaIds = Object.fromEntries(res.body.schemas.map((s: { name: string; id: string }) => [s.name, s.id]));
-    for (const name of Object.keys(schemaIds)) await waitForJobs(platform, schemaIds[name], 1);
+    for (const name of Object.keys(schemaIds)) if (name !== 'slow_base') await waitForJobs(platform, schemaIds[name], 1);
   });
 
   afterAll(async () => {
@@ -87,6 +117,17 @@ describe('Postgres incremental and append', () => {
     expect(rows[0]).toEqual({ n: '1000', m: '2024-01-01 00:16:40.001000' });
     const engine = await query(platform, `SELECT engine FROM system.tables WHERE name = 'inc_events'`);
     expect(engine[0].engine).toBe('ReplacingMergeTree');
+  });
+
+  test('source calls slower than the heartbeat timeout (rows after a long pause, a long NULL count): the run completes in its first attempt', async () => {
+    const [job] = (await platform.api('GET', `/api/jobs?schema_id=${schemaIds.slow}`)).body.results;
+    expect({ status: job.status, error: job.latest_error }).toEqual({ status: 'Completed', error: null });
+    expect(job.rows_synced).toBe(50);
+    // The load activity ran once: heartbeats kept coming while it waited on Postgres (a heartbeat timeout would show as a retry).
+    expect(await loadAttempts(job)).toEqual({ attempts: [1], timedOut: false });
+    await compare('slow_base', 'inc_slow', 'id, v'); // the view's rows, without its pause
+    // Discovery counts a view's rows (it has no statistics): the pause would slow every later discovery here.
+    await db.admin.query(`DROP VIEW slow; DROP FUNCTION slow_rows()`);
   });
 
   test('timestamptz cursor: only changed and new rows are read, FINAL equals the source', async () => {
@@ -176,7 +217,7 @@ describe('Postgres incremental and append', () => {
 
   test('the cursor reached is kept in the catalog and survives a restart', async () => {
     await platform.stop();
-    platform = await startPlatform({ dataDir, token: platform.token });
+    platform = await startPlatform({ dataDir, token: platform.token, env: PLATFORM_ENV });
     await db.admin.query(`INSERT INTO items VALUES (500, 'after restart')`);
     expect((await sync('items')).rows_synced).toBe(2); // the boundary row 320 and the new one
     await compare('items', 'inc_items', 'id, name');
@@ -204,8 +245,31 @@ describe('Postgres incremental and append', () => {
     expect(scores.warnings).toContain('column type widened: score: Nullable(Decimal(8, 3)) → Nullable(Decimal(12, 3))');
     expect((await query(platform, 'SELECT score FROM inc_scores FINAL WHERE id = 83'))[0].score).toBe('123456.789');
 
+    // The most common migration: an int key widened to bigint. The key is the table's ORDER BY, which
+    // ClickHouse won't ALTER: the table is rebuilt in place, and rows past 2^31 land.
+    for (const [table, final] of [['widen', true], ['widen_log', false]] as const) {
+      await db.admin.query(`ALTER TABLE ${table} ALTER COLUMN id TYPE bigint`);
+      await db.admin.query(`INSERT INTO ${table} SELECT 3000000000 + g, TIMESTAMPTZ '2025-01-01 00:00:00+00' + g * INTERVAL '1 second', 'big ' || g FROM generate_series(1, 20) g`);
+      const job = await sync(table);
+      expect(job.warnings).toContain('column type widened: id: Int32 → Int64');
+      expect(await query(platform, `SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'inc_${table}' AND name = 'id'`)).toEqual([{ type: 'Int64' }]);
+      await compare(table, `inc_${table}`, 'id, v', final);
+      // Rebuilt with its engine and key: still deduplicating (incremental) or plain (append) on id.
+      const [engine] = await query(platform, `SELECT engine, sorting_key FROM system.tables WHERE database = currentDatabase() AND name = 'inc_${table}'`);
+      expect(engine).toEqual({ engine: final ? 'ReplacingMergeTree' : 'MergeTree', sorting_key: 'id' });
+    }
+
+    // A value the warehouse can never take (an infinity timestamp): the job fails at once with the engine's reason.
+    await db.admin.query(`ALTER TABLE widen ADD COLUMN seen_at timestamp; INSERT INTO widen VALUES (3100000000, TIMESTAMPTZ '2025-06-01 00:00:00+00', 'never', 'infinity')`);
+    runs.widen = (runs.widen ?? 1) + 1;
+    await platform.api('POST', `/api/schemas/${schemaIds.widen}/sync`);
+    const refused = await waitForJobs(platform, schemaIds.widen, runs.widen);
+    expect(refused.status).toBe('Failed');
+    expect(refused.latest_error).toMatch(/the warehouse refused it \((CANNOT_PARSE|INCORRECT_DATA)/);
+    expect(await loadAttempts(refused)).toEqual({ attempts: [1], timedOut: false });
+
     await db.admin.query(`ALTER TABLE items ALTER COLUMN name TYPE int USING length(name)`);
-    runs.items += 1;
+    runs.items = (runs.items ?? 1) + 1;
     await platform.api('POST', `/api/schemas/${schemaIds.items}/sync`);
     const failed = await waitForJobs(platform, schemaIds.items, runs.items);
     expect(failed.status).toBe('Failed');

@@ -5,6 +5,8 @@ import { rawColumnName, type WarehouseColumn } from './columns';
  * Keeps a live table's columns in step with its source between incremental runs: added columns are
  * added, dropped ones stay (filling with NULL) and are reported, and a changed type is widened when
  * every old value fits the new type — otherwise the run fails saying what changed and how to resync.
+ * ClickHouse refuses to retype a sorting-key column (`int → bigint` on an `id`, code 524): such a table is
+ * rebuilt in place from its own rows (see rebuildWithTypes).
  */
 export interface EvolutionReport {
   added: string[];
@@ -38,13 +40,54 @@ export interface ExistingColumn {
   name: string;
   type: string;
   default_kind: string;
+  default_expression?: string;
+  /** 1 when the column is in the table's ORDER BY, which ClickHouse won't let an ALTER retype. */
+  is_in_sorting_key?: number;
 }
 
-/** A live table's columns; none when the table does not exist (one query answers both). */
+/** A live table's columns, in order; none when the table does not exist (one query answers both). */
 export function tableColumns(wh: Warehouse, table: string): Promise<ExistingColumn[]> {
-  return wh.queryRows<ExistingColumn>('SELECT name, type, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String}', {
-    params: { db: wh.database, t: table },
+  return wh.queryRows<ExistingColumn>(
+    `SELECT name, type, default_kind, default_expression, toUInt8(is_in_sorting_key) AS is_in_sorting_key
+       FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position`,
+    { params: { db: wh.database, t: table } },
+  );
+}
+
+/**
+ * Retypes columns ClickHouse can't ALTER (sorting-key ones) by rebuilding the table in place: a new table with
+ * the same columns, engine, key and settings but the new types, filled from the live one (every raw row, versions
+ * and all, so FINAL reads as before), then swapped in with EXCHANGE and the old one dropped. Rebuilding from the
+ * warehouse's own rows rather than reloading from the source keeps what only the warehouse still has (an append
+ * table's rows since purged at the source, a CDC table's versions) and needs no new source read. The table's
+ * only writer is the caller (the sync or the CDC stream), which waits for this.
+ */
+export async function rebuildWithTypes(wh: Warehouse, table: string, types: Map<string, string>): Promise<void> {
+  const db = quoteIdent(wh.database);
+  const live = `${db}.${quoteIdent(table)}`;
+  // A deterministic name: a rebuild cut short by a crash is dropped and done again by the next attempt.
+  const rebuilt = `${table}__rebuild`;
+  const fresh = `${db}.${quoteIdent(rebuilt)}`;
+  const [columns, [info]] = await Promise.all([
+    tableColumns(wh, table),
+    wh.queryRows<{ engine_full: string }>('SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}', {
+      params: { db: wh.database, t: table },
+    }),
+  ]);
+  if (!info) throw new Error(`table ${table} does not exist`);
+  const defs = columns.map((c) => {
+    const clause = c.default_kind ? ` ${c.default_kind}${c.default_expression ? ` ${c.default_expression}` : ''}` : '';
+    return `${quoteIdent(c.name)} ${types.get(c.name) ?? c.type}${clause}`;
   });
+  const stored = columns.filter((c) => c.default_kind === '' || c.default_kind === 'DEFAULT');
+  const list = stored.map((c) => quoteIdent(c.name)).join(', ');
+  const select = stored.map((c) => (types.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${types.get(c.name)})` : quoteIdent(c.name))).join(', ');
+  await wh.command(`DROP TABLE IF EXISTS ${fresh}`);
+  await wh.command(`CREATE TABLE ${fresh} (\n  ${defs.join(',\n  ')}\n) ENGINE = ${info.engine_full}`);
+  // Every row is copied as it is: identical blocks of the old table are data, not retried inserts.
+  await wh.command(`INSERT INTO ${fresh} (${list}) SELECT ${select} FROM ${live}`, { insert_deduplicate: 0 });
+  await wh.command(`EXCHANGE TABLES ${fresh} AND ${live}`);
+  await wh.command(`DROP TABLE ${fresh}`);
 }
 
 export async function evolveTable(wh: Warehouse, table: string, columns: WarehouseColumn[], existing?: ExistingColumn[]): Promise<EvolutionReport> {
@@ -52,6 +95,13 @@ export async function evolveTable(wh: Warehouse, table: string, columns: Warehou
   const current = new Map(existing.filter((c) => c.default_kind !== 'EPHEMERAL').map((c) => [c.name, c.type]));
   const report: EvolutionReport = { added: [], missingAtSource: [], widened: [] };
   const target = `${quoteIdent(wh.database)}.${quoteIdent(table)}`;
+  const inKey = new Set(existing.filter((c) => Number(c.is_in_sorting_key) === 1).map((c) => c.name));
+  /** Retypes the sorting-key columns need: done together by one rebuild. */
+  const rebuild = new Map<string, string>();
+  const retype = async (name: string, type: string) => {
+    if (inKey.has(name)) rebuild.set(name, type);
+    else await wh.command(`ALTER TABLE ${target} MODIFY COLUMN ${quoteIdent(name)} ${type}`);
+  };
 
   for (const col of columns) {
     const had = current.get(col.name);
@@ -72,7 +122,7 @@ export async function evolveTable(wh: Warehouse, table: string, columns: Warehou
             `which cannot be widened without changing values. Resync the table from scratch (delete its data and sync again).`,
         );
       }
-      await wh.command(`ALTER TABLE ${target} MODIFY COLUMN ${quoteIdent(col.name)} ${col.type}`);
+      await retype(col.name, col.type);
       report.widened.push(`${col.name}: ${had} → ${col.type}`);
     }
     current.delete(col.name);
@@ -80,10 +130,9 @@ export async function evolveTable(wh: Warehouse, table: string, columns: Warehou
   for (const [name, type] of current) {
     if (name.startsWith('_tributary_')) continue;
     report.missingAtSource.push(name);
-    if (!type.startsWith('Nullable(') && !type.startsWith('Array(')) {
-      await wh.command(`ALTER TABLE ${target} MODIFY COLUMN ${quoteIdent(name)} Nullable(${type})`);
-    }
+    if (!type.startsWith('Nullable(') && !type.startsWith('Array(')) await retype(name, `Nullable(${type})`);
   }
+  if (rebuild.size) await rebuildWithTypes(wh, table, rebuild);
   return report;
 }
 

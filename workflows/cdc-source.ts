@@ -7,6 +7,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -34,6 +35,9 @@ const snapshots = proxyActivities<CdcActivities>({
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
+
+/** After the streaming retries ran out on an error that may pass (a source down for long), the mirror tries again this often. */
+const RETRY_AFTER_ERROR = '10 minutes';
 
 function reason(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
@@ -65,8 +69,14 @@ export async function cdcSource(input: CdcSourceInput): Promise<void> {
     heartbeatTimeout: '20 seconds',
     // Wait for the activity to write and checkpoint what it has before the workflow moves on.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    // The source can be unreachable for a while: keep trying, except for what no retry can fix.
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['SlotLost', 'IncompatibleSchemaChange', 'NotFound'] },
+    // The source can be unreachable for a while: keep trying for about a quarter of an hour, except for what no
+    // retry can fix; then the mirror shows Error with the reason (and tries again later, see below).
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '1 minute',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes: ['SlotLost', 'IncompatibleSchemaChange', 'NotFound', 'WarehouseRejected'],
+    },
   });
 
   setHandler(pauseSignal, () => {
@@ -126,7 +136,10 @@ export async function cdcSource(input: CdcSourceInput): Promise<void> {
       error = reason(err);
       phase = 'error';
       await admin.setCdcState(sourceId, 'Error', error);
-      await condition(() => resync || tablesChanged);
+      const mayPass = err instanceof ActivityFailure && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED';
+      // Retries used up on an error that may pass: the mirror stays in Error, and tries again now and then on its own.
+      if (mayPass && patched('cdc-retry-after-error')) await condition(() => resync || tablesChanged, RETRY_AFTER_ERROR);
+      else await condition(() => resync || tablesChanged);
     } finally {
       stream = undefined;
     }

@@ -19,12 +19,17 @@ const localBookkeeping = proxyLocalActivities<SyncActivities>({
   retry: { maximumAttempts: 10 },
 });
 
-const extract = proxyActivities<SyncActivities>({
-  startToCloseTimeout: '24 hours',
-  // A worker that died is noticed after this long and its activity retried elsewhere.
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumAttempts: 3 },
-});
+/**
+ * The load activities. A worker that died is noticed after the heartbeat timeout and its activity retried
+ * elsewhere; the activity heartbeats on a timer throughout, however long a source or engine call takes. The
+ * timeout is the worker's setting (TRIBUTARY_HEARTBEAT_TIMEOUT_MS), handed over by beginJob: workflows read no environment.
+ */
+const extractWith = (heartbeatTimeoutMs?: number) =>
+  proxyActivities<SyncActivities>({
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: heartbeatTimeoutMs ?? '30 seconds',
+    retry: { initialInterval: '2 seconds', maximumAttempts: 3 },
+  });
 
 function reason(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
@@ -40,6 +45,7 @@ function reason(err: unknown): string {
 export async function syncSchema({ schemaId }: SyncSchemaInput): Promise<SyncResult> {
   const bookkeeping = patched('local-bookkeeping') ? localBookkeeping : remoteBookkeeping;
   const job = await bookkeeping.beginJob(schemaId);
+  const extract = extractWith(job.heartbeatTimeoutMs);
   try {
     if (job.syncType === 'incremental' || job.syncType === 'append' || job.syncType === 'webhook') {
       const loaded = await extract.loadIncremental(schemaId, job.jobId, job.version);
