@@ -91,6 +91,22 @@ describe('embedded warehouse engine', () => {
     expect(await wh.queryRows('SELECT toString(count()) AS n FROM tributary.beside_load')).toEqual([{ n: '2' }]);
   });
 
+  test('a source failing mid-load fails that load with its error, and every load lane session still serves', async () => {
+    await wh.command('CREATE TABLE tributary.failing_load (id UInt64) ENGINE = MergeTree ORDER BY id');
+    async function* failing(i: number) {
+      yield Buffer.from(`${i}\n`);
+      throw new Error(`source ${i} went away`);
+    }
+    // More failing loads at once than the load lane has sessions: each session fails once, then serves again.
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => wh.insertStream('failing_load', ['id'], failing(i))));
+    expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'loaded'))).toEqual(Array.from({ length: 10 }, (_, i) => `source ${i} went away`));
+    async function* rows() {
+      yield Buffer.from('100\n101\n');
+    }
+    await Promise.all(Array.from({ length: 10 }, () => wh.insertStream('failing_load', ['id'], rows())));
+    expect(await wh.queryRows("SELECT toString(countIf(id >= 100)) AS n FROM tributary.failing_load")).toEqual([{ n: '20' }]);
+  });
+
   test("a long user query holds up neither the next user's query nor the platform", async () => {
     // Cheap on the CPU: one row a second, cut short by KILL QUERY once the others have answered.
     const long = wh.queryReadOnly('SELECT /* long-user-query */ sleepEachRow(1) FROM numbers(60) SETTINGS max_block_size = 1').then(

@@ -67,8 +67,23 @@ export class Lane {
   }
 }
 
-/** The most sessions each lane opens (TRIBUTARY_ENGINE_SESSIONS); each running statement holds a libuv thread. */
-export function sessionsPerLane(): number {
-  const v = Number(process.env.TRIBUTARY_ENGINE_SESSIONS);
-  return Number.isInteger(v) && v > 0 ? v : 4;
+/**
+ * The most sessions each lane opens: TRIBUTARY_ENGINE_SESSIONS (4) for the platform's short work and for users'
+ * queries, TRIBUTARY_ENGINE_LOAD_SESSIONS (8) for streaming loads — a load waiting for a session reads nothing
+ * from its source meanwhile, so there are more of these than activity slots.
+ */
+export function laneSizes(env: NodeJS.ProcessEnv = process.env): { main: number; load: number; readonly: number } {
+  const count = (v: string | undefined, fallback: number) => (Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : fallback);
+  const short = count(env.TRIBUTARY_ENGINE_SESSIONS, 4);
+  return { main: short, load: count(env.TRIBUTARY_ENGINE_LOAD_SESSIONS, 8), readonly: short };
+}
+
+/**
+ * The engine process's libuv pool: chDB runs each statement on a pool thread for as long as it takes, so the
+ * pool holds one thread for every session the lanes may open (and a spare), or a statement would wait in
+ * libuv's queue behind the loads whatever its lane.
+ */
+export function engineThreadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const sizes = laneSizes(env);
+  return sizes.main + sizes.load + sizes.readonly + 1;
 }

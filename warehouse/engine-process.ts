@@ -13,7 +13,7 @@
  * is ever visible, and the next engine can lock the data dir.
  */
 import { createChdbConnection } from 'chdb/connection';
-import { Lane, sessionsPerLane, type Session } from './engine-lanes';
+import { Lane, laneSizes, type Session } from './engine-lanes';
 import type { EngineReply, EngineRequest } from './engine-protocol';
 
 const dataPath = process.argv[2];
@@ -79,8 +79,8 @@ async function main() {
       await session.command({ query: 'SET readonly = 2' });
       return session;
     };
-    const max = sessionsPerLane();
-    lanes = { main: new Lane(more, max, main), load: new Lane(more, max), readonly: new Lane(readOnly, max, await readOnly()) };
+    const size = laneSizes();
+    lanes = { main: new Lane(more, size.main, main), load: new Lane(more, size.load), readonly: new Lane(readOnly, size.readonly, await readOnly()) };
   } catch (err) {
     send({ type: 'failed', message: (err as Error).message + ((err as { cause?: Error }).cause ? `: ${(err as { cause: Error }).cause.message}` : '') });
     process.exit(1);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseError, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import type { Logger } from '../platform/logger';
+import { engineThreadPoolSize } from './engine-lanes';
 import type { EngineAnswer, EngineReply, EngineRequest } from './engine-protocol';
 
 type Connection = NonNullable<ClickHouseClientConfigOptions['connection']>;
@@ -54,8 +55,8 @@ export class EmbeddedEngine {
     // before it closes the engine.
     const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
     // chDB runs each query on a libuv pool thread for as long as it takes, and a streaming load (an INSERT fed
-    // through a pipe) as long as its source: the default 4 threads would let four loads starve every other query.
-    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
+    // through a pipe) as long as its source: a thread for every session the engine's lanes may open.
+    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(engineThreadPoolSize()) };
     const child = fork(ENTRY, [this.dataPath], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     return new Promise((resolve, reject) => {
       const early = (code: number | null, signal: NodeJS.Signals | null) => reject(new Error(`the warehouse engine exited while starting (${signal ?? `code ${code}`})`));
