@@ -18,55 +18,16 @@ import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replicatio
 import { startTestPostgres } from '../test/support/postgres';
 import { createOrders } from './bench-orders';
 import { makeDataDir, startPlatform, type RunningPlatform } from '../test/support/platform';
+import { commitToVisible, PER_TXN, pct, pollVisible, waitForMaxId as waitForId, warehouseMaxId as maxIdOf, Workload } from './bench-visibility';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 300_000);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 30);
 const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 5_000);
-const PER_TXN = 100; // 60 updates, 30 inserts, 10 deletes
 const log = (m: string) => process.stderr.write(`[bench:cdc ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
-
-/** Mixed transactions over a moving window of ids: deletes from the low end, inserts at the top. */
-class Workload {
-  low = 1;
-  next: number;
-  constructor(rows: number) {
-    this.next = rows + 1;
-  }
-  /** One transaction's SQL; returns the highest id it inserts. */
-  txn(): { sql: string; maxId: number } {
-    const ins = this.next;
-    this.next += 30;
-    const del = this.low;
-    this.low += 10;
-    const span = ins - this.low;
-    const upd = new Set<number>();
-    while (upd.size < 60) upd.add(this.low + Math.floor(Math.random() * span));
-    return {
-      sql: `BEGIN;
-        UPDATE orders SET amount = amount + 1, status = 'updated', updated_at = now() WHERE id IN (${[...upd].join(',')});
-        INSERT INTO orders (id, customer_id, created_at, updated_at, email, amount, status, metadata, is_paid)
-          SELECT g, g % 50000, now(), now(), 'new' || g || '@example.com', 9.99, 'new', '{"source":"bench"}', false FROM generate_series(${ins}, ${ins + 29}) g;
-        DELETE FROM orders WHERE id BETWEEN ${del} AND ${del + 9};
-        COMMIT`,
-      maxId: ins + 29,
-    };
-  }
-}
-
-async function warehouseMaxId(p: RunningPlatform): Promise<number> {
-  const r = await p.api('POST', '/api/query', { sql: 'SELECT toInt64(max(id)) AS m FROM bench_orders' });
-  return Number(r.body.rows?.[0]?.m ?? 0);
-}
-
-async function waitForMaxId(p: RunningPlatform, id: number, timeoutMs = 600_000) {
-  const deadline = Date.now() + timeoutMs;
-  while ((await warehouseMaxId(p)) < id) {
-    if (Date.now() > deadline) throw new Error(`the warehouse did not reach id ${id}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const TABLE = 'bench_orders';
+const warehouseMaxId = (p: RunningPlatform) => maxIdOf(p, TABLE);
+const waitForMaxId = (p: RunningPlatform, id: number) => waitForId(p, TABLE, id);
 
 /** Reads `slot` with no sink, counting row changes until `expected`; changes per second. */
 async function rawDecode(url: string, slot: string, publication: string, expected: number): Promise<{ perSecond: number; seconds: number }> {
@@ -153,15 +114,7 @@ async function main() {
     // 3: a paced writer at LAG_RATE changes/s; a poller notes when each transaction's rows are visible.
     const perSecond = LAG_RATE / PER_TXN;
     const commits: { maxId: number; at: number }[] = [];
-    const visible: { maxId: number; at: number }[] = [];
-    let polling = true;
-    const poller = (async () => {
-      while (polling) {
-        const m = await warehouseMaxId(platform);
-        visible.push({ maxId: m, at: performance.now() });
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const poller = pollVisible(platform, TABLE, 20);
     const start = performance.now();
     for (let i = 0; i < LAG_SECONDS * perSecond; i++) {
       const due = start + (i * 1000) / perSecond;
@@ -174,14 +127,7 @@ async function main() {
     const achieved = (commits.length * PER_TXN) / ((performance.now() - start) / 1000);
     await waitForMaxId(platform, commits[commits.length - 1].maxId);
     await new Promise((r) => setTimeout(r, 100));
-    polling = false;
-    await poller;
-    const lags: number[] = [];
-    let v = 0;
-    for (const c of commits) {
-      while (v < visible.length && (visible[v].maxId < c.maxId || visible[v].at < c.at)) v++;
-      if (v < visible.length) lags.push(visible[v].at - c.at);
-    }
+    const lags = commitToVisible(commits, await poller.stop()).filter((l): l is number => l !== undefined);
     const check = (await platform.api('POST', '/api/query', { sql: 'SELECT count() AS n FROM bench_orders FINAL' })).body.rows[0];
     const source = (await db.query('SELECT count(*)::int AS n FROM orders')).rows[0];
     if (Number(check.n) !== source.n) throw new Error(`warehouse ${check.n} rows, source ${source.n}`);

@@ -37,7 +37,8 @@ export interface Warehouse {
   /**
    * One INSERT fed by a stream of row-aligned chunks in `format`: the engine parses while the source is still
    * being read, and forms its own blocks (few parts, memory bounded by the block size). Rows become visible
-   * when it ends; a stream that fails midway leaves the rows before it (load into a staging table).
+   * when it ends; a stream that fails midway leaves the rows before it (load into a staging table). Embedded,
+   * it runs in the engine's lane for loads: the platform's other statements go on meanwhile.
    */
   insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
   /**
@@ -90,6 +91,8 @@ class ClickHouseWarehouse implements Warehouse {
     private readonly spoolDir?: string,
     /** The user query limits and output settings; the embedded engine has them fixed on its read-only session. */
     private readonly userSettings: ClickHouseSettings = userQuerySettings(DEFAULT_QUERY_LIMITS),
+    /** Embedded: the engine's lane for streaming loads, so that one never holds up the platform's short work. */
+    private readonly loadClient?: ClickHouseClient,
   ) {}
 
   /** Remote: the settings of each user query (embedded: none, its session has them and refuses any). */
@@ -203,7 +206,7 @@ class ClickHouseWarehouse implements Warehouse {
     const fifo = path.join(this.spoolDir!, `${crypto.randomUUID()}.fifo`);
     await execFileAsync('mkfifo', ['-m', '600', fifo]);
     try {
-      const insert = this.client.command({
+      const insert = (this.loadClient ?? this.client).command({
         query: `INSERT INTO ${quoteIdent(this.database)}.${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) FROM INFILE ${sqlString(fifo)}${settingsClause(settings)} FORMAT ${format}`,
       });
       let settled = false;
@@ -259,6 +262,7 @@ class ClickHouseWarehouse implements Warehouse {
   }
 
   async close(opts: { engineWaitMs?: number } = {}) {
+    await this.loadClient?.close();
     await this.readOnlyClient?.close();
     await this.client.close();
     await this.engine?.close(opts.engineWaitMs);
@@ -337,9 +341,10 @@ export async function openWarehouse(opts: {
     });
     const client = createClient({ connection: engine.connection('main') });
     const readOnly = createClient({ connection: engine.connection('readonly') }); // the user query limits, readonly = 1, for its life
+    const loads = createClient({ connection: engine.connection('load') });
     const spool = path.join(opts.dataDir, 'tmp', 'inserts');
     fs.rmSync(spool, { recursive: true, force: true }); // batches a crash left behind
-    wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool), userSettings);
+    wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool), userSettings, loads);
   }
   if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
   return wh;

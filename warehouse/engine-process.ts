@@ -5,7 +5,9 @@
  * cannot take the worker's heap with it. Data never passes through here on the hot path: a load's bytes reach
  * chDB through a named pipe or a spool file the worker writes (`INSERT … FROM INFILE`).
  *
- * Two sessions: `main` for the platform, `readonly` (users' limits, then readonly = 1, for its whole life) for users' queries.
+ * Its sessions come in three lanes (engine-lanes.ts): `main` for the platform's short work, `load` for streaming
+ * loads, `readonly` (users' limits, then readonly = 1, for their whole life) for users' queries; within a lane, a
+ * request waits only when every session the lane may open is busy.
  * When the platform goes away without a word (SIGKILL), the channel closes and this process ends at once,
  * as chDB inside a killed worker would have: MergeTree parts are committed atomically, so nothing half-written
  * is ever visible, and the next engine can lock the data dir.
@@ -13,9 +15,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createChdbConnection } from 'chdb/connection';
+import { Lane, laneSizes, type Session } from './engine-lanes';
 import type { EngineReply, EngineRequest } from './engine-protocol';
 
-type Session = ReturnType<typeof createChdbConnection>;
 type Settings = NonNullable<Parameters<Session['query']>[0]['clickhouse_settings']>;
 
 const dataPath = process.argv[2];
@@ -103,8 +105,7 @@ const drainAfter = (session: Session) => async (err: unknown): Promise<never> =>
   throw err;
 };
 
-async function answer(sessions: Record<EngineRequest['session'], Session>, req: EngineRequest): Promise<EngineReply> {
-  const session = sessions[req.session];
+async function answer(session: Session, req: EngineRequest): Promise<EngineReply> {
   // The client's settings type and chDB's are the same ClickHouse settings, declared in two packages.
   const params = { query: req.query ?? '', clickhouse_settings: req.clickhouse_settings, query_params: req.query_params, query_id: req.query_id } as Parameters<
     Session['query']
@@ -128,20 +129,29 @@ async function answer(sessions: Record<EngineRequest['session'], Session>, req: 
 async function main() {
   // A platform killed outright: end with it (no graceful close can be owed to a dead peer).
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
-  let sessions: Record<EngineRequest['session'], Session>;
+  let lanes: Record<EngineRequest['session'], Lane>;
   try {
     const main = await openSession(dataPath, startup.lockWaitMs ?? 30_000);
-    sessions = { main, readonly: await openReadOnlySession(dataPath, startup.readOnlySettings ?? {}) };
+    // This process holds the data dir now: more sessions on it open at once.
+    const more = async () => createChdbConnection({ path: dataPath });
+    const readOnly = () => openReadOnlySession(dataPath, startup.readOnlySettings ?? {});
+    const size = laneSizes();
+    lanes = { main: new Lane(more, size.main, main), load: new Lane(more, size.load), readonly: new Lane(readOnly, size.readonly, await readOnly()) };
   } catch (err) {
     send({ type: 'failed', message: describe(err) });
     process.exit(1);
   }
   process.on('message', (req: EngineRequest | { op: 'close' }) => {
     if (req.op === 'close') {
-      void Promise.all([sessions.readonly.close(), sessions.main.close()]).finally(() => process.exit(0));
+      void Promise.all(Object.values(lanes).map((lane) => lane.close())).finally(() => process.exit(0));
       return;
     }
-    answer(sessions, req).then(send, (err: Error & { code?: string; type?: string }) =>
+    const lane = lanes[req.session] as Lane | undefined;
+    if (!lane) {
+      send({ id: req.id, ok: false, message: `no engine session ${JSON.stringify(req.session)}` });
+      return;
+    }
+    lane.run((session) => answer(session, req)).then(send, (err: Error & { code?: string; type?: string }) =>
       send({ id: req.id, ok: false, message: err.message, code: err.code, errorType: err.type }),
     );
   });

@@ -3,8 +3,12 @@ import type { ClickHouseSettings, CommandResult } from '@clickhouse/client';
 
 export interface EngineRequest {
   id: number;
-  /** `readonly`: the session users' queries run on (readonly = 2 for its whole life). */
-  session: 'main' | 'readonly';
+  /**
+   * Which lane of sessions runs it (engine-process.ts): `main` the platform's short work (DDL, batch inserts,
+   * lookups), `load` streaming loads that last as long as their source, `readonly` users' queries
+   * (the user query limits, then readonly = 1, for the sessions' whole life).
+   */
+  session: 'main' | 'load' | 'readonly';
   op: 'query' | 'command' | 'ping';
   query?: string;
   query_id?: string;

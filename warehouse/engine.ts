@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseError, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
 import type { Logger } from '../platform/logger';
+import { engineThreadPoolSize, laneSizes } from './engine-lanes';
 import type { EngineAnswer, EngineReply, EngineRequest } from './engine-protocol';
 
 type Connection = NonNullable<ClickHouseClientConfigOptions['connection']>;
@@ -23,7 +24,7 @@ export interface EngineOptions {
   /**
    * Read-only requests the engine is given at once; the rest wait here, where a caller that goes away (a closed
    * HTTP request) can drop one before it runs. chDB runs one query at a time per session, so this is the
-   * number of read-only sessions the engine has.
+   * number of read-only sessions the engine's lane for them may open (default: engine-lanes.ts laneSizes()).
    */
   readOnlyLanes?: number;
 }
@@ -96,8 +97,8 @@ export class EmbeddedEngine {
     // before it closes the engine.
     const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
     // chDB runs each query on a libuv pool thread for as long as it takes, and a streaming load (an INSERT fed
-    // through a pipe) as long as its source: the default 4 threads would let four loads starve every other query.
-    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
+    // through a pipe) as long as its source: a thread for every session the engine's lanes may open.
+    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(engineThreadPoolSize()) };
     const startup = JSON.stringify({ readOnlySettings: this.opts.readOnlySettings ?? {}, lockWaitMs: this.opts.lockWaitMs });
     // stderr passes through here: chDB prints why it could not open the data dir there, not in its error.
     const child = fork(ENTRY, [this.dataPath, startup], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'], detached: true });
@@ -163,7 +164,7 @@ export class EmbeddedEngine {
   }
 
   private dispatchReadOnly() {
-    while (this.readOnlyQueue.length && this.readOnlyRunning < (this.opts.readOnlyLanes ?? 1)) {
+    while (this.readOnlyQueue.length && this.readOnlyRunning < (this.opts.readOnlyLanes ?? laneSizes().readonly)) {
       const id = this.readOnlyQueue.shift()!;
       const p = this.pending.get(id);
       if (p) void this.send(id, p);
