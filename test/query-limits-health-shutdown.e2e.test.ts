@@ -39,6 +39,8 @@ describe('a user query cannot stall the platform', () => {
         TRIBUTARY_QUERY_MAX_MEMORY_BYTES: '100000000',
         TRIBUTARY_QUERY_MAX_RESULT_ROWS: '1000',
         TRIBUTARY_QUERY_MAX_RESULT_BYTES: '200000',
+        // One session per lane: a second user query waits in the platform's queue (what a client gone drops).
+        TRIBUTARY_ENGINE_SESSIONS: '1',
       },
     });
   });

@@ -109,8 +109,9 @@ describe('embedded warehouse engine', () => {
   });
 
   test("a long user query holds up neither the next user's query nor the platform", async () => {
-    // Cheap on the CPU: one row a second, cut short by KILL QUERY once the others have answered.
-    const long = wh.queryReadOnly('SELECT /* long-user-query */ sleepEachRow(1) FROM numbers(60) SETTINGS max_block_size = 1').then(
+    // Runs until its time limit (30 s by default), cut short by KILL QUERY once the others have answered. (No
+    // SETTINGS clause: the read-only sessions refuse any.)
+    const long = wh.queryReadOnly('SELECT /* long-user-query */ count() FROM numbers(1000000000000) WHERE sipHash64(number) = 0').then(
       () => 'finished',
       (err: Error) => err.message,
     );
@@ -128,6 +129,24 @@ describe('embedded warehouse engine', () => {
     expect(await long).toMatch(/cancelled/i);
     expect(done).toEqual(expect.arrayContaining(['user query', 'batch insert']));
     expect(done[2]).toBe('long query still running');
+  });
+
+  test('a running user query whose caller goes away is cancelled in the engine, well before its time limit', async () => {
+    const marker = `gone-${Date.now()}`;
+    const gone = new AbortController();
+    const heavy = wh.queryReadOnly(`SELECT /* ${marker} */ count() FROM numbers(1000000000000) WHERE sipHash64(number) = 0`, { signal: gone.signal });
+    heavy.catch(() => undefined);
+    const inEngine = async () =>
+      (await wh.queryRows<{ n: string }>(`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE '%${marker}%' AND query NOT LIKE '%system.processes%'`))[0].n;
+    await until(async () => (await inEngine()) === '1');
+    expect((await wh.running()).find((q) => q.query.includes(marker))).toMatchObject({ session: 'readonly', state: 'running' });
+    gone.abort(new Error('the client closed the request'));
+    await expect(heavy).rejects.toThrow('the client closed the request');
+    // The default limit is 30 s: gone from the engine and from the platform's list well before that.
+    await until(async () => (await inEngine()) === '0' && !(await wh.running()).some((q) => q.query.includes(marker)), 15_000);
+    // The user's sessions serve the next query with its own answer (nothing of the cancelled one left in them).
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => wh.queryReadOnly(`SELECT ${i} AS i`)));
+    expect(results.map((r) => r.data)).toEqual([0, 1, 2, 3].map((i) => [{ i }]));
   });
 
   test('an engine killed mid-query fails that query and the next query runs on a new engine', async () => {
@@ -163,6 +182,9 @@ describe('user query limits on the embedded engine', () => {
   let wh: Warehouse;
 
   beforeAll(async () => {
+    // One read-only session, so that a second user query waits in the platform's queue (what a caller going
+    // away drops before it runs).
+    process.env.TRIBUTARY_ENGINE_SESSIONS = '1';
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-limits-'));
     wh = await openWarehouse({
       user: 'default',
@@ -174,6 +196,7 @@ describe('user query limits on the embedded engine', () => {
   });
 
   afterAll(async () => {
+    delete process.env.TRIBUTARY_ENGINE_SESSIONS;
     await wh?.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });

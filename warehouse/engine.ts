@@ -12,6 +12,8 @@ type Session = EngineRequest['session'];
 
 const ENTRY = path.join(__dirname, 'engine-process.ts');
 const CLOSE_WAIT_MS = 15_000;
+/** Marks a read-only statement in a leading comment, for KILL QUERY to find it when its caller goes away. */
+const CANCEL_TAG = 'tributary-cancel:';
 /** How much of a query's text inFlight() shows. */
 const QUERY_TEXT_MAX = 200;
 
@@ -42,6 +44,8 @@ export interface InFlightRequest {
 
 interface Pending {
   req: EngineRequest;
+  /** The statement as its caller wrote it (without the cancellation tag). */
+  shown?: string;
   since: number;
   state: InFlightRequest['state'];
   resolve: (r: EngineAnswer) => void;
@@ -191,16 +195,19 @@ export class EmbeddedEngine {
   }
 
   /**
-   * Sends a request to the engine. Read-only ones wait here for a lane; `signal` drops one that is still waiting.
-   * One the engine already runs cannot be interrupted (chDB has no way to), so its caller is answered at once and
-   * the engine finishes it within its limits (max_execution_time), keeping its lane until then.
+   * Sends a request to the engine. Read-only ones wait here for a lane; `signal` drops one that is still waiting,
+   * and cancels one the engine already runs: chDB honours KILL QUERY sent from another session (it does not
+   * honour a query id of ours, so the statement carries a tag in a leading comment that KILL QUERY finds). Its
+   * caller is answered at once; the lane is free once the engine has stopped the statement.
    */
   async request(req: Omit<EngineRequest, 'id'>, signal?: AbortSignal): Promise<EngineAnswer> {
     if (this.closed) throw new Error('the warehouse engine is closed');
     signal?.throwIfAborted();
     const id = this.nextId++;
+    const tag = req.session === 'readonly' && req.query ? randomUUID() : undefined;
+    const sent = tag ? { ...req, id, query: `/* ${CANCEL_TAG}${tag} */ ${req.query}` } : { ...req, id };
     return new Promise((resolve, reject) => {
-      const p: Pending = { req: { ...req, id }, since: Date.now(), state: 'queued', resolve, reject };
+      const p: Pending = { req: sent, shown: req.query, since: Date.now(), state: 'queued', resolve, reject };
       this.pending.set(id, p);
       signal?.addEventListener(
         'abort',
@@ -209,6 +216,12 @@ export class EmbeddedEngine {
           if (p.state === 'queued') {
             this.pending.delete(id);
             this.readOnlyQueue.splice(this.readOnlyQueue.indexOf(id), 1);
+          } else if (tag) {
+            // ASYNC: chDB 3.4 never answers KILL QUERY … SYNC. The statement ends with "Query was cancelled".
+            const kill = `KILL QUERY WHERE query LIKE '%${CANCEL_TAG}${tag} */%' AND query NOT LIKE '%KILL QUERY%' ASYNC`;
+            this.request({ session: 'main', op: 'command', query: kill }).catch((err: Error) =>
+              this.log?.warn({ err: err.message }, 'could not cancel a user query whose caller went away'),
+            );
           }
           reject(signal.reason instanceof Error ? signal.reason : new Error('the query was aborted'));
         },
@@ -229,7 +242,7 @@ export class EmbeddedEngine {
     return [...this.pending.values()].map((p) => ({
       session: p.req.session,
       // With its parameters: a user's SQL reaches the engine as one while it is checked (read-query.ts).
-      query: [p.req.query ?? (p.req.op === 'ping' ? 'SELECT 1' : ''), p.req.query_params ? JSON.stringify(p.req.query_params) : ''].join(' ').trim().slice(0, QUERY_TEXT_MAX),
+      query: [p.shown ?? (p.req.op === 'ping' ? 'SELECT 1' : ''), p.req.query_params ? JSON.stringify(p.req.query_params) : ''].join(' ').trim().slice(0, QUERY_TEXT_MAX),
       age_ms: now - p.since,
       state: p.state,
     }));
