@@ -54,6 +54,10 @@ export interface CdcSourceInput {
   resync?: boolean;
   /** Prepare/stream loops before continuing as new (default 40; TRIBUTARY_CDC_LOOPS_PER_RUN). */
   loopsPerRun?: number;
+  /** Attempts of the streaming activity before the mirror shows Error (default 20; TRIBUTARY_CDC_STREAM_ATTEMPTS). */
+  streamAttempts?: number;
+  /** After those attempts ran out on an error that may pass, the mirror tries again this often (default 600; TRIBUTARY_CDC_RETRY_AFTER_ERROR_SECONDS). */
+  retryAfterErrorSeconds?: number;
 }
 
 /** What prepareCdc found: the CDC tables, and those that need a snapshot before streaming. */

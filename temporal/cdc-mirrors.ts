@@ -12,8 +12,16 @@ export const cdcWorkflowId = (source: Pick<SourceRow, 'id'>) => `cdc-${source.id
 type CdcSignal = 'tablesChanged' | 'pause' | 'resume' | 'resync';
 
 function mirrorStart(taskQueue: string, source: SourceRow, paused: boolean) {
-  const loops = Number(process.env.TRIBUTARY_CDC_LOOPS_PER_RUN);
-  const args: [CdcSourceInput] = [{ sourceId: source.id, paused, ...(loops > 0 ? { loopsPerRun: loops } : {}) }];
+  // Workflows cannot read the environment: the operator's settings travel in the input (numbers, no secret).
+  const setting = (name: string) => (Number(process.env[name]) > 0 ? Number(process.env[name]) : undefined);
+  const input: CdcSourceInput = {
+    sourceId: source.id,
+    paused,
+    loopsPerRun: setting('TRIBUTARY_CDC_LOOPS_PER_RUN'),
+    streamAttempts: setting('TRIBUTARY_CDC_STREAM_ATTEMPTS'),
+    retryAfterErrorSeconds: setting('TRIBUTARY_CDC_RETRY_AFTER_ERROR_SECONDS'),
+  };
+  const args: [CdcSourceInput] = [Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as CdcSourceInput];
   return {
     workflowId: cdcWorkflowId(source),
     taskQueue,

@@ -51,6 +51,9 @@ describe('Postgres CDC', () => {
         TRIBUTARY_CDC_LOOPS_PER_RUN: '3',
         // Keepalives every 3 s (half of it), so an idle slot's movement shows within the test.
         TRIBUTARY_CDC_WAL_SENDER_TIMEOUT_MS: '6000',
+        // A stream failing for good reaches Error after 4 attempts (20 in production), and tries again 5 s later.
+        TRIBUTARY_CDC_STREAM_ATTEMPTS: '4',
+        TRIBUTARY_CDC_RETRY_AFTER_ERROR_SECONDS: '5',
         LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' } });
     const cdc = (name: string) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] });
     const res = await platform.api('POST', '/api/sources', {
@@ -219,6 +222,27 @@ describe('Postgres CDC', () => {
     await expectTablesEqual(db, platform, 'widen', 'cdc_widen', [{ pg: 'id', ch: 'id' }, { pg: 'v', ch: 'v' }]);
     await itemsEqual();
   }, 240_000);
+
+  test("a source that refuses the mirror past the stream's retries puts it in Error with the reason; it comes back on its own", async () => {
+    await itemsEqual(); // streaming
+    await db.admin.query(`ALTER ROLE ${db.user} NOLOGIN`);
+    try {
+      // Every connection of the source user ends, the replication one with it; each new one is refused.
+      await db.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [db.user]);
+      const failed = await eventually(async () => {
+        const cdc = (await source()).cdc;
+        expect(cdc.status).toBe('Error');
+        return cdc;
+      }, 120_000);
+      expect(failed.latest_error).toMatch(/not permitted to log in/);
+    } finally {
+      await db.admin.query(`ALTER ROLE ${db.user} LOGIN`);
+    }
+    // No resync, no signal: the mirror tries again by itself and catches up with what changed meanwhile.
+    await db.admin.query('UPDATE items SET qty = qty + 1 WHERE id % 17 = 0');
+    await eventually(async () => expect((await source()).cdc.status).toBe('Streaming'), 120_000);
+    await itemsEqual(120_000);
+  }, 300_000);
 
   test('pause (with the WAL warning) and resume lose nothing', async () => {
     const paused = await platform.api('POST', `/api/sources/${sourceId}/cdc/pause`);

@@ -37,7 +37,9 @@ const snapshots = proxyActivities<CdcActivities>({
 });
 
 /** After the streaming retries ran out on an error that may pass (a source down for long), the mirror tries again this often. */
-const RETRY_AFTER_ERROR = '10 minutes';
+const RETRY_AFTER_ERROR_SECONDS = 600;
+/** Attempts of a stream (about a quarter of an hour with the backoff below) before the mirror shows Error. */
+const STREAM_ATTEMPTS = 20;
 
 function reason(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
@@ -53,7 +55,7 @@ const LOOPS_PER_RUN = 40;
  * streaming activity hands back. Credentials never pass through here: activities read them by id.
  */
 export async function cdcSource(input: CdcSourceInput): Promise<void> {
-  const { sourceId, loopsPerRun = LOOPS_PER_RUN } = input;
+  const { sourceId, loopsPerRun = LOOPS_PER_RUN, streamAttempts = STREAM_ATTEMPTS, retryAfterErrorSeconds = RETRY_AFTER_ERROR_SECONDS } = input;
   let paused = input.paused ?? false;
   let tablesChanged = false;
   let resync = input.resync ?? false;
@@ -74,7 +76,7 @@ export async function cdcSource(input: CdcSourceInput): Promise<void> {
     retry: {
       initialInterval: '1 second',
       maximumInterval: '1 minute',
-      maximumAttempts: 20,
+      maximumAttempts: streamAttempts,
       nonRetryableErrorTypes: ['SlotLost', 'IncompatibleSchemaChange', 'NotFound', 'WarehouseRejected'],
     },
   });
@@ -138,13 +140,13 @@ export async function cdcSource(input: CdcSourceInput): Promise<void> {
       await admin.setCdcState(sourceId, 'Error', error);
       const mayPass = err instanceof ActivityFailure && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED';
       // Retries used up on an error that may pass: the mirror stays in Error, and tries again now and then on its own.
-      if (mayPass && patched('cdc-retry-after-error')) await condition(() => resync || tablesChanged, RETRY_AFTER_ERROR);
+      if (mayPass && patched('cdc-retry-after-error')) await condition(() => resync || tablesChanged, retryAfterErrorSeconds * 1000);
       else await condition(() => resync || tablesChanged);
     } finally {
       stream = undefined;
     }
   }
   // Signals are flags: the ones not acted on yet travel with the new run (a table change is always re-read).
-  await continueAsNew<typeof cdcSource>({ sourceId, paused, resync, loopsPerRun });
+  await continueAsNew<typeof cdcSource>({ ...input, paused, resync });
 }
 
