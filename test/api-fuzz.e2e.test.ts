@@ -248,16 +248,11 @@ describe('fuzzing the write routes with malformed bodies', () => {
     expect((await platform.api('GET', '/api/sources')).body.results.map((s: any) => s.prefix)).toEqual(['fuzz']);
   });
 
-  // Last: it adds a source, which the snapshots of the cases above would see.
-  test('columns named in other scripts keep their letters in the warehouse, run after run', async () => {
-    await db.admin.query(`
-      CREATE TABLE intl (id int PRIMARY KEY, "ünïcödé" text, "中文" text, "Ärger" int);
-      INSERT INTO intl VALUES (1, 'café', '你好', 7);
-      GRANT SELECT ON intl TO ${db.user};
-    `);
+  /** A source under `prefix` syncing the `intl` table incrementally (the others listed, off); its first job completed. */
+  async function syncIntlUnder(prefix: string): Promise<string> {
     const res = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
-      prefix: 'intl',
+      prefix,
       payload: {
         ...connectionPayload(db),
         schemas: [
@@ -270,11 +265,26 @@ describe('fuzzing the write routes with malformed bodies', () => {
     expect(res.status).toBe(201);
     const schemaId = res.body.schemas.find((s: any) => s.name === 'intl').id;
     expect((await waitForJobs(platform, schemaId, 1)).status).toBe('Completed');
+    return schemaId;
+  }
+
+  /** A warehouse table's source columns (no bookkeeping ones), in order. */
+  const sourceColumns = (table: string) =>
+    query(platform, `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '${table}' AND name NOT LIKE '\\_tributary%' ORDER BY position`);
+
+  // Last: it adds a source, which the snapshots of the cases above would see.
+  test('columns named in other scripts keep their letters in the warehouse, run after run', async () => {
+    await db.admin.query(`
+      CREATE TABLE intl (id int PRIMARY KEY, "ünïcödé" text, "中文" text, "Ärger" int);
+      INSERT INTO intl VALUES (1, 'café', '你好', 7);
+      GRANT SELECT ON intl TO ${db.user};
+    `);
+    const schemaId = await syncIntlUnder('intl');
     // A second run evolves the live table: the same names, no second set of columns.
     await db.admin.query(`INSERT INTO intl VALUES (2, 'naïve', '中文', 8)`);
     expect((await platform.api('POST', `/api/schemas/${schemaId}/sync`)).status).toBe(202);
     expect((await waitForJobs(platform, schemaId, 2)).status).toBe('Completed');
-    const columns = await query(platform, `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'intl_intl' AND name NOT LIKE '\\_tributary%' ORDER BY position`);
+    const columns = await sourceColumns('intl_intl');
     expect(columns.map((c) => c.name)).toEqual(['id', 'unicode', 'zhong_wen', 'arger']);
     expect(await query(platform, 'SELECT id, unicode, zhong_wen, arger FROM intl_intl FINAL ORDER BY id')).toEqual([
       { id: 1, unicode: 'café', zhong_wen: '你好', arger: 7 },
@@ -284,22 +294,8 @@ describe('fuzzing the write routes with malformed bodies', () => {
 
   test('a table synced before names kept their letters keeps its columns on the next run: no second set, no rows lost', async () => {
     // Same source table (created by the test above); the warehouse already has legacy_intl, named by the old rule.
-    const res = await platform.api('POST', '/api/sources', {
-      source_type: 'Postgres',
-      prefix: 'legacy',
-      payload: {
-        ...connectionPayload(db),
-        schemas: [
-          { name: 'intl', should_sync: true, sync_type: 'incremental', incremental_field: 'id', incremental_field_type: 'integer', sync_frequency: 'never' },
-          { name: 'items', should_sync: false },
-          { name: 'other', should_sync: false },
-        ],
-      },
-    });
-    expect(res.status).toBe(201);
-    const schemaId = res.body.schemas.find((s: any) => s.name === 'intl').id;
-    expect((await waitForJobs(platform, schemaId, 1)).status).toBe('Completed');
-    const columns = await query(platform, `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'legacy_intl' AND name NOT LIKE '\\_tributary%' ORDER BY position`);
+    const schemaId = await syncIntlUnder('legacy');
+    const columns = await sourceColumns('legacy_intl');
     expect(columns.map((c) => c.name)).toEqual(['id', 'n_c_d', 'column', 'rger']);
     expect(await query(platform, 'SELECT id, n_c_d, column, rger FROM legacy_intl FINAL ORDER BY id')).toEqual([
       { id: 0, n_c_d: 'before', column: 'before', rger: 0 },
