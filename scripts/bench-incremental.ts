@@ -4,13 +4,11 @@
  * a run with nothing to read (schedule trigger → workflow → activities → job completed), which is
  * Temporal's and the bookkeeping's overhead. A benchmark, not a test: it prints figures.
  */
-import fs from 'node:fs';
-import pg from 'pg';
 import { Client as TemporalClient, Connection as TemporalConnection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { startTestPostgres } from '../test/support/postgres';
 import { createOrders } from './bench-orders';
-import { makeDataDir, startPlatform, type RunningPlatform } from '../test/support/platform';
+import type { RunningPlatform } from '../test/support/platform';
+import { BenchParts } from './bench-setup';
 import { sampleRss } from './bench-memory';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 2_000_000);
@@ -83,114 +81,98 @@ async function runSplit(address: string, r: Awaited<ReturnType<typeof syncAndWai
   }
 }
 
-async function main() {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  try {
-    log('starting a throwaway Postgres cluster');
-    const pgServer = await startTestPostgres();
-    cleanups.push(() => pgServer.stop());
-    const db = new pg.Client({ connectionString: pgServer.url });
-    await db.connect();
-    cleanups.push(() => db.end());
-    await createOrders(db, ROWS);
-    // An incremental cursor is normally indexed; without one every run scans the table.
-    await db.query('CREATE INDEX orders_updated_at ON orders (updated_at)');
-    await db.query('VACUUM ANALYZE orders');
-    log(`orders: ${ROWS.toLocaleString('en-US')} rows`);
+async function main(parts: BenchParts) {
+  const { url: pgUrl, db } = await parts.postgres();
+  await createOrders(db, ROWS);
+  // An incremental cursor is normally indexed; without one every run scans the table.
+  await db.query('CREATE INDEX orders_updated_at ON orders (updated_at)');
+  await db.query('VACUUM ANALYZE orders');
+  log(`orders: ${ROWS.toLocaleString('en-US')} rows`);
 
-    const dataDir = makeDataDir('bench-incr');
-    cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
-    const platform = await startPlatform({ dataDir, env: { LOG_LEVEL: 'warn' } });
-    cleanups.push(() => platform.stop());
-    const url = new URL(pgServer.url);
-    const created = await platform.api('POST', '/api/sources', {
-      source_type: 'Postgres',
-      prefix: 'bench',
-      payload: {
-        host: url.hostname, port: url.port, dbname: 'postgres', user: 'postgres', password: '', schema: 'public',
-        schemas: [{ name: 'orders', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime', sync_frequency: 'never' }],
-      },
-    });
-    if (created.status !== 201) throw new Error(`create source: ${created.status} ${JSON.stringify(created.body)}`);
-    const schemaId = created.body.schemas[0].id;
-    // The initial load is the incremental path over the whole table (4 MiB batches, each durable before its
-    // cursor is heartbeated): the worker's memory and the warehouse engine's, sampled apart.
-    const enginePid = platform.enginePid();
-    if (!enginePid) throw new Error('no warehouse engine process under the platform');
-    const workerMemory = sampleRss(platform.pid, 100);
-    const engineMemory = sampleRss(enginePid, 100);
-    const loadStarted = performance.now();
-    let done = 0;
-    for (;;) {
-      const jobs = (await platform.api('GET', `/api/jobs?schema_id=${schemaId}`)).body.results.filter((j: any) => j.status !== 'Running');
-      if (jobs.length) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    done = 1;
-    const loadSeconds = (performance.now() - loadStarted) / 1000;
-    const workerPeakMb = workerMemory.stop().peakKb / 1024;
-    const enginePeakMb = engineMemory.stop().peakKb / 1024;
-    log(`initial load done in ${loadSeconds.toFixed(1)} s; peak RSS: worker ${workerPeakMb.toFixed(0)} MB, warehouse engine ${enginePeakMb.toFixed(0)} MB`);
-    // The initial load's parts merge in the background for a while (in-process with chDB, on the same 2
-    // cores): that one-off work is not the fixed cost of a run, so wait for it before timing empty runs.
-    const mergeWait = performance.now();
-    for (;;) {
-      const m = await platform.api('POST', '/api/query', { sql: 'SELECT count() AS n FROM system.merges' });
-      if (m.status !== 200 || Number(m.body.rows?.[0]?.n ?? 0) === 0 || performance.now() - mergeWait > 120_000) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    log(`waited ${((performance.now() - mergeWait) / 1000).toFixed(1)} s for the initial load's merges`);
-
-    const empty: number[] = [];
-    const emptyJobs: number[] = [];
-    const splits: Awaited<ReturnType<typeof runSplit>>[] = [];
-    for (let i = 0; i < EMPTY_RUNS; i++) {
-      const r = await syncAndWait(platform, schemaId, ++done);
-      empty.push(r.wallSeconds);
-      emptyJobs.push(r.job.duration_seconds);
-      splits.push(await runSplit(platform.temporalAddress, r));
-    }
-
-    await db.query(`UPDATE orders SET status = 'updated', amount = amount + 1, updated_at = now()
-                     WHERE id IN (SELECT id FROM orders ORDER BY id LIMIT ${CHANGED} OFFSET ${Math.floor(ROWS / 3)})`);
-    const changed = await syncAndWait(platform, schemaId, ++done);
-    const check = (await platform.api('POST', '/api/query', { sql: `SELECT count() AS n, countIf(status = 'updated') AS u FROM bench_orders FINAL` })).body.rows[0];
-    if (Number(check.n) !== ROWS || Number(check.u) !== CHANGED) throw new Error(`warehouse mismatch: ${JSON.stringify(check)}`);
-
-    const result = {
-      rows: ROWS,
-      changed_rows: CHANGED,
-      incremental_end_to_end_seconds: Number(changed.wallSeconds.toFixed(3)),
-      incremental_job_seconds: changed.job.duration_seconds,
-      rows_read: changed.job.rows_synced,
-      empty_run_overhead_ms_median: Math.round(median(empty) * 1000),
-      empty_run_overhead_ms: empty.map((s) => Math.round(s * 1000)),
-      empty_run_job_ms_median: Math.round(median(emptyJobs) * 1000),
-      initial_load_seconds: Number(loadSeconds.toFixed(2)),
-      initial_load_peak_worker_rss_mb: Math.round(workerPeakMb),
-      initial_load_peak_engine_rss_mb: Math.round(enginePeakMb),
-      targets: { end_to_end_under_3s: changed.wallSeconds < 3, overhead_under_300ms: median(empty) < 0.3, worker_rss_under_512mb: workerPeakMb < 512 },
-    };
-    process.stdout.write(
-      [
-        `Incremental benchmark — ${ROWS.toLocaleString('en-US')} rows, ${CHANGED.toLocaleString('en-US')} changed (1 %)`,
-        `  incremental run, end to end (sync now → job completed): ${changed.wallSeconds.toFixed(2)} s   (target < 3 s)`,
-        `  of which the job itself:                               ${changed.job.duration_seconds.toFixed(2)} s, ${changed.job.rows_synced} rows read`,
-        `  empty run (Temporal + bookkeeping overhead), median:    ${result.empty_run_overhead_ms_median} ms   (target < 300 ms; runs ${result.empty_run_overhead_ms.join(', ')} ms)`,
-        `    of which inside the job (beginJob → completeJob):     ${result.empty_run_job_ms_median} ms; the rest is trigger → workflow start and polling`,
-        `  initial load (the whole table, incremental): ${loadSeconds.toFixed(1)} s; peak RSS worker ${workerPeakMb.toFixed(0)} MB (target < 512 MB), warehouse engine ${enginePeakMb.toFixed(0)} MB`,
-        `    per run: API call → 202 | sync now → workflow started | workflow started → first activity | workflow | activities (queued+run ms) | workflow done → client sees it`,
-        ...splits.map((x) => `      ${x.postMs} | ${x.toWorkflowStartMs} | ${x.toFirstActivityMs} | ${x.workflowMs} | ${x.activities} | ${x.afterMs} ms`),
-        ...(process.env.BENCH_TRACE ? splits.map((x) => `      ${x.trace}`) : []),
-        JSON.stringify(result),
-      ].join('\n') + '\n',
-    );
-  } finally {
-    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch((err) => log(`cleanup: ${(err as Error).message}`));
+  const platform = await parts.platform('bench-incr');
+  const url = new URL(pgUrl);
+  const created = await platform.api('POST', '/api/sources', {
+    source_type: 'Postgres',
+    prefix: 'bench',
+    payload: {
+      host: url.hostname, port: url.port, dbname: 'postgres', user: 'postgres', password: '', schema: 'public',
+      schemas: [{ name: 'orders', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime', sync_frequency: 'never' }],
+    },
+  });
+  if (created.status !== 201) throw new Error(`create source: ${created.status} ${JSON.stringify(created.body)}`);
+  const schemaId = created.body.schemas[0].id;
+  // The initial load is the incremental path over the whole table (4 MiB batches, each durable before its
+  // cursor is heartbeated): the worker's memory and the warehouse engine's, sampled apart.
+  const enginePid = platform.enginePid();
+  if (!enginePid) throw new Error('no warehouse engine process under the platform');
+  const workerMemory = sampleRss(platform.pid, 100);
+  const engineMemory = sampleRss(enginePid, 100);
+  const loadStarted = performance.now();
+  let done = 0;
+  for (;;) {
+    const jobs = (await platform.api('GET', `/api/jobs?schema_id=${schemaId}`)).body.results.filter((j: any) => j.status !== 'Running');
+    if (jobs.length) break;
+    await new Promise((r) => setTimeout(r, 100));
   }
+  done = 1;
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
+  const workerPeakMb = workerMemory.stop().peakKb / 1024;
+  const enginePeakMb = engineMemory.stop().peakKb / 1024;
+  log(`initial load done in ${loadSeconds.toFixed(1)} s; peak RSS: worker ${workerPeakMb.toFixed(0)} MB, warehouse engine ${enginePeakMb.toFixed(0)} MB`);
+  // The initial load's parts merge in the background for a while (in-process with chDB, on the same 2
+  // cores): that one-off work is not the fixed cost of a run, so wait for it before timing empty runs.
+  const mergeWait = performance.now();
+  for (;;) {
+    const m = await platform.api('POST', '/api/query', { sql: 'SELECT count() AS n FROM system.merges' });
+    if (m.status !== 200 || Number(m.body.rows?.[0]?.n ?? 0) === 0 || performance.now() - mergeWait > 120_000) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  log(`waited ${((performance.now() - mergeWait) / 1000).toFixed(1)} s for the initial load's merges`);
+
+  const empty: number[] = [];
+  const emptyJobs: number[] = [];
+  const splits: Awaited<ReturnType<typeof runSplit>>[] = [];
+  for (let i = 0; i < EMPTY_RUNS; i++) {
+    const r = await syncAndWait(platform, schemaId, ++done);
+    empty.push(r.wallSeconds);
+    emptyJobs.push(r.job.duration_seconds);
+    splits.push(await runSplit(platform.temporalAddress, r));
+  }
+
+  await db.query(`UPDATE orders SET status = 'updated', amount = amount + 1, updated_at = now()
+                   WHERE id IN (SELECT id FROM orders ORDER BY id LIMIT ${CHANGED} OFFSET ${Math.floor(ROWS / 3)})`);
+  const changed = await syncAndWait(platform, schemaId, ++done);
+  const check = (await platform.api('POST', '/api/query', { sql: `SELECT count() AS n, countIf(status = 'updated') AS u FROM bench_orders FINAL` })).body.rows[0];
+  if (Number(check.n) !== ROWS || Number(check.u) !== CHANGED) throw new Error(`warehouse mismatch: ${JSON.stringify(check)}`);
+
+  const result = {
+    rows: ROWS,
+    changed_rows: CHANGED,
+    incremental_end_to_end_seconds: Number(changed.wallSeconds.toFixed(3)),
+    incremental_job_seconds: changed.job.duration_seconds,
+    rows_read: changed.job.rows_synced,
+    empty_run_overhead_ms_median: Math.round(median(empty) * 1000),
+    empty_run_overhead_ms: empty.map((s) => Math.round(s * 1000)),
+    empty_run_job_ms_median: Math.round(median(emptyJobs) * 1000),
+    initial_load_seconds: Number(loadSeconds.toFixed(2)),
+    initial_load_peak_worker_rss_mb: Math.round(workerPeakMb),
+    initial_load_peak_engine_rss_mb: Math.round(enginePeakMb),
+    targets: { end_to_end_under_3s: changed.wallSeconds < 3, overhead_under_300ms: median(empty) < 0.3, worker_rss_under_512mb: workerPeakMb < 512 },
+  };
+  process.stdout.write(
+    [
+      `Incremental benchmark — ${ROWS.toLocaleString('en-US')} rows, ${CHANGED.toLocaleString('en-US')} changed (1 %)`,
+      `  incremental run, end to end (sync now → job completed): ${changed.wallSeconds.toFixed(2)} s   (target < 3 s)`,
+      `  of which the job itself:                               ${changed.job.duration_seconds.toFixed(2)} s, ${changed.job.rows_synced} rows read`,
+      `  empty run (Temporal + bookkeeping overhead), median:    ${result.empty_run_overhead_ms_median} ms   (target < 300 ms; runs ${result.empty_run_overhead_ms.join(', ')} ms)`,
+      `    of which inside the job (beginJob → completeJob):     ${result.empty_run_job_ms_median} ms; the rest is trigger → workflow start and polling`,
+      `  initial load (the whole table, incremental): ${loadSeconds.toFixed(1)} s; peak RSS worker ${workerPeakMb.toFixed(0)} MB (target < 512 MB), warehouse engine ${enginePeakMb.toFixed(0)} MB`,
+      `    per run: API call → 202 | sync now → workflow started | workflow started → first activity | workflow | activities (queued+run ms) | workflow done → client sees it`,
+      ...splits.map((x) => `      ${x.postMs} | ${x.toWorkflowStartMs} | ${x.toFirstActivityMs} | ${x.workflowMs} | ${x.activities} | ${x.afterMs} ms`),
+      ...(process.env.BENCH_TRACE ? splits.map((x) => `      ${x.trace}`) : []),
+      JSON.stringify(result),
+    ].join('\n') + '\n',
+  );
 }
 
-main().catch((err) => {
-  process.stderr.write(`${(err as Error).stack ?? err}\n`);
-  process.exit(1);
-});
+BenchParts.run(log, main);
