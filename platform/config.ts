@@ -22,6 +22,13 @@ export interface Config {
   queryLimits: QueryLimits;
   /** A sync's load activity silent this long is taken for dead and retried (TRIBUTARY_HEARTBEAT_TIMEOUT_MS, default 30000). */
   heartbeatTimeoutMs: number;
+  /** The change log destinations read (warehouse/change-log.ts). */
+  changeLog: {
+    /** Days a change is kept, so a destination can replay from any time within them (TRIBUTARY_CHANGE_RETENTION_DAYS, default 7). */
+    retentionDays: number;
+    /** A change batch left open this long by a writer that died is read past (TRIBUTARY_CHANGE_BATCH_LEASE_MS, default 600000). */
+    batchLeaseMs: number;
+  };
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -121,6 +128,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     streamSlots: env.TRIBUTARY_STREAM_SLOTS ? positiveInt(env, 'TRIBUTARY_STREAM_SLOTS') : 50,
     queryLimits: queryLimitsFromEnv(env),
     heartbeatTimeoutMs: env.TRIBUTARY_HEARTBEAT_TIMEOUT_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_TIMEOUT_MS') : 30_000,
+    changeLog: {
+      retentionDays: env.TRIBUTARY_CHANGE_RETENTION_DAYS ? positiveInt(env, 'TRIBUTARY_CHANGE_RETENTION_DAYS') : 7,
+      batchLeaseMs: env.TRIBUTARY_CHANGE_BATCH_LEASE_MS ? positiveInt(env, 'TRIBUTARY_CHANGE_BATCH_LEASE_MS') : 600_000,
+    },
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

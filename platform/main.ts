@@ -12,6 +12,7 @@ import { getCdcMirror } from '../catalog/cdc';
 import { ensureCdcMirror } from '../temporal/cdc-mirrors';
 import { upsertSchedule } from '../temporal/schedules';
 import { createWorker, type Workers } from '../temporal/worker';
+import { ensureChangeLog } from '../warehouse/change-log';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
@@ -145,6 +146,7 @@ async function main(role: Role) {
       engineLockWaitMs: config.clickhouse.engineLockWaitMs,
     });
     const wh = warehouse;
+    await ensureChangeLog(wh, config.changeLog.retentionDays);
     stops.push({ name: 'warehouse', maxMs: ENGINE_CLOSE_MS + 2_000, stop: () => wh.close({ engineWaitMs: ENGINE_CLOSE_MS }) });
     const temporal = await connectClient(target);
     stops.push({ name: 'Temporal client', maxMs: 2_000, stop: () => temporal.connection.close() });

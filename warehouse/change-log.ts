@@ -1,0 +1,106 @@
+import { quoteIdent, sqlString, type Warehouse } from './client';
+
+/**
+ * The change log: every change a sync writes into a warehouse table, in the order it landed, for destinations
+ * to read from a checkpoint. One table for the whole warehouse, ordered by (batch, seq): `batch` comes from the
+ * catalog (catalog/change-batches.ts), `seq` is the change's place inside its batch. Rows expire after the
+ * retention (TRIBUTARY_CHANGE_RETENTION_DAYS, default 7).
+ *
+ * `row` and `old_row` are the row as ClickHouse renders it in JSONEachRow (its own column names; numbers and
+ * booleans stay JSON numbers and booleans, Decimal too; DateTime64 as text; arrays as arrays). `key` is the
+ * primary key rendered the same way ('{}' for a table without one). `version` is the `_tributary_version` the
+ * change wrote (the LSN for CDC, the event's time and order for webhooks, the run's version for batch syncs).
+ */
+export const CHANGE_LOG_TABLE = '_tributary_changes';
+
+export type ChangeOp = 'insert' | 'update' | 'delete';
+
+export interface ChangeRow {
+  batch: string;
+  seq: number;
+  source_id: string;
+  table: string;
+  op: ChangeOp;
+  key: string;
+  row: string;
+  old_row: string | null;
+  version: string;
+  landed_at: string;
+}
+
+/** A position in the change log: after (batch, seq). */
+export interface ChangePosition {
+  batch: bigint;
+  seq: number;
+}
+
+export function changeLogDdl(database: string, retentionDays: number): string {
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(database)}.${CHANGE_LOG_TABLE} (
+    batch UInt64,
+    seq UInt32,
+    source_id String,
+    \`table\` LowCardinality(String),
+    op Enum8('insert' = 1, 'update' = 2, 'delete' = 3),
+    key String,
+    row String,
+    old_row Nullable(String),
+    version UInt64,
+    landed_at DateTime64(6, 'UTC') DEFAULT now64(6)
+  ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(landed_at) ORDER BY (batch, seq)
+  TTL toDateTime(landed_at) + INTERVAL ${Math.max(1, Math.floor(retentionDays))} DAY DELETE
+  SETTINGS ttl_only_drop_parts = 1`;
+}
+
+/** Creates the change log if needed and sets its retention to `retentionDays`. */
+export async function ensureChangeLog(wh: Warehouse, retentionDays: number): Promise<void> {
+  await wh.command(changeLogDdl(wh.database, retentionDays));
+  await wh.command(
+    `ALTER TABLE ${quoteIdent(wh.database)}.${CHANGE_LOG_TABLE} MODIFY TTL toDateTime(landed_at) + INTERVAL ${Math.max(1, Math.floor(retentionDays))} DAY DELETE`,
+  );
+}
+
+/**
+ * The SELECT a write path hands to `recordChanges`: it yields, in the order the changes happened, the columns
+ * `op` (String: insert | update | delete), `key`, `row`, `old_row` (Nullable(String)) and `version` (UInt64).
+ */
+export interface ChangeSelect {
+  sourceId: string | null;
+  /** The warehouse table the changes were written to. */
+  table: string;
+  sql: string;
+}
+
+/**
+ * The engine renders `cols` of a table as one JSONEachRow object (the names as they are in the table).
+ * `alias` qualifies each column (a join's side).
+ */
+export function rowJsonExpr(cols: string[], alias?: string): string {
+  if (!cols.length) return `'{}'`;
+  const ref = (c: string) => (alias ? `${alias}.${quoteIdent(c)}` : quoteIdent(c));
+  return `formatRowNoNewline('JSONEachRow', ${cols.map((c) => `${ref(c)} AS ${quoteIdent(c)}`).join(', ')})`;
+}
+
+/** The INSERT … SELECT that puts a ChangeSelect's rows into the change log under `batch`. */
+export function changeInsertSql(database: string, batch: bigint, select: ChangeSelect): string {
+  return `INSERT INTO ${quoteIdent(database)}.${CHANGE_LOG_TABLE} (batch, seq, source_id, \`table\`, op, key, row, old_row, version)
+    SELECT ${batch.toString()}, toUInt32(rowNumberInAllBlocks() + 1), ${sqlString(select.sourceId ?? '')}, ${sqlString(select.table)}, op, key, row, old_row, version
+      FROM (${select.sql})`;
+}
+
+/** Changes after `after`, up to batch `upTo` inclusive, in order. */
+export async function readChanges(
+  wh: Warehouse,
+  opts: { after: ChangePosition; upTo: bigint; limit: number; tables?: string[]; ops?: ChangeOp[] },
+): Promise<ChangeRow[]> {
+  const where = [
+    '(c.batch, c.seq) > ({ab:UInt64}, {as:UInt32})',
+    'c.batch <= {upTo:UInt64}',
+    ...(opts.tables?.length ? ['c.\`table\` IN {tables:Array(String)}'] : []),
+    ...(opts.ops?.length ? ['toString(c.op) IN {ops:Array(String)}'] : []),
+  ];
+  return wh.queryRows<ChangeRow>(
+    `SELECT toString(c.batch) AS batch, c.seq AS seq, c.source_id AS source_id, c.\`table\` AS \`table\`, toString(c.op) AS op, c.key AS key, c.row AS row, c.old_row AS old_row, toString(c.version) AS version, toString(c.landed_at) AS landed_at
+       FROM ${quoteIdent(wh.database)}.${CHANGE_LOG_TABLE} AS c WHERE ${where.join(' AND ')} ORDER BY c.batch, c.seq LIMIT {limit:UInt32}`,
+    { params: { ab: opts.after.batch.toString(), as: opts.after.seq, upTo: opts.upTo.toString(), tables: opts.tables ?? [], ops: opts.ops ?? [], limit: opts.limit } },
+  );
+}
