@@ -8,6 +8,7 @@ import { insertSource, getSource } from '../catalog/sources';
 import { insertSchema, listSchemas } from '../catalog/schemas';
 import { startJob, finishJob, listJobs } from '../catalog/jobs';
 import { migrate } from '../catalog/migrate';
+import { closeChangeBatch, failChangeBatch, firstChangeBatchSince, openChangeBatch, readableChangeHorizon } from '../catalog/change-batches';
 import { postgresConnector } from '../connectors/postgres';
 import { testEnv } from './support/env';
 
@@ -50,7 +51,35 @@ describe.each(['embedded', 'remote'] as const)('catalog on %s', (mode) => {
     const tables = await catalog.db.query<{ t: string }>(
       `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
     );
-    expect(tables.rows.map((r) => r.t)).toEqual(['cdc_mirrors', 'jobs', 'schemas', 'sources', 'tributary_migrations', 'webhooks']);
+    expect(tables.rows.map((r) => r.t)).toEqual(['cdc_mirrors', 'change_batches', 'destinations', 'jobs', 'schemas', 'sources', 'tributary_migrations', 'webhooks']);
+  });
+
+  test('a change-log reader never passes a batch still open, nor a number not yet committed, unless they are stale', async () => {
+    const db = catalog.db;
+    const start = await readableChangeHorizon(db, 0n, { leaseMs: 60_000 });
+    const open = (t: string) => openChangeBatch(db, null, t);
+    const b1 = await open('a');
+    const b2 = await open('b');
+    await closeChangeBatch(db, b2, 5);
+    // b1 is still being written: nothing from b1 on may be read, though b2 is done.
+    expect(await readableChangeHorizon(db, start, { leaseMs: 60_000 })).toBe(b1 - 1n);
+    await closeChangeBatch(db, b1, 3);
+    expect(await readableChangeHorizon(db, start, { leaseMs: 60_000 })).toBe(b2);
+    const b3 = await open('c');
+    expect(await readableChangeHorizon(db, start, { leaseMs: 60_000 })).toBe(b2);
+    // A writer that died holding b3: read past it once its lease is over.
+    expect(await readableChangeHorizon(db, start, { leaseMs: 0 })).toBe(b3);
+    await failChangeBatch(db, b3);
+    // A number taken but not (yet) in the table: a writer between nextval and commit.
+    await db.query(`SELECT nextval('change_batch_numbers')`);
+    const b5 = await open('e');
+    await closeChangeBatch(db, b5, 1);
+    expect(await readableChangeHorizon(db, b2, { leaseMs: 60_000, gapMs: 60_000 })).toBe(b3);
+    expect(await readableChangeHorizon(db, b2, { leaseMs: 60_000, gapMs: 0 })).toBe(b5);
+    // Replay from a time: the first batch opened since.
+    const before = new Date(Date.now() - 60_000);
+    expect(await firstChangeBatchSince(db, before)).toBeLessThanOrEqual(b1);
+    expect(await firstChangeBatchSince(db, new Date(Date.now() + 60_000))).toBeNull();
   });
 
   test('a source round-trips with its password sealed, and is shown masked', async () => {
