@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_QUERY_LIMITS, QUERY_LIMIT_ENV, type QueryLimits } from '../warehouse/query-limits';
+import { outgoingPolicyFromEnv, type OutgoingPolicy } from '../destinations/outgoing-network';
 
 /**
  * Every setting Tributary reads from the environment, in one place.
@@ -38,6 +39,11 @@ export interface Config {
     /** Days the destinations' logs and metrics are kept (TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS, default 14). */
     activityRetentionDays: number;
   };
+  /**
+   * Where destinations may send (destinations/outgoing-network.ts): private and loopback ranges only with
+   * TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE=1, link-local and cloud metadata only with TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL=1.
+   */
+  outgoingNetwork: OutgoingPolicy;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -146,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryPauseMs: env.TRIBUTARY_DESTINATION_RETRY_PAUSE_MS ? positiveInt(env, 'TRIBUTARY_DESTINATION_RETRY_PAUSE_MS') : 30_000,
       activityRetentionDays: env.TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS ? positiveInt(env, 'TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS') : 14,
     },
+    outgoingNetwork: outgoingPolicyFromEnv(env),
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',
