@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { readableChangeHorizon } from '../catalog/change-batches';
-import { saveDestinationHealth } from '../catalog/destination-delivery';
-import { getDestination, saveDestinationCheckpoint, type DestinationRow } from '../catalog/destinations';
+import { destinationVersion, saveDeliveryCheckpoint, saveDestinationHealth } from '../catalog/destination-delivery';
+import { getDestination, type DestinationRow } from '../catalog/destinations';
 import { matchChanges } from '../destinations/filter';
 import { advance, charge, DEFAULT_HEALTH_PARAMS, maySend, parseHealth, type Health, type HealthParams, type HealthTransition } from '../destinations/health';
 import { changeId } from '../destinations/signing';
@@ -51,7 +51,7 @@ export type DeliveryPlan = { action: 'gone' } | { action: 'deliver' } | { action
 
 export interface DeliveryResult {
   /** Why the activity handed back. */
-  ended: 'time' | 'disabled';
+  ended: 'time' | 'disabled' | 'edited';
   delivered: number;
   checkpoint: string;
 }
@@ -84,27 +84,35 @@ export function createDeliveryActivities(deps: ActivityDeps) {
   const settings: DeliverySettings = { ...DEFAULT_SETTINGS, ...deps.delivery };
   const params: HealthParams = { ...DEFAULT_HEALTH_PARAMS, cooldownMs: settings.cooldownMs };
 
-  /** A change of health state: logged on the platform and in the destination's log, counted, stored. */
-  async function recordTransition(d: Pick<DestinationRow, 'id' | 'name'>, health: Health, t: HealthTransition, activity: DestinationActivity, latestError?: string | null) {
+  /** A change of health state: logged on the platform and in the destination's log, counted, stored. False: the row was edited meanwhile. */
+  async function recordTransition(
+    d: Pick<DestinationRow, 'id' | 'name'>,
+    version: string,
+    health: Health,
+    t: HealthTransition,
+    activity: DestinationActivity,
+    latestError?: string | null,
+  ): Promise<boolean> {
     const level = t.to === 'disabled' || t.to === 'disabled_temporarily' ? 'error' : t.to === 'degraded' ? 'warn' : 'info';
     const message = `health ${t.from} → ${t.to}: ${t.reason}`;
     log[level]({ destinationId: d.id, destination: d.name, from: t.from, to: t.to, disabledUntil: health.disabledUntil }, `destination ${message}`);
     activity.log({ level, message });
     if (t.to === 'disabled' || t.to === 'disabled_temporarily') activity.count('disabled');
-    await saveDestinationHealth(catalog.db, d.id, health, latestError);
+    return saveDestinationHealth(catalog.db, d.id, version, health, latestError);
   }
 
   return {
     /** What the workflow does next: deliver, wait (disabled, or cooling down: for how long), or end (deleted). */
     async planDelivery(destinationId: string): Promise<DeliveryPlan> {
+      const version = await destinationVersion(catalog.db, destinationId);
       const d = await getDestination(catalog.db, destinationId);
-      if (!d) return { action: 'gone' };
+      if (!d || version === undefined) return { action: 'gone' };
       if (!d.enabled) return { action: 'wait', waitMs: null, state: 'disabled by the user' };
       const now = Date.now();
       const step = advance(parseHealth(d.health, d.health_state, d.disabled_until, now, params), now, params);
       if (step.transition) {
         const activity = new DestinationActivity(warehouse, d.id);
-        await recordTransition(d, step.health, step.transition, activity);
+        await recordTransition(d, version, step.health, step.transition, activity);
         await activity.flush().catch((err) => log.warn({ err, destinationId }, 'destination log not written'));
       }
       const h = step.health;
@@ -119,9 +127,22 @@ export function createDeliveryActivities(deps: ActivityDeps) {
      */
     async deliverChanges(destinationId: string): Promise<DeliveryResult> {
       const act = Context.current();
-      const stop = act.cancellationSignal;
+      // Stops on a cancellation (the destination changed), or when a write finds the row edited meanwhile.
+      const halt = new AbortController();
+      const cancelled = act.cancellationSignal;
+      if (cancelled.aborted) halt.abort();
+      else cancelled.addEventListener('abort', () => halt.abort(), { once: true });
+      const stop = halt.signal;
+      let edited = false;
+      const noticeEdit = (ok: boolean) => {
+        if (ok) return;
+        edited = true;
+        halt.abort();
+      };
+      // The version first: an edit after it makes the first write fail (and the delivery start over).
+      const version = await destinationVersion(catalog.db, destinationId);
       const d = await getDestination(catalog.db, destinationId);
-      if (!d) throw ApplicationFailure.nonRetryable(`Destination ${destinationId} no longer exists`, 'NotFound');
+      if (!d || version === undefined) throw ApplicationFailure.nonRetryable(`Destination ${destinationId} no longer exists`, 'NotFound');
       const config = d.config;
       const secrets: DestinationSecrets = d.secrets ? catalog.secrets.open<DestinationSecrets>(d.secrets) : { headers: {}, signing_secret: '' };
       const policy = outgoingPolicyFromEnv(process.env);
@@ -141,13 +162,14 @@ export function createDeliveryActivities(deps: ActivityDeps) {
 
       const saveCheckpoint = async (force = false) => {
         if (!force && Date.now() - lastSave < SAVE_MS) return;
+        if (edited) return;
         if (after(pos, saved)) {
-          await saveDestinationCheckpoint(catalog.db, d.id, pos.batch, pos.seq);
-          saved = pos;
+          const ok = await saveDeliveryCheckpoint(catalog.db, d.id, version, pos.batch, pos.seq);
+          noticeEdit(ok);
+          if (ok) saved = pos;
         }
-        if (healthDirty && !stop.aborted) {
-          // Not after a cancellation: the API may just have reset the health of an edited destination.
-          await saveDestinationHealth(catalog.db, d.id, health);
+        if (healthDirty && !edited) {
+          noticeEdit(await saveDestinationHealth(catalog.db, d.id, version, health));
           healthDirty = false;
         }
         lastSave = Date.now();
@@ -166,8 +188,8 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         const step = charge(health, { failed, durationMs }, Date.now(), params);
         health = step.health;
         healthDirty = true;
-        if (step.transition && !stop.aborted) {
-          await recordTransition(d, health, step.transition, activity, latestError);
+        if (step.transition) {
+          noticeEdit(await recordTransition(d, version, health, step.transition, activity, latestError));
           healthDirty = false;
         }
       };
@@ -255,7 +277,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         // A destination disabled meanwhile (or cooling down) does not send: the workflow waits.
         const start = advance(health, Date.now(), params);
         health = start.health;
-        if (start.transition) await recordTransition(d, health, start.transition, activity);
+        if (start.transition) noticeEdit(await recordTransition(d, version, health, start.transition, activity));
         if (!maySend(health)) ended = 'disabled';
 
         outer: while (ended !== 'disabled' && !stop.aborted && Date.now() < endAt) {
@@ -288,7 +310,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
             }
             const r = await deliverGroup(group);
             if (r === 'stop') {
-              ended = stop.aborted ? ended : 'disabled';
+              if (!stop.aborted) ended = 'disabled';
               break outer;
             }
             count('filtered', skipped);
@@ -314,7 +336,8 @@ export function createDeliveryActivities(deps: ActivityDeps) {
           hb.stop();
         }
       }
-      stop.throwIfAborted();
+      cancelled.throwIfAborted();
+      if (edited) ended = 'edited';
       return { ended, delivered: progress.delivered, checkpoint: showPosition(saved) };
     },
   };
