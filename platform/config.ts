@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_QUERY_LIMITS, QUERY_LIMIT_ENV, type QueryLimits } from '../warehouse/query-limits';
+import { outgoingPolicyFromEnv, type OutgoingPolicy } from '../destinations/outgoing-network';
 
 /**
  * Every setting Tributary reads from the environment, in one place.
@@ -29,6 +30,11 @@ export interface Config {
     /** A change batch left open this long by a writer that died is read past (TRIBUTARY_CHANGE_BATCH_LEASE_MS, default 600000). */
     batchLeaseMs: number;
   };
+  /**
+   * Where destinations may send (destinations/outgoing-network.ts): private and loopback ranges only with
+   * TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE=1, link-local and cloud metadata only with TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL=1.
+   */
+  outgoingNetwork: OutgoingPolicy;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -132,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionDays: env.TRIBUTARY_CHANGE_RETENTION_DAYS ? positiveInt(env, 'TRIBUTARY_CHANGE_RETENTION_DAYS') : 7,
       batchLeaseMs: env.TRIBUTARY_CHANGE_BATCH_LEASE_MS ? positiveInt(env, 'TRIBUTARY_CHANGE_BATCH_LEASE_MS') : 600_000,
     },
+    outgoingNetwork: outgoingPolicyFromEnv(env),
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',
