@@ -1,0 +1,196 @@
+import fs from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { destinationResponse, destinationTestResult } from '../api/destination-schemas';
+import { destinationWorkflowId } from '../temporal/destination-workflows';
+import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
+import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+
+const MASK = '********';
+
+/**
+ * /api/destinations on the real platform: validation that names the field (or the path inside the template, or
+ * where the filter expression is wrong), secrets masked in every answer, the signing secret shown once, list
+ * filters, PATCH and its health reset, DELETE stopping the delivery workflow.
+ */
+describe('destinations API', () => {
+  let db: SourceDb;
+  let platform: RunningPlatform;
+  let dataDir: string;
+  let sourceId: string;
+  let temporal: Client;
+
+  beforeAll(async () => {
+    db = await createSourceDb('dest');
+    await db.admin.query(`CREATE TABLE orders (id serial PRIMARY KEY, status text NOT NULL, amount numeric(10, 2) NOT NULL)`);
+    await db.admin.query(`INSERT INTO orders (status, amount) VALUES ('paid', 150.50), ('open', 20)`);
+    await db.admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user}`);
+    dataDir = makeDataDir('dest');
+    platform = await startPlatform({ dataDir, env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1' } });
+    const created = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'shop',
+      payload: { ...connectionPayload(db), schemas: [{ name: 'orders', should_sync: true, sync_type: 'full_refresh' }] },
+    });
+    expect(created.status).toBe(201);
+    sourceId = created.body.id;
+    await waitForJobs(platform, created.body.schemas.find((s: any) => s.name === 'orders').id, 1);
+    temporal = new Client({ connection: await Connection.connect({ address: platform.temporalAddress }) });
+  });
+
+  afterAll(async () => {
+    await temporal?.connection.close();
+    await platform?.stop();
+    await db?.drop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const good = () => ({
+    type: 'webhook',
+    name: 'paid orders to chat',
+    url: 'https://hooks.example.com/services/T000/B000',
+    method: 'POST',
+    headers: { Authorization: 'Bearer sk_live_abc123', 'X-Team': 'growth', 'X-Custom': { value: 'hush-hush', secret: true } },
+    body: { text: 'Order ${row.id} paid: ${row.amount}', amount: { $eval: 'row.amount' } },
+    filters: { source_id: sourceId, tables: ['shop_orders'], operations: ['insert', 'update'], expression: "status = 'paid' AND amount > 100" },
+  });
+
+  const fields = (res: { body: any }) => (res.body.details ?? []).map((d: { field: string }) => d.field);
+
+  test('bad input is a 400 naming the field, the path inside the template, or where the expression is wrong; nothing stored', async () => {
+    const cases: [string, (b: any) => void, string, RegExp?][] = [
+      ['unknown key, with the one meant', (b) => (b.batch_sise = 5), 'batch_sise', /did you mean "batch_size"/],
+      ['type', (b) => (b.type = 'email'), 'type', /webhook/],
+      ['url scheme', (b) => (b.url = 'ftp://example.com/x'), 'url', /http/],
+      ['url credentials', (b) => (b.url = 'https://user:pw@example.com/x'), 'url', /credentials/],
+      ['method', (b) => (b.method = 'TRACE'), 'method'],
+      ['reserved header', (b) => (b.headers['Webhook-Signature'] = 'x'), 'headers.Webhook-Signature', /sets this header itself/],
+      ['header line break', (b) => (b.headers['X-Team'] = 'a\r\nX-Evil: 1'), 'headers.X-Team', /line break/],
+      ['unknown header key', (b) => (b.headers['X-Custom'] = { value: 'v', secrett: true }), 'headers.X-Custom.secrett', /did you mean "secret"/],
+      ['template syntax', (b) => (b.body.text = 'Order ${row.id paid'), 'body.text', /syntax error/],
+      ['template operator', (b) => (b.body.blocks = [{ x: { $evall: 'row.id' } }]), 'body.blocks[0].x["$evall"]', /did you mean \$eval/],
+      ['unknown table', (b) => (b.filters.tables = ['shop_nope']), 'filters.tables.0', /no warehouse table shop_nope/],
+      ['operation', (b) => (b.filters.operations = ['upsert']), 'filters.operations.0'],
+      ['expression syntax', (b) => (b.filters.expression = "status = = 'paid'"), 'filters.expression', /position 10/],
+      ['expression column', (b) => (b.filters.expression = 'nope > 1'), 'filters.expression', /unknown column nope/],
+      ['expression subquery', (b) => (b.filters.expression = 'id IN (SELECT id FROM shop_orders)'), 'filters.expression', /subquery/],
+      ['batch_size', (b) => (b.batch_size = 0), 'batch_size'],
+      ['timeout_ms', (b) => (b.timeout_ms = 'soon'), 'timeout_ms'],
+      ['start_from', (b) => (b.start_from = 'yesterday'), 'start_from'],
+      ['start_from future', (b) => (b.start_from = '2999-01-01T00:00:00Z'), 'start_from', /past/],
+    ];
+    for (const [what, mutate, field, message] of cases) {
+      const body = good();
+      mutate(body);
+      const res = await platform.api('POST', '/api/destinations', body);
+      expect({ what, status: res.status, fields: fields(res) }).toEqual({ what, status: 400, fields: expect.arrayContaining([field]) });
+      if (message) expect(res.body.details.find((d: any) => d.field === field).message).toMatch(message);
+    }
+    const link = await platform.api('POST', '/api/destinations', { ...good(), url: 'http://169.254.169.254/latest/meta-data' });
+    expect({ status: link.status, fields: fields(link) }).toEqual({ status: 400, fields: ['url'] });
+    expect((await platform.api('GET', '/api/destinations')).body.results).toEqual([]);
+  });
+
+  let created: any;
+
+  test('create: 201, secret headers masked, the whsec_ secret shown once, the delivery workflow started', async () => {
+    const res = await platform.api('POST', '/api/destinations', good());
+    if (res.status !== 201) console.log(platform.output().slice(-3000));
+    expect(res.status).toBe(201);
+    created = destinationResponse.parse(res.body);
+    expect(created).toMatchObject({
+      type: 'webhook',
+      method: 'POST',
+      headers: { Authorization: MASK, 'X-Team': 'growth', 'X-Custom': MASK },
+      enabled: true,
+      health_state: 'healthy',
+      batch_size: 1,
+      timeout_ms: 10_000,
+      body: good().body,
+      filters: good().filters,
+    });
+    expect(created.secret_headers.sort()).toEqual(['Authorization', 'X-Custom']);
+    expect(created.signing_secret).toMatch(/^whsec_[A-Za-z0-9+/=]{20,}$/);
+    expect(JSON.stringify(res.body)).not.toMatch(/sk_live_abc123|hush-hush/);
+    const again = await platform.api('GET', `/api/destinations/${created.id}`);
+    expect(again.status).toBe(200);
+    expect(again.body.signing_secret).toBe(MASK);
+    expect(JSON.stringify(again.body)).not.toMatch(/sk_live_abc123|hush-hush|whsec_/);
+    expect(again.body.checkpoint).toEqual(created.checkpoint);
+    expect(again.body.lag).toEqual({ changes_after_checkpoint: 0, oldest_after_checkpoint_at: null });
+    const wf = await temporal.workflow.getHandle(destinationWorkflowId(created.id)).describe();
+    expect(wf.type).toBe('deliverDestination');
+    // Nothing secret in the workflow's input.
+    const history = JSON.stringify(await temporal.workflow.getHandle(destinationWorkflowId(created.id)).fetchHistory());
+    expect(history).not.toMatch(/sk_live_abc123|hush-hush|whsec_/);
+    expect(Buffer.from(history).toString()).not.toContain(Buffer.from('sk_live_abc123').toString('base64'));
+  });
+
+  test('list filters: enabled, health_state, table, source_id', async () => {
+    const other = await platform.api('POST', '/api/destinations', { type: 'webhook', name: 'all changes', url: 'http://127.0.0.1:9/x', enabled: false });
+    expect(other.status).toBe(201);
+    const ids = async (qs: string) => {
+      const res = await platform.api('GET', `/api/destinations${qs}`);
+      expect(res.status).toBe(200);
+      return res.body.results.map((d: any) => d.id).sort();
+    };
+    expect(await ids('')).toEqual([created.id, other.body.id].sort());
+    expect(await ids('?enabled=true')).toEqual([created.id]);
+    expect(await ids('?enabled=false')).toEqual([other.body.id]);
+    expect(await ids('?health_state=healthy')).toEqual([created.id, other.body.id].sort());
+    expect(await ids('?health_state=disabled')).toEqual([]);
+    expect(await ids(`?source_id=${sourceId}`)).toEqual([created.id]);
+    expect(await ids('?table=shop_orders')).toEqual([created.id, other.body.id].sort());
+    expect(await ids('?table=shop_customers')).toEqual([other.body.id]);
+    const bad = await platform.api('GET', '/api/destinations?health=healthy');
+    expect({ status: bad.status, fields: fields(bad) }).toEqual({ status: 400, fields: ['health'] });
+    expect(bad.body.details[0].message).toMatch(/did you mean "health_state"/);
+    expect((await platform.api('GET', '/api/destinations?enabled=yes')).status).toBe(400);
+    expect((await platform.api('DELETE', `/api/destinations/${other.body.id}`)).status).toBe(200);
+  });
+
+  test('PATCH: partial, validated, secrets kept when sent back masked, health reset when a stopped destination is edited', async () => {
+    const bad = await platform.api('PATCH', `/api/destinations/${created.id}`, { filters: { tables: ['shop_orders'], expression: 'amount >' } });
+    expect({ status: bad.status, fields: fields(bad) }).toEqual({ status: 400, fields: ['filters.expression'] });
+    expect((await platform.api('PATCH', `/api/destinations/${created.id}`, {})).status).toBe(400);
+    expect((await platform.api('PATCH', `/api/destinations/${created.id}`, { type: 'email' })).status).toBe(400);
+    expect((await platform.api('PATCH', '/api/destinations/00000000-0000-0000-0000-000000000000', { name: 'x' })).status).toBe(404);
+    expect((await platform.api('PATCH', '/api/destinations/not-an-id', { name: 'x' })).status).toBe(404);
+
+    const renamed = await platform.api('PATCH', `/api/destinations/${created.id}`, { name: 'renamed', batch_size: 10 });
+    expect(renamed.status).toBe(200);
+    expect(destinationResponse.parse(renamed.body)).toMatchObject({ name: 'renamed', batch_size: 10, url: created.url, headers: created.headers, body: created.body });
+
+    // The answer's headers sent back as they are: the masked ones keep their values, a new one is added.
+    const headers = { ...renamed.body.headers, 'X-Api-Key': 'key-123' };
+    const withKey = await platform.api('PATCH', `/api/destinations/${created.id}`, { headers });
+    expect(withKey.status).toBe(200);
+    expect(withKey.body.headers).toEqual({ Authorization: MASK, 'X-Team': 'growth', 'X-Custom': MASK, 'X-Api-Key': MASK });
+    const unknownMask = await platform.api('PATCH', `/api/destinations/${created.id}`, { headers: { 'X-Other-Token': MASK } });
+    expect({ status: unknownMask.status, fields: fields(unknownMask) }).toEqual({ status: 400, fields: ['headers.X-Other-Token'] });
+
+    // body: null removes the template (the change itself is sent).
+    const noBody = await platform.api('PATCH', `/api/destinations/${created.id}`, { body: null });
+    expect(noBody.status).toBe(200);
+    expect(noBody.body.body).toBeUndefined();
+
+    // start_from moves the checkpoint: a replay from before the first sync takes its changes again.
+    const replay = await platform.api('PATCH', `/api/destinations/${created.id}`, { start_from: '2020-01-01T00:00:00Z' });
+    expect(replay.status).toBe(200);
+    expect(BigInt(replay.body.checkpoint.batch)).toBeLessThanOrEqual(BigInt(created.checkpoint.batch));
+
+    const disabled = await platform.api('PATCH', `/api/destinations/${created.id}`, { enabled: false });
+    expect(disabled.body.enabled).toBe(false);
+    const enabled = await platform.api('PATCH', `/api/destinations/${created.id}`, { enabled: true, body: { text: '${row.status}' } });
+    expect(enabled.body).toMatchObject({ enabled: true, health_state: 'healthy', body: { text: '${row.status}' } });
+  });
+
+  test('DELETE: the row goes and the delivery workflow is terminated', async () => {
+    const res = await platform.api('DELETE', `/api/destinations/${created.id}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ id: created.id, deleted: true, delivery_terminated: true });
+    expect((await platform.api('GET', `/api/destinations/${created.id}`)).status).toBe(404);
+    expect((await platform.api('DELETE', `/api/destinations/${created.id}`)).status).toBe(404);
+    const wf = await temporal.workflow.getHandle(destinationWorkflowId(created.id)).describe();
+    expect(wf.status.name).toBe('TERMINATED');
+  });
+});
