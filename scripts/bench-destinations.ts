@@ -23,7 +23,7 @@ import http from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import type { RunningPlatform } from '../test/support/platform';
 import { RecordingEndpoint, type RecordedRequest } from '../test/support/recording-endpoint';
-import { BenchParts } from './bench-setup';
+import { BenchParts, createPostgresSource } from './bench-setup';
 import { createOrders } from './bench-orders';
 import { PER_TXN, pct, waitForMaxId, Workload } from './bench-visibility';
 
@@ -129,8 +129,8 @@ async function createDestination(platform: RunningPlatform, url: string, name: s
     start_from: startFrom,
   });
   if (res.status !== 201) throw new Error(`create destination ${name}: ${res.status} ${JSON.stringify(res.body)}`);
-  const secret = Object.values(res.body as Record<string, unknown>).find((v): v is string => typeof v === 'string' && v.startsWith('whsec_'));
-  if (!secret) throw new Error(`the create answer shows no whsec_ signing secret: ${JSON.stringify(res.body)}`);
+  const secret = res.body.signing_secret as string | undefined;
+  if (!secret?.startsWith('whsec_')) throw new Error(`the create answer shows no whsec_ signing secret: ${JSON.stringify(res.body)}`);
   return { id: res.body.id as string, secret };
 }
 
@@ -179,17 +179,8 @@ async function main(parts: BenchParts) {
 
   // The endpoint is on 127.0.0.1: allowed by the setting a self-hosted user would set for an internal service.
   const platform = await parts.platform('bench-destinations', { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1' });
-  const url = new URL(pgUrl);
-  const created = await platform.api('POST', '/api/sources', {
-    source_type: 'Postgres',
-    prefix: 'bench',
-    payload: {
-      host: url.hostname, port: url.port, dbname: 'postgres', user: 'postgres', password: '', schema: 'public',
-      schemas: [{ name: 'orders', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }],
-    },
-  });
-  if (created.status !== 201) throw new Error(`create source: ${created.status} ${JSON.stringify(created.body)}`);
-  const sourceId = created.body.id;
+  const source = await createPostgresSource(platform, pgUrl, 'bench', [{ name: 'orders', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }]);
+  const sourceId = source.id;
   while ((await platform.api('GET', `/api/sources/${sourceId}`)).body.cdc?.status !== 'Streaming') await sleep(200);
   await waitForMaxId(platform, TABLE, ROWS);
   log(`snapshot of ${ROWS.toLocaleString('en-US')} rows done, streaming`);
