@@ -148,7 +148,10 @@ async function backlogPhase(platform: RunningPlatform, endpoint: RecordingEndpoi
   a.secret = d.secret;
   await a.waitFor(n, 1_800_000, name);
   const del = await platform.api('DELETE', `/api/destinations/${d.id}`);
-  if (del.status >= 300) throw new Error(`delete destination ${name}: ${del.status} ${JSON.stringify(del.body)}`);
+  if (del.status >= 300) {
+    await sleep(1000); // the platform's log of it, written asynchronously
+    throw new Error(`delete destination ${name}: ${del.status} ${JSON.stringify(del.body)}\n${platform.output().slice(-6000)}`);
+  }
   const total = (a.lastAt - created) / 1000;
   const steady = (a.lastAt - a.firstAt) / 1000;
   return {
