@@ -3,7 +3,7 @@
  * fed by Postgres CDC, delivering to a local HTTP endpoint (a real server in this process that answers 200 at once
  * and notes when each change arrived):
  *
- * 1. Deliveries/s, one by one: a backlog of BENCH_DELIVERIES changes (transactions of 100: 60 updates, 30 inserts,
+ * 1. Deliveries/s, one by one: a backlog of BENCH_DELIVERIES (50,000) changes (transactions of 100: 60 updates, 30 inserts,
  *    10 deletes) is written and recorded in the change log first; then a destination with batch_size 1 is created
  *    replaying from before the backlog (`start_from`), and the time from the create to the last of its changes
  *    arriving gives deliveries/s (also from the first arrival to the last, which leaves out the workflow's start).
@@ -27,7 +27,7 @@ import { BenchParts, createPostgresSource } from './bench-setup';
 import { createOrders } from './bench-orders';
 import { PER_TXN, pct, waitForMaxId, Workload } from './bench-visibility';
 
-const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 20_000);
+const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 50_000);
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 100);
 const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 1_000);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 30);
