@@ -13,6 +13,7 @@ import { ensureCdcMirror } from '../temporal/cdc-mirrors';
 import { upsertSchedule } from '../temporal/schedules';
 import { createWorker, type Workers } from '../temporal/worker';
 import { ensureChangeLog } from '../warehouse/change-log';
+import { pruneChangeBatches } from '../catalog/change-batches';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
@@ -147,6 +148,16 @@ async function main(role: Role) {
     });
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);
+    // The change log's rows expire by their TTL; the catalog's numbering of them goes at start and hourly after.
+    const pruneBatches = () =>
+      pruneChangeBatches(catalog.db, new Date(Date.now() - config.changeLog.retentionDays * 86_400_000)).then(
+        (n) => n && log.info({ batches: n }, 'change batches past the retention forgotten'),
+        (err) => log.warn({ err }, 'pruning change batches failed'),
+      );
+    await pruneBatches();
+    const pruneTimer = setInterval(() => void pruneBatches(), 3_600_000);
+    pruneTimer.unref();
+    stops.push({ name: 'change batch pruning', maxMs: 100, stop: async () => clearInterval(pruneTimer) });
     stops.push({ name: 'warehouse', maxMs: ENGINE_CLOSE_MS + 2_000, stop: () => wh.close({ engineWaitMs: ENGINE_CLOSE_MS }) });
     const temporal = await connectClient(target);
     stops.push({ name: 'Temporal client', maxMs: 2_000, stop: () => temporal.connection.close() });
