@@ -232,13 +232,13 @@ export function createSyncActivities(deps: ActivityDeps) {
      * nothing, and the job's warnings say so.
      */
     recordRefreshChanges: load(async (hb, schemaId: string, stagingTable: string, version: string): Promise<{ changes: number; warnings: string[] }> => {
-      const { source, targetTable } = await loadSchemaContext(deps, schemaId);
+      const { source, connector, targetTable } = await loadSchemaContext(deps, schemaId);
       const key = await sortingKey(warehouse, stagingTable);
       if (!key.length) {
         return { changes: 0, warnings: [`${targetTable} has no primary key: the full refresh recorded no changes in the change log (set primary_key_columns to record them)`] };
       }
       const [stagingColumns, liveColumns] = await Promise.all([tableColumns(warehouse, stagingTable), tableColumns(warehouse, targetTable)]);
-      const diff = { database: warehouse.database, staging: stagingTable, live: targetTable, key, stagingColumns, liveColumns, version: BigInt(version), diffTable: diffTableName(stagingTable) };
+      const diff = { database: warehouse.database, staging: stagingTable, live: targetTable, key, stagingColumns, liveColumns, version: BigInt(version), diffTable: diffTableName(stagingTable), stagingFinal: !!connector.fullRefreshResumes };
       hb.beat({ phase: 'changes', table: targetTable });
       let changes: number;
       if (!liveColumns.length || !(await tableExists(warehouse, targetTable))) {

@@ -42,13 +42,21 @@ export interface RefreshDiff {
   version: bigint;
   /** The scratch table the changed keys are put in (dropped by the caller). */
   diffTable: string;
+  /**
+   * The staging table may hold a key twice (a resumed load wrote a batch again): read it with FINAL. A load that
+   * starts over (Postgres COPY of a keyed table) cannot, and skipping FINAL halves a first load's recording.
+   */
+  stagingFinal: boolean;
 }
+
+const stagingRef = (d: Pick<RefreshDiff, 'database' | 'staging' | 'stagingFinal'>) => `${quoteIdent(d.database)}.${quoteIdent(d.staging)}${d.stagingFinal ? ' FINAL' : ''}`;
 
 /** A first load: every row is an insert. */
 export function firstLoadChangesSql(d: Omit<RefreshDiff, 'liveColumns' | 'diffTable'>): string {
+  // A staging row a resumed load deleted is no change.
   const cols = dataColumns(d.stagingColumns).map((c) => c.name);
   return `SELECT 'insert' AS op, ${rowJsonExpr(d.key)} AS key, ${rowJsonExpr(cols)} AS row, CAST(NULL, 'Nullable(String)') AS old_row, toUInt64(${d.version}) AS version
-    FROM ${quoteIdent(d.database)}.${quoteIdent(d.staging)} FINAL`;
+    FROM ${stagingRef(d)} WHERE _tributary_is_deleted = 0`;
 }
 
 /**
@@ -64,7 +72,7 @@ export function refreshDiffKeysSql(d: RefreshDiff): string {
   return `CREATE TABLE ${db}.${quoteIdent(d.diffTable)} ENGINE = MergeTree ORDER BY tuple() AS
     SELECT multiIf(l._tributary_p = 0, 'insert', s._tributary_p = 0, 'delete', 'update') AS _tributary_op,
            ${d.key.map((k) => `if(s._tributary_p = 1, ${ref('s', k)}, ${ref('l', k)}) AS ${quoteIdent(k)}`).join(', ')}
-      FROM (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hs} AS _tributary_h FROM ${db}.${quoteIdent(d.staging)} FINAL) AS s
+      FROM (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hs} AS _tributary_h FROM ${stagingRef(d)} WHERE _tributary_is_deleted = 0) AS s
       FULL OUTER JOIN (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hl} AS _tributary_h FROM ${db}.${quoteIdent(d.live)} FINAL WHERE _tributary_is_deleted = 0) AS l
         ON ${on}
      WHERE s._tributary_p = 0 OR l._tributary_p = 0 OR s._tributary_h != l._tributary_h
@@ -77,18 +85,18 @@ export function refreshChangesSql(d: RefreshDiff): string {
   const diff = `${db}.${quoteIdent(d.diffTable)}`;
   const keys = d.key.map(quoteIdent).join(', ');
   const on = (alias: string) => d.key.map((k) => `${ref('d', k)} = ${ref(alias, k)}`).join(' AND ');
-  const side = (table: string, cols: ExistingColumn[], ops: string, extra = '') =>
+  const side = (from: string, cols: ExistingColumn[], ops: string) =>
     `SELECT ${keys}, ${rowJsonExpr(d.key)} AS _tributary_key, ${rowJsonExpr(dataColumns(cols).map((c) => c.name))} AS _tributary_row
-       FROM ${db}.${quoteIdent(table)} FINAL
-      WHERE ${extra}(${keys}) IN (SELECT ${keys} FROM ${diff} WHERE _tributary_op IN (${ops}))`;
+       FROM ${from}
+      WHERE _tributary_is_deleted = 0 AND (${keys}) IN (SELECT ${keys} FROM ${diff} WHERE _tributary_op IN (${ops}))`;
   return `SELECT d._tributary_op AS op,
          if(d._tributary_op = 'delete', o._tributary_key, n._tributary_key) AS key,
          if(d._tributary_op = 'delete', o._tributary_key, n._tributary_row) AS row,
          if(d._tributary_op = 'insert', CAST(NULL, 'Nullable(String)'), toNullable(o._tributary_row)) AS old_row,
          toUInt64(${d.version}) AS version
     FROM ${diff} AS d
-    LEFT JOIN (${side(d.staging, d.stagingColumns, `'insert', 'update'`)}) AS n ON ${on('n')}
-    LEFT JOIN (${side(d.live, d.liveColumns, `'update', 'delete'`, '_tributary_is_deleted = 0 AND ')}) AS o ON ${on('o')}
+    LEFT JOIN (${side(stagingRef(d), d.stagingColumns, `'insert', 'update'`)}) AS n ON ${on('n')}
+    LEFT JOIN (${side(`${db}.${quoteIdent(d.live)} FINAL`, d.liveColumns, `'update', 'delete'`)}) AS o ON ${on('o')}
     SETTINGS join_use_nulls = 0`;
 }
 
