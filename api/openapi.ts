@@ -14,6 +14,7 @@ import {
 import { cdcCheckSchema } from './routes/sources';
 import { signingSecretSchema } from './routes/webhooks';
 import * as D from './destination-schemas';
+import { destinationLogsQuerySchema, destinationLogsResult, destinationMetricsQuerySchema, destinationMetricsResult } from './routes/destination-observability';
 
 /**
  * GET /api/openapi.json: an OpenAPI 3.1 document generated from the zod schemas the routes validate
@@ -118,6 +119,8 @@ export function buildOpenApiDocument(): Json {
     { method: 'post', path: '/api/destinations/{id}/test', summary: 'Send one test request rendered from the latest change of a table (or a given row); answers the request (secrets masked), the response and the duration. Not counted in metrics', body: D.testDestinationSchema, responses: { 200: { description: 'what was sent and what came back (or the network error)', schema: D.destinationTestResult }, 400: err('bad input, no change to render from, or the template failed on it'), 404: err('no such destination') } },
     { method: 'post', path: '/api/destinations/test', summary: 'The same test for an unsaved configuration (signed with a one-off secret shown in the answer)', body: D.testUnsavedDestinationSchema, responses: { 200: { description: 'what was sent and what came back (or the network error)', schema: D.destinationTestResult }, 400: err('bad input, no change to render from, or the template failed on it') } },
     { method: 'delete', path: '/api/destinations/{id}', summary: 'Delete a destination and stop its delivery', responses: { 200: { description: 'deleted', schema: D.deleteDestinationResult }, 404: err('no such destination') } },
+    { method: 'get', path: '/api/destinations/{id}/metrics', summary: "A destination's counts per time bucket (succeeded, failed, filtered, retried, disabled, rejected), its health and lag (the oldest undelivered change)", query: destinationMetricsQuerySchema, responses: { 200: { description: 'metrics', schema: destinationMetricsResult }, 400: err('bad query parameter'), 404: err('no such destination') } },
+    { method: 'get', path: '/api/destinations/{id}/logs', summary: "A destination's log, newest first: each attempt (status, duration, error, truncated response) and each change of health", query: destinationLogsQuerySchema, responses: { 200: { description: 'log rows', schema: destinationLogsResult }, 400: err('bad query parameter'), 404: err('no such destination') } },
   ];
 
   const paths: Record<string, Record<string, Json>> = {};

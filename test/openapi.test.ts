@@ -76,6 +76,8 @@ describe('GET /api/openapi.json document', () => {
         'DELETE /api/destinations/{id}',
         'POST /api/destinations/{id}/test',
         'POST /api/destinations/test',
+        'GET /api/destinations/{id}/metrics',
+        'GET /api/destinations/{id}/logs',
       ].sort(),
     );
   });
