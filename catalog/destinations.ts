@@ -22,8 +22,9 @@ export interface DestinationRow {
 
 export type { DestinationSecrets };
 
+// checkpoint_seq as float8: a JS number, and exact up to END_OF_BATCH_SEQ (2^32 - 1), which int4 cannot hold.
 const COLUMNS = `id, name, type, config, secrets, enabled, health_state, health, disabled_until, checkpoint_batch::text AS checkpoint_batch,
-  checkpoint_seq::int AS checkpoint_seq, latest_error, created_at, updated_at`;
+  checkpoint_seq::float8 AS checkpoint_seq, latest_error, created_at, updated_at`;
 
 export async function getDestination(db: Queryable, id: string): Promise<DestinationRow | undefined> {
   return (await db.query<DestinationRow>(`SELECT ${COLUMNS} FROM destinations WHERE id = $1`, [id])).rows[0];
