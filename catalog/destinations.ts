@@ -22,8 +22,7 @@ export interface DestinationRow {
 
 export type { DestinationSecrets };
 
-// checkpoint_seq is a UInt32 of the change log (up to 4294967295, the delivery's "past the end of the batch"): an
-// int4 cannot hold it, and int8 comes back as text or bigint depending on the driver; float8 holds it exactly as a number.
+// checkpoint_seq as float8: a JS number, and exact up to END_OF_BATCH_SEQ (2^32 - 1), which int4 cannot hold.
 const COLUMNS = `id, name, type, config, secrets, enabled, health_state, health, disabled_until, checkpoint_batch::text AS checkpoint_batch,
   checkpoint_seq::float8 AS checkpoint_seq, latest_error, created_at, updated_at`;
 
