@@ -23,7 +23,7 @@ export interface DestinationRow {
 export type { DestinationSecrets };
 
 const COLUMNS = `id, name, type, config, secrets, enabled, health_state, health, disabled_until, checkpoint_batch::text AS checkpoint_batch,
-  checkpoint_seq::int AS checkpoint_seq, latest_error, created_at, updated_at`;
+  checkpoint_seq::float8 AS checkpoint_seq, latest_error, created_at, updated_at`;
 
 export async function getDestination(db: Queryable, id: string): Promise<DestinationRow | undefined> {
   return (await db.query<DestinationRow>(`SELECT ${COLUMNS} FROM destinations WHERE id = $1`, [id])).rows[0];
@@ -59,10 +59,10 @@ export async function deleteDestination(db: Queryable, id: string): Promise<bool
 }
 
 /**
- * "After every change of batch N": a checkpoint's seq past any seq a batch has (seqs count a batch's changes
- * from 1; the catalog reads the seq as an int, so the largest int rather than the UInt32 maximum).
+ * "After every change of batch N": a checkpoint's seq past any seq a batch has (the change log's seq is a
+ * UInt32 counting a batch's changes from 1). The delivery uses the same value (activities/deliver.ts).
  */
-export const END_OF_BATCH_SEQ = 2_147_483_647;
+export const END_OF_BATCH_SEQ = 4_294_967_295;
 
 /** The highest batch number taken so far (0 when none): a destination starting "now" checkpoints after it. */
 export async function latestChangeBatch(db: Queryable): Promise<bigint> {
