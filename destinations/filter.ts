@@ -188,9 +188,35 @@ export async function filterErrors(deps: FilterDeps, filters: DestinationFilters
   return problems;
 }
 
+/** Rows' bytes per matching query at most. */
+const MATCH_QUERY_BYTES = 512 * 1024;
+
+/** The indexes among `indexes` whose change's row passes `expr`: one engine query, a UNION ALL branch per table. */
+async function matchOnce(wh: Warehouse, expr: string, columns: Map<string, TableColumn[]>, changes: ChangeRow[], indexes: number[]): Promise<number[]> {
+  const byTable = new Map<string, number[]>();
+  for (const i of indexes) {
+    const list = byTable.get(changes[i].table);
+    if (list) list.push(i);
+    else byTable.set(changes[i].table, [i]);
+  }
+  const params: Record<string, unknown> = {};
+  const branches: string[] = [];
+  for (const [table, idx] of byTable) {
+    const cols = columns.get(table) ?? [];
+    if (!cols.length) continue;
+    const n = branches.length;
+    params[`i${n}`] = idx;
+    params[`r${n}`] = idx.map((i) => changes[i].row);
+    branches.push(`SELECT ${INDEX} AS i, toUInt8(ifNull((${expr}\n), 0)) AS m FROM (${typedRowsSql(cols, `{i${n}:Array(UInt32)}`, `{r${n}:Array(String)}`)})`);
+  }
+  if (!branches.length) return [];
+  const r = await wh.queryReadOnly(`SELECT i FROM (${branches.join('\nUNION ALL\n')}) WHERE m = 1`, { params });
+  return r.data.map((row) => Number(row.i));
+}
+
 /**
  * Whether each change passes the filters (source, tables, operations in JS; the expression in one engine query
- * over every change's typed row, on the read-only session). A change of a table the warehouse no longer has
+ * over every change's typed row, on the read-only session — one per 512 KiB of rows). A change of a table the warehouse no longer has
  * does not match an expression.
  */
 export async function matchChanges(wh: Warehouse, filters: DestinationFilters | undefined, changes: ChangeRow[]): Promise<boolean[]> {
@@ -202,25 +228,18 @@ export async function matchChanges(wh: Warehouse, filters: DestinationFilters | 
   );
   const expr = filters?.expression;
   if (!expr || !result.some(Boolean)) return result;
-  const byTable = new Map<string, number[]>();
-  result.forEach((ok, i) => {
-    if (ok) byTable.set(changes[i].table, [...(byTable.get(changes[i].table) ?? []), i]);
-  });
-  const columns = await columnsOf(wh, [...byTable.keys()]);
-  const params: Record<string, unknown> = {};
-  const branches: string[] = [];
-  for (const [table, indexes] of byTable) {
-    const cols = columns.get(table) ?? [];
-    if (!cols.length) continue;
-    const n = branches.length;
-    params[`i${n}`] = indexes;
-    params[`r${n}`] = indexes.map((i) => changes[i].row);
-    branches.push(`SELECT ${INDEX} AS i, toUInt8(ifNull((${expr}\n), 0)) AS m FROM (${typedRowsSql(cols, `{i${n}:Array(UInt32)}`, `{r${n}:Array(String)}`)})`);
-  }
+  const candidates = result.flatMap((ok, i) => (ok ? [i] : []));
+  const columns = await columnsOf(wh, [...new Set(candidates.map((i) => changes[i].table))]);
   const matched = new Set<number>();
-  if (branches.length) {
-    const r = await wh.queryReadOnly(`SELECT i, m FROM (${branches.join('\nUNION ALL\n')}) WHERE m = 1`, { params });
-    for (const row of r.data) matched.add(Number(row.i));
+  // One query for the page; a page whose rows go past MATCH_QUERY_BYTES is split (query parameters travel in the
+  // request's URL to a ClickHouse server, which bounds its size).
+  let start = 0;
+  while (start < candidates.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < candidates.length && (end === start || bytes + changes[candidates[end]].row.length <= MATCH_QUERY_BYTES)) bytes += changes[candidates[end++]].row.length;
+    for (const i of await matchOnce(wh, expr, columns, changes, candidates.slice(start, end))) matched.add(i);
+    start = end;
   }
   return result.map((ok, i) => ok && matched.has(i));
 }

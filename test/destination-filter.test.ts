@@ -102,7 +102,7 @@ describe('destination filters', () => {
     expect(await matchChanges(wh, { tables: ['shop_orders'], expression: 'id > 0' }, [])).toEqual([]);
   });
 
-  test('a large batch of changes is matched (rows bigger than one query parameter)', async () => {
+  test('a page of 3 MB of rows is matched, split into queries of at most 512 KiB of rows', async () => {
     const big = 'x'.repeat(2000);
     const changes = Array.from({ length: 1500 }, (_, i) => change('shop_orders', 'insert', { id: i, status: i % 3 === 0 ? 'paid' : big, amount: i, paid_at: null, tags: [], big_id: '1' }, i + 1));
     const matched = await matchChanges(wh, { tables: ['shop_orders'], expression: "status = 'paid'" }, changes);

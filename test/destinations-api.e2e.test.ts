@@ -53,6 +53,7 @@ describe('destinations API', () => {
   }, 180_000);
 
   afterAll(async () => {
+    if (process.env.TRIBUTARY_TEST_DUMP) fs.writeFileSync(process.env.TRIBUTARY_TEST_DUMP, platform?.output() ?? '');
     await endpoint?.stop();
     await temporal?.connection.close();
     await platform?.stop();
@@ -107,16 +108,19 @@ describe('destinations API', () => {
   });
 
   let created: any;
+  /** The id of the change that made order 2 paid (the one change its filters pass). */
+  let paidChangeId: string;
 
   test('create: 201, secret headers masked, the whsec_ secret shown once, the delivery workflow started', async () => {
-    const res = await platform.api('POST', '/api/destinations', good());
+    // Created disabled: its delivery waits, so the changes after its checkpoint stay there until it is enabled.
+    const res = await platform.api('POST', '/api/destinations', { ...good(), enabled: false });
     expect(res.status).toBe(201);
     created = destinationResponse.parse(res.body);
     expect(created).toMatchObject({
       type: 'webhook',
       method: 'POST',
       headers: { Authorization: MASK, 'X-Team': 'growth', 'X-Custom': MASK },
-      enabled: true,
+      enabled: false,
       health_state: 'healthy',
       batch_size: 1,
       timeout_ms: 10_000,
@@ -141,7 +145,7 @@ describe('destinations API', () => {
   });
 
   test('list filters: enabled, health_state, table, source_id', async () => {
-    const other = await platform.api('POST', '/api/destinations', { type: 'webhook', name: 'all changes', url: 'http://127.0.0.1:9/x', enabled: false });
+    const other = await platform.api('POST', '/api/destinations', { type: 'webhook', name: 'all changes', url: 'http://127.0.0.1:9/x' });
     expect(other.status).toBe(201);
     const ids = async (qs: string) => {
       const res = await platform.api('GET', `/api/destinations${qs}`);
@@ -149,9 +153,9 @@ describe('destinations API', () => {
       return res.body.results.map((d: any) => d.id).sort();
     };
     expect(await ids('')).toEqual([created.id, other.body.id].sort());
-    expect(await ids('?enabled=true')).toEqual([created.id]);
-    expect(await ids('?enabled=false')).toEqual([other.body.id]);
-    expect(await ids('?health_state=healthy')).toEqual([created.id, other.body.id].sort());
+    expect(await ids('?enabled=true')).toEqual([other.body.id]);
+    expect(await ids('?enabled=false')).toEqual([created.id]);
+    expect(await ids('?health_state=degraded')).toEqual([]);
     expect(await ids('?health_state=disabled')).toEqual([]);
     expect(await ids(`?source_id=${sourceId}`)).toEqual([created.id]);
     expect(await ids('?table=shop_orders')).toEqual([created.id, other.body.id].sort());
@@ -186,6 +190,7 @@ describe('destinations API', () => {
     expect(verifySignature(`whsec_${Buffer.from('not the secret').toString('base64')}`, sent)).toBe(false);
     // What the answer says: the request as sent with the secrets masked, the response, the change it came from.
     expect(result.change).toMatchObject({ id: sent.headers['webhook-id'], table: 'shop_orders', op: 'update', from: 'change_log' });
+    paidChangeId = result.change.id;
     expect(result.matches_filters).toBe(true);
     expect(result.request.headers).toMatchObject({ authorization: MASK, 'x-custom': MASK, 'x-team': 'growth', 'webhook-id': sent.headers['webhook-id'] });
     expect(result.request.body).toBe(sent.body);
@@ -291,6 +296,16 @@ describe('destinations API', () => {
     expect(disabled.body.enabled).toBe(false);
     const enabled = await platform.api('PATCH', `/api/destinations/${created.id}`, { enabled: true, body: { text: '${row.status}' } });
     expect(enabled.body).toMatchObject({ enabled: true, health_state: 'healthy', body: { text: '${row.status}' } });
+
+    // Enabled, its delivery sends the change that waited (the paid order) with the new template, batched (batch_size
+    // 10: an array, its id the batch's), signed with the secret shown at create, and the lag goes to nothing.
+    const batchOfOne = `bat_${crypto.createHash('sha256').update(paidChangeId).digest('hex').slice(0, 32)}`;
+    await endpoint.waitFor((reqs) => reqs.some((r) => r.headers['webhook-id'] === batchOfOne), 60_000, 'the delivery of the paid order');
+    const delivered = endpoint.requests.find((r) => r.headers['webhook-id'] === batchOfOne)!;
+    expect(JSON.parse(delivered.body)).toEqual([{ text: 'paid' }]);
+    expect(verifySignature(created.signing_secret, delivered)).toBe(true);
+    expect(delivered.headers).toMatchObject({ authorization: 'Bearer sk_live_abc123', 'x-api-key': 'key-123' });
+    await eventually(async () => expect((await platform.api('GET', `/api/destinations/${created.id}`)).body.lag).toEqual({ changes_after_checkpoint: 0, oldest_after_checkpoint_at: null }), 60_000);
   });
 
   test('DELETE: the row goes and the delivery workflow is terminated', async () => {
