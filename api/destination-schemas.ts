@@ -188,11 +188,13 @@ export const deleteDestinationResult = z.object({ id: z.uuid(), deleted: z.liter
 export const destinationTestResult = z
   .object({
     change: z.object({ id: z.string(), table: z.string(), op: z.enum(CHANGE_OPERATIONS), from: z.enum(['change_log', 'given_row']) }),
+    matches_filters: z.boolean().nullable().describe('whether the filters would let this change through (null: not evaluated)'),
     request: z.object({ url: z.string(), method: z.enum(DESTINATION_METHODS), headers: z.record(z.string(), z.string()).describe('secret headers masked'), body: z.string().nullable() }),
     response: z
       .object({ status: z.number().int(), headers: z.record(z.string(), z.string()), body: z.string().describe('the first 4 KiB'), truncated: z.boolean() })
       .nullable(),
     error: z.string().nullable().describe('a network error, a refused address or a timeout'),
     duration_ms: z.number(),
+    signing_secret: z.string().optional().describe('unsaved configuration only: the one-off whsec_ secret this test was signed with'),
   })
   .meta({ id: 'DestinationTestResult' });

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import jsone from 'json-e';
 import { closestKnown } from '../common/strict-object';
 import type { ChangeRow } from '../warehouse/change-log';
+import { changeId } from './signing';
 import type { ChangeContext } from './types';
 
 /**
@@ -257,11 +257,6 @@ function isoLandedAt(landedAt: string): string {
   return Number.isNaN(t) ? landedAt : new Date(t).toISOString();
 }
 
-// The change id (destinations/signing.ts's changeId once that lands; the same formula, per the shared contract).
-function localChangeId(c: { table: string; key: string; version: string; op: string }): string {
-  return 'chg_' + createHash('sha256').update(`${c.table}\n${c.key}\n${c.version}\n${c.op}`).digest('hex').slice(0, 32);
-}
-
 const parseObject = (text: string, what: string): Record<string, unknown> => {
   const v = JSON.parse(text) as unknown;
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`the change's ${what} is not a JSON object`);
@@ -271,7 +266,7 @@ const parseObject = (text: string, what: string): Record<string, unknown> => {
 /** A change-log row as the template sees it: key, row and old_row parsed. */
 export function changeContext(row: ChangeRow): ChangeContext {
   return {
-    id: localChangeId(row),
+    id: changeId(row),
     table: row.table,
     source_id: row.source_id,
     op: row.op,

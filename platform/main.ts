@@ -224,6 +224,7 @@ async function main(role: Role) {
         apiToken,
         publicUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
         log,
+        outgoingNetwork: config.outgoingNetwork,
         modes: {
           temporal: config.temporal.address ? 'remote' : 'embedded',
           warehouse: warehouse.mode,

@@ -1,11 +1,21 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { destinationResponse, destinationTestResult } from '../api/destination-schemas';
 import { destinationWorkflowId } from '../temporal/destination-workflows';
-import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
+import { asSourceUser, eventually, grantCdc } from './support/cdc';
+import { makeDataDir, query, startPlatform, type RunningPlatform } from './support/platform';
+import { RecordingEndpoint, type RecordedRequest } from './support/recording-endpoint';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
 const MASK = '********';
+
+/** Standard Webhooks verification, written out here from the specification (not the platform's code). */
+function verifySignature(secret: string, req: RecordedRequest): boolean {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const expected = crypto.createHmac('sha256', key).update(`${req.headers['webhook-id']}.${req.headers['webhook-timestamp']}.${req.body}`).digest('base64');
+  return String(req.headers['webhook-signature']).split(' ').includes(`v1,${expected}`);
+}
 
 /**
  * /api/destinations on the real platform: validation that names the field (or the path inside the template, or
@@ -18,26 +28,32 @@ describe('destinations API', () => {
   let dataDir: string;
   let sourceId: string;
   let temporal: Client;
+  let endpoint: RecordingEndpoint;
 
   beforeAll(async () => {
+    endpoint = await RecordingEndpoint.start();
     db = await createSourceDb('dest');
-    await db.admin.query(`CREATE TABLE orders (id serial PRIMARY KEY, status text NOT NULL, amount numeric(10, 2) NOT NULL)`);
-    await db.admin.query(`INSERT INTO orders (status, amount) VALUES ('paid', 150.50), ('open', 20)`);
-    await db.admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user}`);
+    await grantCdc(db);
+    await asSourceUser(db, `CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL, amount numeric(10, 2) NOT NULL);
+      INSERT INTO orders VALUES (1, 'paid', 150.50), (2, 'open', 20)`);
     dataDir = makeDataDir('dest');
-    platform = await startPlatform({ dataDir, env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1' } });
+    platform = await startPlatform({ dataDir, env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1', TRIBUTARY_CDC_FLUSH_MS: '200' } });
     const created = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
       prefix: 'shop',
-      payload: { ...connectionPayload(db), schemas: [{ name: 'orders', should_sync: true, sync_type: 'full_refresh' }] },
+      payload: { ...connectionPayload(db), schemas: [{ name: 'orders', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }] },
     });
     expect(created.status).toBe(201);
     sourceId = created.body.id;
-    await waitForJobs(platform, created.body.schemas.find((s: any) => s.name === 'orders').id, 1);
+    await eventually(async () => {
+      expect((await platform.api('GET', `/api/sources/${sourceId}`)).body.cdc.status).toBe('Streaming');
+      expect(await query(platform, 'SELECT toString(count()) AS n FROM shop_orders FINAL')).toEqual([{ n: '2' }]);
+    }, 120_000);
     temporal = new Client({ connection: await Connection.connect({ address: platform.temporalAddress }) });
-  });
+  }, 180_000);
 
   afterAll(async () => {
+    await endpoint?.stop();
     await temporal?.connection.close();
     await platform?.stop();
     await db?.drop();
@@ -47,7 +63,7 @@ describe('destinations API', () => {
   const good = () => ({
     type: 'webhook',
     name: 'paid orders to chat',
-    url: 'https://hooks.example.com/services/T000/B000',
+    url: `${endpoint.url}/hook?team=growth`,
     method: 'POST',
     headers: { Authorization: 'Bearer sk_live_abc123', 'X-Team': 'growth', 'X-Custom': { value: 'hush-hush', secret: true } },
     body: { text: 'Order ${row.id} paid: ${row.amount}', amount: { $eval: 'row.amount' } },
@@ -94,7 +110,6 @@ describe('destinations API', () => {
 
   test('create: 201, secret headers masked, the whsec_ secret shown once, the delivery workflow started', async () => {
     const res = await platform.api('POST', '/api/destinations', good());
-    if (res.status !== 201) console.log(platform.output().slice(-3000));
     expect(res.status).toBe(201);
     created = destinationResponse.parse(res.body);
     expect(created).toMatchObject({
@@ -141,11 +156,105 @@ describe('destinations API', () => {
     expect(await ids(`?source_id=${sourceId}`)).toEqual([created.id]);
     expect(await ids('?table=shop_orders')).toEqual([created.id, other.body.id].sort());
     expect(await ids('?table=shop_customers')).toEqual([other.body.id]);
-    const bad = await platform.api('GET', '/api/destinations?health=healthy');
-    expect({ status: bad.status, fields: fields(bad) }).toEqual({ status: 400, fields: ['health'] });
+    const bad = await platform.api('GET', '/api/destinations?helth_state=healthy');
+    expect({ status: bad.status, fields: fields(bad) }).toEqual({ status: 400, fields: ['helth_state'] });
     expect(bad.body.details[0].message).toMatch(/did you mean "health_state"/);
     expect((await platform.api('GET', '/api/destinations?enabled=yes')).status).toBe(400);
     expect((await platform.api('DELETE', `/api/destinations/${other.body.id}`)).status).toBe(200);
+  });
+
+  test('a change after create is counted as lag; POST /:id/test sends it rendered and signed, and answers with secrets masked', async () => {
+    await db.admin.query(`UPDATE orders SET status = 'paid', amount = 250 WHERE id = 2`);
+    await eventually(async () => {
+      const d = (await platform.api('GET', `/api/destinations/${created.id}`)).body;
+      expect(d.lag.changes_after_checkpoint).toBeGreaterThanOrEqual(1);
+      expect(Date.parse(d.lag.oldest_after_checkpoint_at)).toBeGreaterThan(Date.parse(created.created_at) - 60_000);
+    }, 60_000);
+    const before = endpoint.requests.length;
+    const res = await platform.api('POST', `/api/destinations/${created.id}/test`, { table: 'shop_orders' });
+    expect(res.status).toBe(200);
+    const result = destinationTestResult.parse(res.body);
+    expect(endpoint.requests.length).toBe(before + 1);
+    const sent = endpoint.requests[before];
+    // What arrived: the real secret values, the rendered body (a number stays a number), a valid signature.
+    expect(sent.method).toBe('POST');
+    expect(sent.path).toBe('/hook?team=growth');
+    expect(sent.headers).toMatchObject({ authorization: 'Bearer sk_live_abc123', 'x-custom': 'hush-hush', 'x-team': 'growth', 'content-type': 'application/json' });
+    expect(JSON.parse(sent.body)).toEqual({ text: 'Order 2 paid: 250', amount: 250 });
+    expect(sent.headers['webhook-id']).toMatch(/^chg_[0-9a-f]{32}$/);
+    expect(verifySignature(created.signing_secret, sent)).toBe(true);
+    expect(verifySignature(`whsec_${Buffer.from('not the secret').toString('base64')}`, sent)).toBe(false);
+    // What the answer says: the request as sent with the secrets masked, the response, the change it came from.
+    expect(result.change).toMatchObject({ id: sent.headers['webhook-id'], table: 'shop_orders', op: 'update', from: 'change_log' });
+    expect(result.matches_filters).toBe(true);
+    expect(result.request.headers).toMatchObject({ authorization: MASK, 'x-custom': MASK, 'x-team': 'growth', 'webhook-id': sent.headers['webhook-id'] });
+    expect(result.request.body).toBe(sent.body);
+    expect(result.response).toMatchObject({ status: 200, body: '{"ok":true}', truncated: false });
+    expect(result.error).toBeNull();
+    expect(result.duration_ms).toBeGreaterThan(0);
+    expect(JSON.stringify(res.body)).not.toMatch(/sk_live_abc123|hush-hush|whsec_/);
+    // The same change sent again keeps its id (a receiver deduplicates on it).
+    const again = await platform.api('POST', `/api/destinations/${created.id}/test`, { table: 'shop_orders' });
+    expect(endpoint.requests[before + 1].headers['webhook-id']).toBe(sent.headers['webhook-id']);
+    expect(again.body.change.id).toBe(result.change.id);
+  });
+
+  test('test with a given row, an endpoint that fails with a long body, and nothing to render from', async () => {
+    endpoint.respond = (_req, r) => {
+      r.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' });
+      r.end('x'.repeat(10_000));
+    };
+    try {
+      const res = await platform.api('POST', `/api/destinations/${created.id}/test`, { row: { id: 9, status: 'open', amount: 5 } });
+      expect(res.status).toBe(200);
+      expect(res.body.change).toMatchObject({ table: 'shop_orders', op: 'insert', from: 'given_row' });
+      expect(res.body.matches_filters).toBe(false);
+      expect(JSON.parse(endpoint.requests.at(-1)!.body)).toEqual({ text: 'Order 9 paid: 5', amount: 5 });
+      expect(res.body.response).toMatchObject({ status: 503, truncated: true, headers: expect.objectContaining({ 'retry-after': '5' }) });
+      expect(res.body.response.body).toHaveLength(4096);
+    } finally {
+      endpoint.respond = (_req, r) => {
+        r.writeHead(200, { 'content-type': 'application/json' });
+        r.end('{"ok":true}');
+      };
+    }
+    const none = await platform.api('POST', `/api/destinations/${created.id}/test`, { table: 'shop_orders', op: 'delete' });
+    expect({ status: none.status, fields: fields(none) }).toEqual({ status: 400, fields: ['table'] });
+    expect(none.body.details[0].message).toMatch(/no delete change of shop_orders/);
+    const unknown = await platform.api('POST', `/api/destinations/${created.id}/test`, { tabel: 'shop_orders' });
+    expect(unknown.body.details[0]).toEqual({ field: 'tabel', message: expect.stringMatching(/did you mean "table"/) });
+    expect((await platform.api('POST', '/api/destinations/00000000-0000-0000-0000-000000000000/test', {})).status).toBe(404);
+  });
+
+  test('POST /api/destinations/test: an unsaved configuration, signed with a one-off secret it shows; network errors and refused addresses', async () => {
+    const before = endpoint.requests.length;
+    const res = await platform.api('POST', '/api/destinations/test', {
+      destination: { type: 'webhook', url: `${endpoint.url}/unsaved`, method: 'PUT', headers: { 'X-Api-Key': 'k-1' }, body: { id: { $eval: 'row.id' }, ok: { $eval: "op == 'update'" } } },
+      table: 'shop_orders',
+    });
+    expect(res.status).toBe(200);
+    const sent = endpoint.requests[before];
+    expect(sent).toMatchObject({ method: 'PUT', path: '/unsaved', headers: expect.objectContaining({ 'x-api-key': 'k-1' }) });
+    expect(JSON.parse(sent.body)).toEqual({ id: 2, ok: true });
+    expect(res.body.signing_secret).toMatch(/^whsec_/);
+    expect(verifySignature(res.body.signing_secret, sent)).toBe(true);
+    expect(res.body.request.headers['x-api-key']).toBe(MASK);
+
+    const bad = await platform.api('POST', '/api/destinations/test', { destination: { type: 'webhook', url: endpoint.url, body: { a: '${row.id' } }, row: { id: 1 } });
+    expect({ status: bad.status, fields: fields(bad) }).toEqual({ status: 400, fields: ['destination.body.a'] });
+    const renderFails = await platform.api('POST', '/api/destinations/test', { destination: { type: 'webhook', url: endpoint.url, body: { a: { $eval: 'row.nope' } } }, row: { id: 1 } });
+    expect({ status: renderFails.status, error: renderFails.body.error, fields: fields(renderFails) }).toEqual({ status: 400, error: 'render_error', fields: ['destination.body.a'] });
+
+    const closed = await RecordingEndpoint.start();
+    const closedUrl = closed.url;
+    await closed.stop();
+    const down = await platform.api('POST', '/api/destinations/test', { destination: { type: 'webhook', url: closedUrl }, row: { id: 1 } });
+    expect(down.status).toBe(200);
+    expect(down.body.response).toBeNull();
+    expect(down.body.error).toMatch(/ECONNREFUSED/);
+
+    const metadata = await platform.api('POST', '/api/destinations/test', { destination: { type: 'webhook', url: 'http://169.254.169.254/latest' }, row: { id: 1 } });
+    expect({ status: metadata.status, fields: fields(metadata) }).toEqual({ status: 400, fields: ['destination.url'] });
   });
 
   test('PATCH: partial, validated, secrets kept when sent back masked, health reset when a stopped destination is edited', async () => {

@@ -74,6 +74,8 @@ describe('GET /api/openapi.json document', () => {
         'GET /api/destinations/{id}',
         'PATCH /api/destinations/{id}',
         'DELETE /api/destinations/{id}',
+        'POST /api/destinations/{id}/test',
+        'POST /api/destinations/test',
         'GET /api/destinations/{id}/metrics',
         'GET /api/destinations/{id}/logs',
       ].sort(),

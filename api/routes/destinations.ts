@@ -14,11 +14,14 @@ import {
 import type { CatalogDb } from '../../catalog/db';
 import { MASK } from '../../catalog/secrets';
 import { getSource } from '../../catalog/sources';
-import { filterErrors } from '../../destinations/filter';
-import { templateError } from '../../destinations/template';
+import { filterErrors, matchChanges } from '../../destinations/filter';
+import { buildWebhookRequest, maskRequest, sendRequest } from '../../destinations/http-request';
+import { checkOutgoingUrl, outgoingPolicyFromEnv, type OutgoingPolicy } from '../../destinations/outgoing-network';
+import { newSigningSecret } from '../../destinations/signing';
+import { changeContext, renderChange, renderErrorMessage, templateError } from '../../destinations/template';
 import type { DestinationFilters, DestinationSecrets, WebhookDestinationConfig } from '../../destinations/types';
 import { ensureDelivery, signalDestinationChanged, terminateDelivery } from '../../temporal/destination-workflows';
-import { CHANGE_LOG_TABLE } from '../../warehouse/change-log';
+import { CHANGE_LOG_TABLE, type ChangeRow } from '../../warehouse/change-log';
 import { quoteIdent } from '../../warehouse/client';
 import type { ApiDeps } from '../context';
 import { ApiError, notFound } from '../errors';
@@ -27,6 +30,8 @@ import {
   listDestinationsQuerySchema,
   patchDestinationSchema,
   SECRET_HEADER_NAME,
+  testDestinationSchema,
+  testUnsavedDestinationSchema,
   type CreateDestination,
 } from '../destination-schemas';
 import { isUuid } from './sources';
@@ -41,11 +46,6 @@ import { isUuid } from './sources';
  * as ******** in every answer; the signing secret is shown once, in the create answer. In a PATCH, a secret
  * header given as ******** keeps its stored value (an answer can be sent back as it is).
  */
-
-/** Standard Webhooks' secret: whsec_ + base64 of 24 random bytes (destinations/signing.ts's newSigningSecret once merged). */
-function newSigningSecret(): string {
-  return `whsec_${crypto.randomBytes(24).toString('base64')}`;
-}
 
 type HeaderInput = CreateDestination['headers'];
 
@@ -163,9 +163,92 @@ export async function destinationOr404(db: CatalogDb, id: string): Promise<Desti
   return d;
 }
 
-/** The URL is refused when the outgoing-network policy forbids it (link-local, cloud metadata, private ranges). */
-async function checkUrl(_url: string): Promise<void> {
-  // destinations/outgoing-network.ts (checkOutgoingUrl) once merged.
+export const outgoingPolicy = (deps: Pick<ApiDeps, 'outgoingNetwork'>): OutgoingPolicy => deps.outgoingNetwork ?? outgoingPolicyFromEnv(process.env);
+
+/**
+ * The URL as written is refused when the outgoing-network policy forbids it (link-local, cloud metadata, private
+ * ranges); the address a name resolves to is judged again whenever a request connects.
+ */
+function checkUrl(deps: ApiDeps, url: string, field = 'url'): void {
+  const refusal = checkOutgoingUrl(url, outgoingPolicy(deps));
+  if (refusal) throw invalid([{ field, message: `url ${refusal}` }]);
+}
+
+/** What a test renders from: the latest change of `table` in the change log, or `row` given as a change of it. */
+async function sampleChange(
+  deps: ApiDeps,
+  config: WebhookDestinationConfig,
+  t: { table?: string; row?: Record<string, unknown>; op?: ChangeRow['op'] },
+): Promise<{ change: ChangeRow; from: 'change_log' | 'given_row' }> {
+  const table = t.table ?? config.filters?.tables?.[0];
+  if (t.row) {
+    const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+    return {
+      from: 'given_row',
+      change: { batch: '0', seq: 0, source_id: config.filters?.source_id ?? '', table: table ?? 'test', op: t.op ?? 'insert', key: '{}', row: JSON.stringify(t.row), old_row: null, version: '0', landed_at: now },
+    };
+  }
+  if (!table) throw invalid([{ field: 'table', message: 'give the table whose latest change to send (or a row): the destination has no tables in its filters' }]);
+  const ops = t.op ? [t.op] : (config.filters?.operations ?? []);
+  const rows = await deps.warehouse.queryRows<ChangeRow>(
+    `SELECT toString(batch) AS batch, seq, source_id, \`table\`, toString(op) AS op, key, row, old_row, toString(version) AS version, toString(landed_at) AS landed_at
+       FROM ${quoteIdent(deps.warehouse.database)}.${CHANGE_LOG_TABLE}
+      WHERE \`table\` = {t:String}${ops.length ? ' AND toString(op) IN {ops:Array(String)}' : ''}
+      ORDER BY batch DESC, seq DESC LIMIT 1`,
+    { params: { t: table, ops } },
+  );
+  if (!rows.length) {
+    throw invalid([{ field: t.table ? 'table' : 'filters.tables', message: `the change log holds no ${ops.length ? `${ops.join('/')} ` : ''}change of ${table}: give a row to send` }]);
+  }
+  return { from: 'change_log', change: rows[0] };
+}
+
+/**
+ * A test request: rendered from a real change (or a given row), built and signed as the delivery would, sent once
+ * (no retries), and answered with what was sent (secret headers masked), what came back and how long it took.
+ * Not a delivery: no checkpoint, health, log or metric is touched.
+ */
+async function testSend(
+  deps: ApiDeps,
+  config: WebhookDestinationConfig,
+  secrets: DestinationSecrets,
+  t: { table?: string; row?: Record<string, unknown>; op?: ChangeRow['op'] },
+  /** `destination.` for an unsaved configuration: the fields of the template are under it. */
+  prefix = '',
+) {
+  const { change, from } = await sampleChange(deps, config, t);
+  let ctx;
+  try {
+    ctx = changeContext(change);
+  } catch (err) {
+    throw invalid([{ field: 'row', message: (err as Error).message }]);
+  }
+  let body: unknown;
+  try {
+    body = renderChange(config.body, ctx);
+  } catch (err) {
+    const message = renderErrorMessage(err);
+    const [field, ...rest] = message.split(': ');
+    throw new ApiError(400, 'render_error', `The template failed on this change: ${message}`, [{ field: prefix + (rest.length && field.startsWith('body') ? field : 'body'), message: rest.length ? rest.join(': ') : message }]);
+  }
+  // Whether the filters would let this change through (the expression only over a table the filters name).
+  let matches: boolean | null = null;
+  try {
+    matches = (await matchChanges(deps.warehouse, config.filters, [change]))[0];
+  } catch (err) {
+    deps.log.warn({ err }, 'destination test: filters not evaluated');
+  }
+  const req = buildWebhookRequest(config, secrets, [{ id: ctx.id, body }], Math.floor(Date.now() / 1000));
+  const outcome = await sendRequest(req, { timeoutMs: config.timeout_ms, policy: outgoingPolicy(deps) });
+  const shown = maskRequest(req, config.secret_headers, MASK);
+  return {
+    change: { id: ctx.id, table: ctx.table, op: ctx.op, from },
+    matches_filters: matches,
+    request: { url: shown.url, method: shown.method, headers: shown.headers, body: shown.body ?? null },
+    response: outcome.kind === 'response' ? { status: outcome.status, headers: outcome.headers, body: outcome.body, truncated: outcome.truncated } : null,
+    error: outcome.kind === 'network_error' ? outcome.error : null,
+    duration_ms: outcome.durationMs,
+  };
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -180,7 +263,7 @@ export function destinationRoutes(deps: ApiDeps): Router {
     const headers = splitHeaders(b.headers);
     const details = [...headers.details, ...(await checkContent(deps, { body, filters: b.filters }, { body: true, filters: true }))];
     if (details.length) throw invalid(details);
-    await checkUrl(b.url);
+    checkUrl(deps, b.url);
     const checkpoint = await startCheckpoint(db, b.start_from);
     const signingSecret = newSigningSecret();
     const config: WebhookDestinationConfig = {
@@ -238,6 +321,37 @@ export function destinationRoutes(deps: ApiDeps): Router {
     res.json({ results: await Promise.all(rows.map(async (d) => presentDestination(d, await lagOf(deps, d)))) });
   });
 
+  // Before /destinations/:id routes: `test` is no id.
+  r.post('/destinations/test', async (req, res) => {
+    const t = testUnsavedDestinationSchema.parse(req.body ?? {});
+    const d = t.destination;
+    const body = d.body === null ? undefined : d.body;
+    const headers = splitHeaders(d.headers);
+    const details = [...headers.details, ...(await checkContent(deps, { body, filters: d.filters }, { body: true, filters: true }))].map((x) => ({ ...x, field: `destination.${x.field}` }));
+    if (details.length) throw invalid(details);
+    checkUrl(deps, d.url, 'destination.url');
+    const config: WebhookDestinationConfig = {
+      url: d.url,
+      method: d.method,
+      headers: headers.clear,
+      secret_headers: Object.keys(headers.secret),
+      ...(body !== undefined ? { body } : {}),
+      filters: d.filters,
+      batch_size: d.batch_size,
+      timeout_ms: d.timeout_ms,
+    };
+    // An unsaved destination has no secret yet: this one signs the test only, and is shown so the receiver can check it.
+    const signingSecret = newSigningSecret();
+    const result = await testSend(deps, config, { headers: headers.secret, signing_secret: signingSecret }, t, 'destination.');
+    res.json({ ...result, signing_secret: signingSecret });
+  });
+
+  r.post('/destinations/:id/test', async (req, res) => {
+    const d = await destinationOr404(db, req.params.id);
+    const t = testDestinationSchema.parse(req.body ?? {});
+    res.json(await testSend(deps, d.config, openSecrets(deps, d), t));
+  });
+
   r.get('/destinations/:id', async (req, res) => {
     const d = await destinationOr404(db, req.params.id);
     res.json(presentDestination(d, await lagOf(deps, d)));
@@ -268,7 +382,7 @@ export function destinationRoutes(deps: ApiDeps): Router {
     if (p.filters !== undefined) config.filters = p.filters;
     details.push(...(await checkContent(deps, config, { body: 'body' in p, filters: p.filters !== undefined })));
     if (details.length) throw invalid(details);
-    if (p.url !== undefined) await checkUrl(p.url);
+    if (p.url !== undefined) checkUrl(deps, p.url);
     const configChanged = !sameJson(config, existing.config) || !sameJson(secrets.headers, stored.secrets.headers);
     const enabled = p.enabled ?? existing.enabled;
     // An edit, or enabling it again, gives a destination that its health had stopped a fresh start.
