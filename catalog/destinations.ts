@@ -22,6 +22,7 @@ export interface DestinationRow {
 
 export type { DestinationSecrets };
 
+// checkpoint_seq as float8: a JS number, and exact up to END_OF_BATCH_SEQ (2^32 - 1), which int4 cannot hold.
 const COLUMNS = `id, name, type, config, secrets, enabled, health_state, health, disabled_until, checkpoint_batch::text AS checkpoint_batch,
   checkpoint_seq::float8 AS checkpoint_seq, latest_error, created_at, updated_at`;
 

@@ -16,6 +16,7 @@ import { ensureChangeLog } from '../warehouse/change-log';
 import { ensureDestinationActivity } from '../warehouse/destination-activity';
 import { listDestinations } from '../catalog/destinations';
 import { ensureDelivery } from '../temporal/destination-workflows';
+import { pruneChangeBatches } from '../catalog/change-batches';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
@@ -154,6 +155,16 @@ async function main(role: Role) {
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);
     await ensureDestinationActivity(wh, config.destinations.activityRetentionDays);
+    // The change log's rows expire by their TTL; the catalog's numbering of them goes at start and hourly after.
+    const pruneBatches = () =>
+      pruneChangeBatches(catalog.db, new Date(Date.now() - config.changeLog.retentionDays * 86_400_000)).then(
+        (n) => n && log.info({ batches: n }, 'change batches past the retention forgotten'),
+        (err) => log.warn({ err }, 'pruning change batches failed'),
+      );
+    await pruneBatches();
+    const pruneTimer = setInterval(() => void pruneBatches(), 3_600_000);
+    pruneTimer.unref();
+    stops.push({ name: 'change batch pruning', maxMs: 100, stop: async () => clearInterval(pruneTimer) });
     stops.push({ name: 'warehouse', maxMs: ENGINE_CLOSE_MS + 2_000, stop: () => wh.close({ engineWaitMs: ENGINE_CLOSE_MS }) });
     const temporal = await connectClient(target);
     stops.push({ name: 'Temporal client', maxMs: 2_000, stop: () => temporal.connection.close() });

@@ -18,7 +18,7 @@ export async function createDestination(p: RunningPlatform, body: Record<string,
 
 export async function destinationMetrics(p: RunningPlatform, id: string, interval = '1h') {
   const res = await p.api('GET', `/api/destinations/${id}/metrics?interval=${interval}`);
-  if (res.status !== 200) throw new Error(`metrics: ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status !== 200) throw new Error(`metrics: ${res.status} ${JSON.stringify(res.body)}\n${res.status >= 500 ? p.output().slice(-3000) : ''}`);
   return res.body as {
     health_state: string;
     totals: Record<'succeeded' | 'failed' | 'filtered' | 'retried' | 'disabled' | 'rejected', number>;
