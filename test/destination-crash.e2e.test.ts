@@ -4,11 +4,11 @@ import path from 'node:path';
 import { createLogger } from '../platform/logger';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { asSourceUser, eventually, grantCdc } from './support/cdc';
-import { createDestination, expectSigned } from './support/destinations';
+import { createCdcSource, createDestination, expectSigned } from './support/destinations';
 import { testEnv } from './support/env';
 import { freePort } from './support/ports';
 import { makeDataDir, startPlatform, type RunningPlatform } from './support/platform';
-import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { createSourceDb, type SourceDb } from './support/source-db';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 /**
@@ -59,13 +59,7 @@ describe('destination delivery through a SIGKILL', () => {
     });
     dataDir = makeDataDir('destcrash');
     platform = await startPlatform({ dataDir, env: env() });
-    const res = await platform.api('POST', '/api/sources', {
-      source_type: 'Postgres',
-      prefix: 'cr',
-      payload: { ...connectionPayload(db), schemas: [{ name: 'items', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }] },
-    });
-    expect(res.status).toBe(201);
-    await eventually(async () => expect((await platform.api('GET', `/api/sources/${res.body.id}`)).body.cdc.status).toBe('Streaming'), 120_000);
+    await createCdcSource(platform, db, 'cr', ['items']);
   }, 180_000);
 
   afterAll(async () => {

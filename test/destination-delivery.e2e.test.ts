@@ -1,8 +1,12 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { destinationWorkflowId } from '../temporal/destination-workflows';
 import { asSourceUser, eventually, grantCdc } from './support/cdc';
-import { createDestination, destinationLogs, destinationMetrics, expectSigned, items, waitForMetric } from './support/destinations';
+import { createCdcSource, createDestination, destinationLogs, destinationMetrics, expectSigned, items, waitForMetric } from './support/destinations';
 import { makeDataDir, query, startPlatform, type RunningPlatform } from './support/platform';
-import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { createSourceDb, type SourceDb } from './support/source-db';
+import { historyToFileText } from './support/history-files';
+import { historyText, withTemporal } from './support/temporal-history';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 /**
@@ -12,12 +16,15 @@ import { WebhookReceiver } from './support/webhook-receiver';
  */
 const TABLES = ['ord', 'bat', 'retry', 'down', 'health'];
 const COOLDOWN_MS = 2_500;
+const RECORD = process.env.TRIBUTARY_RECORD_HISTORIES === '1';
 
 describe('destination delivery', () => {
   let db: SourceDb;
   let dataDir: string;
   let platform: RunningPlatform;
   let receiver: WebhookReceiver;
+  /** The destination of the health test: its workflow waited, timed, was signalled (the replay test's recording). */
+  let healthDestination: { id: string; secret: string } | undefined;
 
   beforeAll(async () => {
     db = await createSourceDb('destdeliv');
@@ -34,16 +41,7 @@ describe('destination delivery', () => {
         TRIBUTARY_DESTINATION_RETRY_PAUSE_MS: '300',
       },
     });
-    const res = await platform.api('POST', '/api/sources', {
-      source_type: 'Postgres',
-      prefix: 'dd',
-      payload: {
-        ...connectionPayload(db),
-        schemas: TABLES.map((name) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] })),
-      },
-    });
-    expect(res.status).toBe(201);
-    await eventually(async () => expect((await platform.api('GET', `/api/sources/${res.body.id}`)).body.cdc.status).toBe('Streaming'), 120_000);
+    await createCdcSource(platform, db, 'dd', TABLES);
   }, 180_000);
 
   afterAll(async () => {
@@ -156,7 +154,7 @@ describe('destination delivery', () => {
     const keyOf = (r: { body: string }) => Number(JSON.parse(r.body).row.id);
     receiver.answer('/retry', (r) => {
       const id = keyOf(r);
-      const before = receiver.at('/retry').filter((x) => keyOf(x) === id).length;
+      const before = receiver.at('/retry').filter((x) => keyOf(x) === id).length - 1; // this one is recorded already
       if (id === 1 && before === 0) return { status: 500, body: 'boom' };
       if (id === 1 && before === 1) return { status: 429, headers: { 'retry-after': '2' }, body: 'slow down' };
       if (id === 2) return { status: 422, body: '{"error":"unprocessable"}' };
@@ -177,7 +175,7 @@ describe('destination delivery', () => {
     const first = reqs.filter((r) => keyOf(r) === 1);
     expect(new Set(first.map((r) => r.headers['webhook-id'])).size).toBe(1);
     // Retry-After (2 s) was honoured: the third attempt came no sooner than asked.
-    expect(first[2].at - first[1].at).toBeGreaterThanOrEqual(1_900);
+    expect(first[2].receivedAt - first[1].receivedAt).toBeGreaterThanOrEqual(1_900);
 
     const m = await waitForMetric(platform, d.id, 'succeeded', 2);
     expect(m.totals).toMatchObject({ succeeded: 2, rejected: 1, retried: 2, failed: 0, disabled: 0 });
@@ -217,6 +215,7 @@ describe('destination delivery', () => {
     let failing = true;
     receiver.answer('/health', () => (failing ? { status: 503, headers: { 'retry-after': '0' }, body: 'unavailable' } : { status: 200 }));
     const d = await createDestination(platform, { name: 'health', url: receiver.url('/health'), filters: { tables: ['dd_health'] } });
+    healthDestination = d;
     await db.admin.query(`INSERT INTO health VALUES (1, 1, 'a')`);
     await eventually(async () => expect((await destinationMetrics(platform, d.id)).health_state).toBe('disabled'), 90_000);
     const states = (await destinationLogs(platform, d.id))
@@ -251,5 +250,21 @@ describe('destination delivery', () => {
     expect(patched.status).toBe(200);
     await eventually(async () => expect(receiver.delivered('/health').map((r) => Number(JSON.parse(r.body).row.id))).toEqual([1, 2]), 60_000);
     await eventually(async () => expect((await destinationMetrics(platform, d.id)).health_state).toBe('healthy'));
+  });
+
+  test("the delivery workflow's history holds ids, never a secret (recorded for the replay test with TRIBUTARY_RECORD_HISTORIES=1)", async () => {
+    expect(healthDestination).toBeDefined();
+    const { id, secret } = healthDestination!;
+    await withTemporal(platform.temporalAddress, async (client) => {
+      const text = await historyText(client, destinationWorkflowId(id));
+      expect(text).toContain('"signalName":"destinationChanged"');
+      expect(text).toContain(id);
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(secret.slice('whsec_'.length));
+      if (RECORD) {
+        const history = await client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
+        fs.writeFileSync(path.join(__dirname, 'histories', 'deliver-destination-run1.json'), historyToFileText(history));
+      }
+    });
   });
 });

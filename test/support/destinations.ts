@@ -1,5 +1,6 @@
 import { eventually } from './cdc';
 import type { RunningPlatform } from './platform';
+import { connectionPayload, type SourceDb } from './source-db';
 import { verifyStandardWebhook, type ReceivedRequest } from './webhook-receiver';
 
 /** A webhook destination created through the API: its id and the signing secret the create answer showed once. */
@@ -55,4 +56,19 @@ export function items(requests: ReceivedRequest[]): { webhookId: string; body: a
     const webhookId = String(r.headers['webhook-id']);
     return (Array.isArray(body) ? body : [body]).map((b) => ({ webhookId, body: b, request: r }));
   });
+}
+
+/** A Postgres source whose `tables` (each keyed by `id`) stream by CDC into `<prefix>_<table>`; returns once it streams. */
+export async function createCdcSource(p: RunningPlatform, db: SourceDb, prefix: string, tables: string[]): Promise<string> {
+  const res = await p.api('POST', '/api/sources', {
+    source_type: 'Postgres',
+    prefix,
+    payload: {
+      ...connectionPayload(db),
+      schemas: tables.map((name) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] })),
+    },
+  });
+  if (res.status !== 201) throw new Error(`POST /api/sources: ${res.status} ${JSON.stringify(res.body)}`);
+  await eventually(async () => expect((await p.api('GET', `/api/sources/${res.body.id}`)).body.cdc.status).toBe('Streaming'), 120_000);
+  return res.body.id;
 }

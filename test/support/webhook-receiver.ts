@@ -1,68 +1,53 @@
 import crypto from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { RecordingEndpoint, type RecordedRequest } from './recording-endpoint';
 
-/** One request the receiver got, as it came. */
-export interface ReceivedRequest {
-  path: string;
-  method: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  /** The signature checked out against the destination's secret (set by `verify`). */
-  at: number;
-  /** What the receiver answered ('dropped': it closed the connection without answering). */
-  answered: number | 'dropped';
-}
+/** One request the receiver got, as it came, and what it answered ('dropped': the connection was closed unanswered). */
+export type ReceivedRequest = RecordedRequest & { answered: number | 'dropped' };
 
 /** What to answer: a status with headers and body, or drop the connection (a network error for the sender). */
 export type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'drop';
 
 /**
- * A local HTTP endpoint standing in for a destination: records every request (answered or not) and answers
- * what the test says, per path.
+ * The recording endpoint (test/support/recording-endpoint.ts) with an answer per path, set by the test: many
+ * destinations share one server, each on its own path, and each test says how its path answers.
  */
 export class WebhookReceiver {
-  readonly requests: ReceivedRequest[] = [];
-  private answers = new Map<string, (r: ReceivedRequest, n: number) => Answer>();
-  private server!: http.Server;
-  port = 0;
+  private endpoint!: RecordingEndpoint;
+  private answers = new Map<string, (r: RecordedRequest) => Answer>();
 
-  async start(port = 0): Promise<this> {
-    this.server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const path = (req.url ?? '/').split('?')[0];
-        const r: ReceivedRequest = { path, method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now(), answered: 200 };
-        const n = this.requests.filter((x) => x.path === path).length;
-        const answer = this.answers.get(path)?.(r, n) ?? { status: 200, body: '{"ok":true}' };
-        this.requests.push(r);
-        if (answer === 'drop') {
-          r.answered = 'dropped';
-          req.socket.destroy();
-          return;
-        }
-        r.answered = answer.status;
-        res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
-        res.end(answer.body ?? '{}');
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+  async start(): Promise<this> {
+    this.endpoint = await RecordingEndpoint.start();
+    this.endpoint.respond = (rec, res: http.ServerResponse) => {
+      const r = rec as ReceivedRequest;
+      const answer = this.answers.get(pathOf(r))?.(r) ?? { status: 200, body: '{"ok":true}' };
+      if (answer === 'drop') {
+        r.answered = 'dropped';
+        res.socket?.destroy();
+        return;
+      }
+      r.answered = answer.status;
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
+      res.end(answer.body ?? '{}');
+    };
     return this;
   }
 
   url(path: string): string {
-    return `http://127.0.0.1:${this.port}${path}`;
+    return `${this.endpoint.url}${path}`;
   }
 
-  /** How `path` answers from now on (default: 200). `n` counts the requests to that path before this one. */
-  answer(path: string, fn: (r: ReceivedRequest, n: number) => Answer): void {
+  get requests(): ReceivedRequest[] {
+    return this.endpoint.requests as ReceivedRequest[];
+  }
+
+  /** How `path` answers from now on (default: 200). */
+  answer(path: string, fn: (r: RecordedRequest) => Answer): void {
     this.answers.set(path, fn);
   }
 
   at(path: string): ReceivedRequest[] {
-    return this.requests.filter((r) => r.path === path);
+    return this.requests.filter((r) => pathOf(r) === path);
   }
 
   /** The requests to `path` that were answered 2xx. */
@@ -70,17 +55,18 @@ export class WebhookReceiver {
     return this.at(path).filter((r) => typeof r.answered === 'number' && r.answered >= 200 && r.answered < 300);
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.endpoint.stop();
   }
 }
+
+const pathOf = (r: RecordedRequest) => r.path.split('?')[0];
 
 /**
  * Whether the request carries a valid Standard Webhooks signature under `secret` (whsec_ + base64 key):
  * `webhook-signature` holds `v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>`.
  */
-export function verifyStandardWebhook(r: Pick<ReceivedRequest, 'headers' | 'body'>, secret: string): boolean {
+export function verifyStandardWebhook(r: Pick<RecordedRequest, 'headers' | 'body'>, secret: string): boolean {
   const id = r.headers['webhook-id'];
   const ts = r.headers['webhook-timestamp'];
   const sig = r.headers['webhook-signature'];
