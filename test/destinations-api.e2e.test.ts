@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
+import fc from 'fast-check';
 import { destinationResponse, destinationTestResult } from '../api/destination-schemas';
 import { destinationWorkflowId } from '../temporal/destination-workflows';
 import { asSourceUser, eventually, grantCdc } from './support/cdc';
@@ -306,6 +307,49 @@ describe('destinations API', () => {
     expect(verifySignature(created.signing_secret, delivered)).toBe(true);
     expect(delivered.headers).toMatchObject({ authorization: 'Bearer sk_live_abc123', 'x-api-key': 'key-123' });
     await eventually(async () => expect((await platform.api('GET', `/api/destinations/${created.id}`)).body.lag).toEqual({ changes_after_checkpoint: 0, oldest_after_checkpoint_at: null }), 60_000);
+  });
+
+  test('hundreds of random malformed bodies: each a 4xx naming the problem, never a 5xx, nothing stored or changed', async () => {
+    const snapshot = async () => JSON.stringify((await platform.api('GET', '/api/destinations')).body.results.map((d: any) => ({ ...d, lag: null })));
+    const before = await snapshot();
+    const notString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.jsonValue(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }));
+    const notUrl = fc.oneof(notString, fc.string().filter((u) => !/https?:/i.test(u)), fc.constantFrom('ftp://x.com', 'http://', 'https://u:p@x.com', 'http://169.254.169.254/', 'http://[fe80::1]/'));
+    // Strings with no comment or quote in them: whatever they are, the broken tail stays broken.
+    const plain = fc.string({ maxLength: 20 }).filter((x) => !/[-#/'"`\\]/.test(x));
+    const badField: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+      fc.record({ type: fc.oneof(notString, fc.string().filter((t) => t !== 'webhook')) }),
+      fc.record({ name: fc.oneof(notString, fc.constant(''), fc.constant('   ')) }),
+      fc.record({ url: notUrl }),
+      fc.record({ method: fc.oneof(notString, fc.string().filter((m) => !['POST', 'PUT', 'PATCH', 'GET', 'DELETE'].includes(m))) }),
+      fc.record({ headers: fc.oneof(fc.integer(), fc.string(), fc.array(fc.string(), { minLength: 1, maxLength: 2 })) }),
+      fc.record({ headers: fc.record({ 'Bad Name': fc.string() }) }),
+      fc.record({ headers: fc.record({ 'X-Ok': fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.string().map((v) => `${v}\n`)) }) }),
+      fc.record({ body: plain.map((x) => ({ text: `Order \${${x}` })) }),
+      fc.record({ body: fc.constantFrom({ a: { $evl: 'row.id' } }, { a: { $eval: 'row.id', b: 1 } }, { a: { $eval: 'rows.id' } }, ['${)}']) }),
+      fc.record({ filters: fc.oneof(fc.integer(), fc.string(), fc.record({ tables: fc.oneof(fc.string(), fc.array(fc.string({ minLength: 1 }).map((t) => `nope_${t}`), { minLength: 1, maxLength: 2 })) })) }),
+      fc.record({ filters: fc.record({ tables: fc.constant(['shop_orders']), expression: plain.map((x) => `${x} = = `) }) }),
+      fc.record({ filters: fc.record({ operations: fc.array(fc.string().filter((o) => !['insert', 'update', 'delete'].includes(o)), { minLength: 1, maxLength: 2 }) }) }),
+      fc.record({ batch_size: fc.oneof(notString, fc.integer({ max: 0 }), fc.integer({ min: 1001 }), fc.double({ min: 1.1, max: 9.9, noInteger: true })) }),
+      fc.record({ timeout_ms: fc.oneof(notString, fc.integer({ max: 99 }), fc.integer({ min: 120_001 })) }),
+      fc.record({ enabled: fc.oneof(fc.integer(), fc.string(), fc.constant(null)) }),
+      fc.record({ start_from: fc.oneof(notString, fc.string().filter((x) => x !== 'now' && Number.isNaN(Date.parse(x))), fc.constant('2999-01-01T00:00:00Z')) }),
+      fc.record({ [`x_${Math.random().toString(36).slice(2, 6)}`]: fc.jsonValue() }),
+    );
+    const expectClientError = (res: { status: number; body: any }, body: unknown) => {
+      const ok = res.status >= 400 && res.status < 500 && typeof res.body?.error === 'string' && Array.isArray(res.body?.details) && res.body.details.length > 0 &&
+        res.body.details.every((d: any) => typeof d.message === 'string' && typeof d.field === 'string');
+      if (!ok) throw new Error(`body ${JSON.stringify(body)} → ${res.status} ${JSON.stringify(res.body)}`);
+    };
+    await fc.assert(
+      fc.asyncProperty(badField, async (bad) => {
+        const body = { ...good(), ...bad };
+        expectClientError(await platform.api('POST', '/api/destinations', body), body);
+        const { type: _t, ...patch } = bad;
+        if (Object.keys(patch).length && !('start_from' in patch && patch.start_from === undefined)) expectClientError(await platform.api('PATCH', `/api/destinations/${created.id}`, patch), patch);
+      }),
+      { numRuns: 150 },
+    );
+    expect(await snapshot()).toBe(before);
   });
 
   test('DELETE: the row goes and the delivery workflow is terminated', async () => {

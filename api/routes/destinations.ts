@@ -297,7 +297,8 @@ export function destinationRoutes(deps: ApiDeps): Router {
       checkpoint_seq: checkpoint.seq,
     });
     await ensureDelivery(deps.temporal, deps.taskQueue, row);
-    deps.log.info({ destinationId: row.id, destination: row.name, url: row.config.url }, 'destination created');
+    // Not the URL: a webhook URL often carries its own secret (Slack's do).
+    deps.log.info({ destinationId: row.id, destination: row.name }, 'destination created');
     res.status(201).json(presentDestination(row, await lagOf(deps, row), signingSecret));
   });
 
