@@ -1,5 +1,6 @@
 import type { CdcEvent, CdcRelation } from '../connectors/types';
 import type { Logger } from '../platform/logger';
+import { CHANGE_INPUT, rowJsonExpr, type ChangeSelect } from '../warehouse/change-log';
 import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
 import { insertColumnNames, keepExistingColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { evolveTable, evolutionWarnings, tableColumns } from '../warehouse/evolution';
@@ -14,6 +15,9 @@ import { tsvEscape, tsvUnescape, TSV_NULL } from '../warehouse/tsv';
  * waited `maxWaitMs`. A transaction larger than `4 × maxChanges` is written in parts so memory stays
  * bounded; its commit is still the only checkpoint, so a crash inside it replays it whole (the
  * versions make the replay idempotent after FINAL).
+ *
+ * Every change written is also recorded in the change log (warehouse/change-log.ts), after its table has it and
+ * before `onDurable`: a crash in between replays the batch, so a change may be recorded twice, never lost.
  */
 export interface SinkTable {
   /** Warehouse table. */
@@ -32,6 +36,8 @@ export interface SinkOptions {
   onDurable(lsn: bigint, changes: Map<string, number>): Promise<void>;
   /** Called when the source is idle at `lsn` and nothing is buffered: safe to acknowledge. */
   onIdle(lsn: bigint): Promise<void>;
+  /** Puts changes in the change log (activities/change-recorder.ts); absent: nothing is recorded. */
+  recordChanges?(select: Omit<ChangeSelect, 'sourceId'>): Promise<unknown>;
   warn(message: string): void;
 }
 
@@ -39,6 +45,10 @@ interface Row {
   fields: (string | undefined)[];
   lsn: bigint;
   deleted: boolean;
+  /** As the source logged it; `upsert` is recorded as an update. */
+  op: 'insert' | 'update' | 'upsert' | 'delete';
+  /** A delete that carries only the key's values. */
+  keyOnly?: boolean;
 }
 
 interface Segment {
@@ -51,6 +61,8 @@ interface RelationInfo {
   relation: CdcRelation;
   insertColumns: string[];
   keyIndexes: number[];
+  /** How the change log reads this relation's changes (undefined: the table has no usable key). */
+  changes?: { structure: string; sql: string };
 }
 
 class Batch {
@@ -109,9 +121,9 @@ export class CdcSink {
       case 'relation':
         return this.onRelation(event.relation);
       case 'change':
-        return this.onChange(event.table, event.op === 'delete', event.lsn, event.fields);
+        return this.onChange(event.table, event.op, event.lsn, event.fields, event.keyOnly);
       case 'truncate':
-        return this.onTruncate(event.tables);
+        return this.onTruncate(event.tables, event.lsn);
       case 'commit': {
         const b = this.batch;
         // A transaction with no rows for us is still a position to checkpoint, at the next flush.
@@ -152,16 +164,20 @@ export class CdcSink {
     const report = await evolveTable(this.opts.warehouse, table.target, relation.columns, existing);
     for (const w of evolutionWarnings(report)) this.opts.warn(`${table.target}: ${w}`);
     const keyIndexes = table.primaryKey.map((k) => relation.columns.findIndex((c) => c.sourceName === k));
+    const keyed = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0);
+    const types = new Map((await tableColumns(this.opts.warehouse, table.target)).map((c) => [c.name, c.type]));
     this.relations.set(relation.table, {
       relation,
       insertColumns: insertColumnNames(relation.columns as WarehouseColumn[], ['_tributary_version', '_tributary_is_deleted']),
-      keyIndexes: keyIndexes.every((i) => i >= 0) ? keyIndexes : [],
+      keyIndexes: keyed ? keyIndexes : [],
+      changes: keyed ? changeLogInput(relation.columns as WarehouseColumn[], keyIndexes, types) : undefined,
     });
   }
 
-  private onChange(table: string, deleted: boolean, lsn: bigint, fields: (string | undefined)[]): Promise<void> | void {
+  private onChange(table: string, op: Row['op'], lsn: bigint, fields: (string | undefined)[], keyOnly?: boolean): Promise<void> | void {
     const info = this.relations.get(table);
     if (!info) return;
+    const deleted = op === 'delete';
     const b = this.batch;
     if (!b.firstAt) b.firstAt = Date.now();
     let seg = b.segments[b.segments.length - 1];
@@ -169,7 +185,7 @@ export class CdcSink {
       seg = { table, relation: info, rows: [] };
       b.segments.push(seg);
     }
-    const row: Row = { fields, lsn, deleted };
+    const row: Row = { fields, lsn, deleted, op, keyOnly };
     if (info.keyIndexes.length) {
       let images = b.images.get(table);
       if (!images) b.images.set(table, (images = new Map()));
@@ -188,11 +204,21 @@ export class CdcSink {
     if (b.changes >= this.opts.maxChanges * 4) return this.flush();
   }
 
-  private async onTruncate(tables: string[]) {
+  private async onTruncate(tables: string[], lsn: bigint) {
     await this.flush();
     for (const t of tables) {
       const table = this.opts.tables.get(t);
       if (!table) continue;
+      // Every live row is deleted: recorded as such (with its last values) before the rows go.
+      const keyNames = this.relations.get(t)?.changes ? this.relations.get(t)!.keyIndexes.map((i) => this.relations.get(t)!.relation.columns[i].name) : [];
+      if (keyNames.length && this.opts.recordChanges) {
+        const cols = (await tableColumns(this.opts.warehouse, table.target)).filter((c) => !c.name.startsWith('_tributary_') && !['EPHEMERAL', 'ALIAS', 'MATERIALIZED'].includes(c.default_kind)).map((c) => c.name);
+        await this.opts.recordChanges({
+          table: table.target,
+          sql: `SELECT 'delete' AS op, ${rowJsonExpr(keyNames)} AS key, ${rowJsonExpr(keyNames)} AS row, ${rowJsonExpr(cols)} AS old_row, toUInt64(${lsn.toString()}) AS version
+                  FROM ${quoteIdent(this.opts.warehouse.database)}.${quoteIdent(table.target)} FINAL WHERE _tributary_is_deleted = 0 ORDER BY ${keyNames.map(quoteIdent).join(', ')}`,
+        });
+      }
       // The source emptied the table: so does the warehouse (the rows before it were written first).
       await this.opts.warehouse.command(`TRUNCATE TABLE ${quoteIdent(this.opts.warehouse.database)}.${quoteIdent(table.target)}`);
       this.opts.log.info({ table: table.target }, 'source table truncated: warehouse table truncated');
@@ -230,7 +256,37 @@ export class CdcSink {
         throw new Error(`writing ${seg.rows.length} changes to ${target} failed: ${(err as Error).message}`, { cause: err });
       }
     }
+    await this.recordSegments(b.segments);
     if (b.commitLsn !== null) await this.opts.onDurable(b.commitLsn, b.perTable);
+  }
+
+  /**
+   * The batch's changes into the change log, once per table (a table has one relation within a batch: a new
+   * one flushes first), in the stream's order: rendered by the engine from the values the table was given.
+   */
+  private async recordSegments(segments: Segment[]) {
+    if (!this.opts.recordChanges) return;
+    const byTable = new Map<string, Segment[]>();
+    for (const seg of segments) {
+      if (!seg.relation.changes || !seg.rows.length) continue;
+      byTable.set(seg.table, [...(byTable.get(seg.table) ?? []), seg]);
+    }
+    for (const segs of byTable.values()) {
+      const changes = segs[0].relation.changes!;
+      const lines: string[] = [];
+      let n = 0;
+      for (const seg of segs) {
+        for (const r of seg.rows) {
+          const op = r.op === 'upsert' ? 'update' : r.op;
+          lines.push(`${(r.fields as string[]).join('\t')}\t${r.lsn}\t${op}\t${r.deleted && !r.keyOnly ? 1 : 0}\t${n++}\n`);
+        }
+      }
+      await this.opts.recordChanges({
+        table: this.opts.tables.get(segs[0].table)!.target,
+        sql: changes.sql,
+        input: { structure: changes.structure, data: Buffer.from(lines.join(''), 'utf8') },
+      });
+    }
   }
 
   /** Unchanged TOASTed values not found earlier in the batch come from the row as the warehouse has it. */
@@ -274,4 +330,32 @@ export class CdcSink {
   close() {
     clearInterval(this.timer);
   }
+}
+
+/**
+ * How a relation's changes are read into the change log: the TabSeparated fields the table was given, then the
+ * LSN, the op, whether a delete carries the whole old row, and the change's place. Each column is read as it was
+ * loaded (a raw column through its conversion) and cast to the table's type, so the engine renders the values as
+ * the table holds them. A delete's `row` is its key; its `old_row` the old values when the source sent them.
+ */
+export function changeLogInput(columns: WarehouseColumn[], keyIndexes: number[], types: Map<string, string>): { structure: string; sql: string } {
+  const structure: string[] = [];
+  const select: string[] = [];
+  columns.forEach((c, i) => {
+    const slot = `_tributary_c${i}`;
+    structure.push(`${quoteIdent(slot)} ${c.viaRaw ? c.viaRaw.rawType : c.type}`);
+    const value = c.viaRaw ? c.viaRaw.convert(quoteIdent(slot)) : quoteIdent(slot);
+    select.push(`CAST(${value}, ${sqlString(types.get(c.name) ?? c.type)}) AS ${quoteIdent(c.name)}`);
+  });
+  structure.push('_tributary_change_lsn UInt64', '_tributary_change_op String', '_tributary_change_full UInt8', '_tributary_change_n UInt64');
+  const names = columns.map((c) => c.name);
+  const key = rowJsonExpr(keyIndexes.map((i) => names[i]));
+  const row = rowJsonExpr(names);
+  const sql = `SELECT _tributary_change_op AS op, ${key} AS key,
+      if(_tributary_change_op = 'delete', ${key}, ${row}) AS row,
+      if(_tributary_change_full = 1, ${row}, NULL) AS old_row,
+      _tributary_change_lsn AS version
+    FROM (SELECT ${select.join(', ')}, _tributary_change_lsn, _tributary_change_op, _tributary_change_full, _tributary_change_n FROM ${CHANGE_INPUT})
+    ORDER BY _tributary_change_n`;
+  return { structure: structure.join(', '), sql };
 }

@@ -27,6 +27,7 @@ import { IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { dropSchemaTables } from '../warehouse/table-admin';
 import { createTableSql, dropTable, swapIn, warehouseTableName } from '../warehouse/tables';
 import { CdcSink } from './cdc-sink';
+import { recordChanges } from './change-recorder';
 import { Heartbeats, rethrowForGood, stagingTableName, type ActivityDeps } from './context';
 import { streamBatches } from './pipeline';
 
@@ -203,6 +204,8 @@ export function createCdcActivities(deps: ActivityDeps) {
           progress.checkpoint = bigIntToLsn(lsn);
           acknowledge(lsn);
         },
+        // The change log gets each batch's changes after the tables do, before the checkpoint passes them.
+        recordChanges: (select) => recordChanges({ catalog, warehouse }, { ...select, sourceId }),
         warn(message) {
           if (!warnings.includes(message)) warnings.push(message);
           deps.log.warn({ sourceId }, message);

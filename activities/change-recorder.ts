@@ -1,6 +1,6 @@
 import type { Catalog } from '../catalog';
 import { closeChangeBatch, failChangeBatch, openChangeBatch } from '../catalog/change-batches';
-import { CHANGE_LOG_TABLE, changeInsertSql, type ChangeSelect } from '../warehouse/change-log';
+import { CHANGE_INPUT, CHANGE_LOG_TABLE, changeInsertSql, type ChangeSelect } from '../warehouse/change-log';
 import { quoteIdent, type Warehouse } from '../warehouse/client';
 
 /**
@@ -12,7 +12,12 @@ export async function recordChanges(deps: { catalog: Catalog; warehouse: Warehou
   const { catalog, warehouse } = deps;
   const batch = await openChangeBatch(catalog.db, select.sourceId, select.table);
   try {
-    await warehouse.command(changeInsertSql(warehouse.database, batch, select));
+    if (select.input) {
+      const { structure, data, format } = select.input;
+      await warehouse.insertSelectBytes((source) => changeInsertSql(warehouse.database, batch, { ...select, sql: select.sql.split(CHANGE_INPUT).join(source) }), structure, data, { format });
+    } else {
+      await warehouse.command(changeInsertSql(warehouse.database, batch, select));
+    }
     const counted = await warehouse.queryRows<{ n: string }>(
       `SELECT toString(count()) AS n FROM ${quoteIdent(warehouse.database)}.${CHANGE_LOG_TABLE} WHERE batch = {b:UInt64}`,
       { params: { b: batch.toString() } },

@@ -20,6 +20,17 @@ export interface ActivityDeps {
   batchBytes?: number;
   /** The heartbeat timeout sync runs give their load activity (default 30 s); beginJob hands it to the workflow. */
   heartbeatTimeoutMs?: number;
+  /** Delivery to destinations (activities/deliver.ts); defaults when absent. */
+  delivery?: Partial<DeliverySettings>;
+}
+
+export interface DeliverySettings {
+  /** A change batch left open this long by a writer that died is read past (TRIBUTARY_CHANGE_BATCH_LEASE_MS). */
+  batchLeaseMs: number;
+  /** TRIBUTARY_DESTINATION_COOLDOWN_MS */
+  cooldownMs: number;
+  /** TRIBUTARY_DESTINATION_RETRY_PAUSE_MS */
+  retryPauseMs: number;
 }
 
 export interface SchemaContext {

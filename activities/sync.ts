@@ -7,9 +7,25 @@ import type { Batch } from '../connectors/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { keepExistingColumnNames } from '../warehouse/columns';
-import { createTableSql, dropTable, markMissingDeleted, swapIn, type TableEngine } from '../warehouse/tables';
+import { createTableSql, dropTable, markMissingDeleted, swapIn, tableExists, type TableEngine } from '../warehouse/tables';
+import { changesRecordedTo, setChangesRecordedTo } from '../catalog/change-marks';
+import { appendChangesSql, diffTableName, dropDiffTable, firstLoadChangesSql, refreshChangesSql, refreshDiffKeysSql, writtenChangesSql } from '../warehouse/change-diff';
+import { sqlString, type Warehouse } from '../warehouse/client';
+import { recordChanges } from './change-recorder';
 import { Heartbeats, loadSchemaContext, rethrowForGood, stagingTableName, warehouseKey, type ActivityDeps } from './context';
 import { pipelined, streamBatches } from './pipeline';
+
+/** The engine's clock (UTC, microseconds): what `_tributary_synced_at` is compared with. */
+async function engineNow(wh: Warehouse): Promise<string> {
+  return (await wh.queryRows<{ t: string }>(`SELECT toString(now64(6, 'UTC')) AS t`))[0].t;
+}
+
+/** A table's sorting key (the primary key it was created with), as column names; none for `tuple()`. */
+async function sortingKey(wh: Warehouse, table: string): Promise<string[]> {
+  const r = await wh.queryRows<{ k: string }>('SELECT sorting_key AS k FROM system.tables WHERE database = {db:String} AND name = {t:String}', { params: { db: wh.database, t: table } });
+  const k = r[0]?.k ?? '';
+  return k ? k.split(',').map((x) => x.trim().replace(/^`(.*)`$/, '$1')) : [];
+}
 
 function batchToken(jobId: string, data: Buffer, rows: number): string {
   const lastRow = data.subarray(data.lastIndexOf(0x0a, data.length - 2) + 1);
@@ -146,6 +162,8 @@ export function createSyncActivities(deps: ActivityDeps) {
       const progress: IncrementalProgress = resumed ?? {
         phase: 'loading', rows: 0, bytes: 0, batches: 0, cursor: (schema.sync_cursor as string | null) ?? undefined, warnings: [],
       };
+      // Before the first row: the rows synced after this are the run's (recordIncrementalChanges).
+      progress.changesFrom ??= await engineNow(warehouse);
       hb.beat(progress);
       const batches = connector.read(config, {
         table: schema.name, mode, columns, version: BigInt(version), cursorField, cursor: progress.cursor, resumeAfter: progress.resumeAfter,
@@ -159,7 +177,10 @@ export function createSyncActivities(deps: ActivityDeps) {
           format: batch.format,
           settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
         });
-        if (batch.tombstoneBefore !== undefined) await markMissingDeleted(warehouse, targetTable, batch.tombstoneBefore);
+        if (batch.tombstoneBefore !== undefined) {
+          await markMissingDeleted(warehouse, targetTable, batch.tombstoneBefore);
+          progress.refreshVersion = batch.tombstoneBefore.toString();
+        }
         if (batch.warning) progress.warnings = [...(progress.warnings ?? []), batch.warning];
         // The exact place after this batch (inside a run of equal cursor values): where a retry resumes.
         progress.resumeAfter = batch.resumeAfter;
@@ -173,7 +194,68 @@ export function createSyncActivities(deps: ActivityDeps) {
         ...(progress.warnings ?? []),
         ...(skipped ? [`${skipped} rows were skipped because their cursor "${cursorField}" is NULL`] : []),
       ];
-      return { rows: progress.rows, cursor: progress.cursor, warnings };
+      return { rows: progress.rows, cursor: progress.cursor, warnings, changesFrom: progress.changesFrom, refreshVersion: progress.refreshVersion };
+    }),
+
+    /**
+     * An incremental, append or webhook-refresh run's changes into the change log, once its rows are all in: the
+     * rows synced into the live table since the schema's changes were last recorded (a failed run's rows too), each
+     * against the key's row before it (warehouse/change-diff.ts): incremental upserts are inserts or updates
+     * (unchanged re-reads record nothing), a refresh's deletions deletes; append rows are inserts, and so are a
+     * keyless table's. A webhook table's refresh records only its own rows (webhooks record theirs).
+     */
+    recordIncrementalChanges: load(async (_hb, schemaId: string, loaded: Pick<IncrementalResult, 'changesFrom' | 'refreshVersion'>): Promise<{ changes: number }> => {
+      const { schema, source, targetTable } = await loadSchemaContext(deps, schemaId);
+      const columns = await tableColumns(warehouse, targetTable);
+      if (!columns.length) return { changes: 0 };
+      const to = await engineNow(warehouse);
+      const from = (await changesRecordedTo(catalog.db, schemaId)) ?? loaded.changesFrom;
+      const key = await sortingKey(warehouse, targetTable);
+      const window = [
+        ...(from ? [`_tributary_synced_at > toDateTime64(${sqlString(from)}, 6, 'UTC')`] : []),
+        `_tributary_synced_at <= toDateTime64(${sqlString(to)}, 6, 'UTC')`,
+        ...(schema.sync_type === 'webhook' && loaded.refreshVersion ? [`_tributary_version = ${BigInt(loaded.refreshVersion).toString()}`] : []),
+      ].join(' AND ');
+      const sql =
+        schema.sync_type === 'append' || !key.length
+          ? appendChangesSql(warehouse.database, targetTable, columns, key, window)
+          : writtenChangesSql({ database: warehouse.database, table: targetTable, columns, key, written: { where: window } });
+      const changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql });
+      await setChangesRecordedTo(catalog.db, schemaId, to);
+      deps.log.debug({ schemaId, table: targetTable, changes }, 'run changes recorded');
+      return { changes };
+    }),
+
+    /**
+     * A full refresh's changes, before the swap: the staging table against the live one by primary key, in the
+     * engine (warehouse/change-diff.ts). A first load is all inserts. A table without a primary key records
+     * nothing, and the job's warnings say so.
+     */
+    recordRefreshChanges: load(async (hb, schemaId: string, stagingTable: string, version: string): Promise<{ changes: number; warnings: string[] }> => {
+      const { source, connector, targetTable } = await loadSchemaContext(deps, schemaId);
+      const key = await sortingKey(warehouse, stagingTable);
+      if (!key.length) {
+        return { changes: 0, warnings: [`${targetTable} has no primary key: the full refresh recorded no changes in the change log (set primary_key_columns to record them)`] };
+      }
+      const [stagingColumns, liveColumns] = await Promise.all([tableColumns(warehouse, stagingTable), tableColumns(warehouse, targetTable)]);
+      const diff = { database: warehouse.database, staging: stagingTable, live: targetTable, key, stagingColumns, liveColumns, version: BigInt(version), diffTable: diffTableName(stagingTable), stagingFinal: !!connector.fullRefreshResumes };
+      hb.beat({ phase: 'changes', table: targetTable });
+      let changes: number;
+      if (!liveColumns.length || !(await tableExists(warehouse, targetTable))) {
+        changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql: firstLoadChangesSql(diff) });
+      } else {
+        await dropDiffTable(warehouse, diff.diffTable);
+        try {
+          await warehouse.command(refreshDiffKeysSql(diff));
+          changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql: refreshChangesSql(diff) });
+        } finally {
+          await dropDiffTable(warehouse, diff.diffTable);
+        }
+      }
+      // The live table is replaced: what incremental recording would look at next starts after it.
+      await setChangesRecordedTo(catalog.db, schemaId, await engineNow(warehouse));
+      deps.log.debug({ schemaId, table: targetTable, changes }, 'full refresh changes recorded');
+      return { changes, warnings: [] };
     }),
 
     /** EXCHANGE TABLES: readers see the old table or the new one, never a half-loaded one. */

@@ -5,7 +5,11 @@ import { getSource } from '../catalog/sources';
 import { connectorFor } from '../connectors/registry';
 import { SourceError } from '../connectors/types';
 import { readEventsOfObjectSeconds, readWebhookEvents, webhookEventsTable, type StoredWebhookEvent } from '../warehouse/webhook-events';
-import { createTableSql, warehouseTableName } from '../warehouse/tables';
+import { createTableSql, dropTable, warehouseTableName } from '../warehouse/tables';
+import { writtenChangesSql } from '../warehouse/change-diff';
+import { quoteIdent } from '../warehouse/client';
+import { tableColumns } from '../warehouse/evolution';
+import { recordChanges } from './change-recorder';
 import { warehouseKey, type ActivityDeps } from './context';
 import crypto from 'node:crypto';
 
@@ -44,6 +48,27 @@ export function createWebhookActivities(deps: ActivityDeps) {
     return { ranks, again: colliding.filter((e) => !mineIds.has(e.id)) };
   }
 
+  /**
+   * A batch's rows as changes: they go into a scratch table shaped as the target (an insert into the
+   * ReplacingMergeTree keeps only a key's newest row of a block), and each is compared with the key's state
+   * before it (warehouse/change-diff.ts): no live row before → insert, a deletion → delete, otherwise update;
+   * an unchanged row, or one older than what the table has (a late delivery), records nothing. Version: the row's.
+   */
+  async function recordWebhookChanges(sourceId: string, target: string, key: string[], batch: { columns: string[]; data: Buffer; format: string }) {
+    if (!batch.data.length) return;
+    const scratch = `${target}__changes_${crypto.randomBytes(6).toString('hex')}`;
+    const db = quoteIdent(warehouse.database);
+    await warehouse.command(`CREATE TABLE ${db}.${quoteIdent(scratch)} AS ${db}.${quoteIdent(target)} ENGINE = Memory`);
+    try {
+      await warehouse.insertBytes(scratch, batch.columns, batch.data, { format: batch.format });
+      const columns = await tableColumns(warehouse, target);
+      const sql = writtenChangesSql({ database: warehouse.database, table: target, columns, key, written: { source: `${db}.${quoteIdent(scratch)}` } });
+      await recordChanges({ catalog, warehouse }, { sourceId, table: target, sql });
+    } finally {
+      await dropTable(warehouse, scratch);
+    }
+  }
+
   return {
     /**
      * Applies accepted events to their tables: each event's object state, at a version from the event's
@@ -74,6 +99,8 @@ export function createWebhookActivities(deps: ActivityDeps) {
         const token = crypto.createHash('sha1').update(ids.join(',')).update(table).digest('hex');
         await warehouse.insertBytes(target, batch.columns, batch.data, { format: batch.format, settings: { insert_deduplication_token: token } });
         applied += Math.max(0, batch.rows - again.length);
+        // The events' rows (those applied again with a rank changed nothing new) into the change log.
+        if (orderBy.length) await recordWebhookChanges(sourceId, target, orderBy, again.length ? connector.webhooks.toBatch(table, mine.map((e) => e.payload), ranks) : batch);
       }
       if (events.length) {
         const newest = Math.max(...events.map((e) => Number(e.created)));

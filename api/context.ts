@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Catalog } from '../catalog';
+import type { OutgoingPolicy } from '../destinations/outgoing-network';
 import type { Logger } from '../platform/logger';
 import type { Warehouse } from '../warehouse/client';
 
@@ -13,6 +14,8 @@ export interface ApiDeps {
   /** Where the source reaches this API from outside (TRIBUTARY_PUBLIC_URL): webhook URLs start with it. */
   publicUrl: string;
   log: Logger;
+  /** Where destinations may send (TRIBUTARY_DESTINATIONS_ALLOW_*); absent: read from the environment. */
+  outgoingNetwork?: OutgoingPolicy;
   /** embedded or remote, per part, for /health. */
   modes: { temporal: 'embedded' | 'remote'; warehouse: 'embedded' | 'remote'; catalog: 'embedded' | 'remote' };
 }

@@ -13,6 +13,8 @@ import {
 } from './validation';
 import { cdcCheckSchema } from './routes/sources';
 import { signingSecretSchema } from './routes/webhooks';
+import * as D from './destination-schemas';
+import { destinationLogsQuerySchema, destinationLogsResult, destinationMetricsQuerySchema, destinationMetricsResult } from './routes/destination-observability';
 
 /**
  * GET /api/openapi.json: an OpenAPI 3.1 document generated from the zod schemas the routes validate
@@ -110,12 +112,21 @@ export function buildOpenApiDocument(): Json {
     { method: 'post', path: '/api/schemas/{id}/sync', summary: 'Sync now', responses: { 202: { description: 'triggered', schema: R.syncTriggered }, 404: err('no such schema'), 409: err('disabled, not configured, or a run in flight') } },
     { method: 'get', path: '/api/jobs', summary: 'Sync runs, newest first', query: jobsQuerySchema, responses: { 200: { description: 'jobs', schema: R.listOf(R.jobResponse) }, 400: err('bad query parameter') } },
     { method: 'post', path: '/api/query', summary: 'Read-only SQL over the warehouse', body: querySchema, responses: { 200: { description: 'rows', schema: R.queryResult }, 400: err('bad or forbidden SQL') } },
+    { method: 'post', path: '/api/destinations', summary: 'Create a webhook destination; its delivery starts at once. The whsec_ signing secret is shown in this answer only', body: D.createDestinationSchema, responses: { 201: { description: 'created, with the signing secret in clear', schema: D.destinationResponse }, 400: err('bad input: the field, the path inside the template, or where the filter expression is wrong') } },
+    { method: 'get', path: '/api/destinations', summary: 'Destinations with health, checkpoint and lag; secrets masked', query: D.listDestinationsQuerySchema, responses: { 200: { description: 'destinations', schema: R.listOf(D.destinationResponse) }, 400: err('bad query parameter') } },
+    { method: 'get', path: '/api/destinations/{id}', summary: 'One destination (secrets masked)', responses: { 200: { description: 'the destination', schema: D.destinationResponse }, 404: err('no such destination') } },
+    { method: 'patch', path: '/api/destinations/{id}', summary: 'Change any field; an edit (or enabling it again) makes a stopped destination healthy; start_from moves the checkpoint', body: D.patchDestinationSchema, responses: { 200: { description: 'the destination', schema: D.destinationResponse }, 400: err('bad input'), 404: err('no such destination') } },
+    { method: 'post', path: '/api/destinations/{id}/test', summary: 'Send one test request rendered from the latest change of a table (or a given row); answers the request (secrets masked), the response and the duration. Not counted in metrics', body: D.testDestinationSchema, responses: { 200: { description: 'what was sent and what came back (or the network error)', schema: D.destinationTestResult }, 400: err('bad input, no change to render from, or the template failed on it'), 404: err('no such destination') } },
+    { method: 'post', path: '/api/destinations/test', summary: 'The same test for an unsaved configuration (signed with a one-off secret shown in the answer)', body: D.testUnsavedDestinationSchema, responses: { 200: { description: 'what was sent and what came back (or the network error)', schema: D.destinationTestResult }, 400: err('bad input, no change to render from, or the template failed on it') } },
+    { method: 'delete', path: '/api/destinations/{id}', summary: 'Delete a destination and stop its delivery', responses: { 200: { description: 'deleted', schema: D.deleteDestinationResult }, 404: err('no such destination') } },
+    { method: 'get', path: '/api/destinations/{id}/metrics', summary: "A destination's counts per time bucket (succeeded, failed, filtered, retried, disabled, rejected), its health and lag (the oldest undelivered change)", query: destinationMetricsQuerySchema, responses: { 200: { description: 'metrics', schema: destinationMetricsResult }, 400: err('bad query parameter'), 404: err('no such destination') } },
+    { method: 'get', path: '/api/destinations/{id}/logs', summary: "A destination's log, newest first: each attempt (status, duration, error, truncated response) and each change of health", query: destinationLogsQuerySchema, responses: { 200: { description: 'log rows', schema: destinationLogsResult }, 400: err('bad query parameter'), 404: err('no such destination') } },
   ];
 
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of routes) {
     const parameters: Json[] = [];
-    if (route.path.includes('{id}')) parameters.push(idParam(route.path.startsWith('/api/schemas') ? 'schema' : 'source'));
+    if (route.path.includes('{id}')) parameters.push(idParam(route.path.startsWith('/api/schemas') ? 'schema' : route.path.startsWith('/api/destinations') ? 'destination' : 'source'));
     if (route.query) {
       const q = convert(route.query, 'input');
       const required = new Set((q.required as string[] | undefined) ?? []);

@@ -48,8 +48,8 @@ export async function firstChangeBatchSince(db: Queryable, at: Date): Promise<bi
   return r.rows[0].batch === null ? null : BigInt(r.rows[0].batch);
 }
 
-/** Forgets the numbering of batches older than the change log keeps. */
+/** Forgets the numbering of batches older than the change log keeps (closed ones: done or failed). */
 export async function pruneChangeBatches(db: Queryable, olderThan: Date): Promise<number> {
-  const r = await db.query<{ n: string }>(`WITH gone AS (DELETE FROM change_batches WHERE state = 'done' AND opened_at < $1 RETURNING 1) SELECT count(*)::text AS n FROM gone`, [olderThan]);
+  const r = await db.query<{ n: string }>(`WITH gone AS (DELETE FROM change_batches WHERE state IN ('done', 'failed') AND opened_at < $1 RETURNING 1) SELECT count(*)::text AS n FROM gone`, [olderThan]);
   return Number(r.rows[0].n);
 }

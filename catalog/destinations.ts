@@ -22,8 +22,9 @@ export interface DestinationRow {
 
 export type { DestinationSecrets };
 
+// checkpoint_seq as float8: a JS number, and exact up to END_OF_BATCH_SEQ (2^32 - 1), which int4 cannot hold.
 const COLUMNS = `id, name, type, config, secrets, enabled, health_state, health, disabled_until, checkpoint_batch::text AS checkpoint_batch,
-  checkpoint_seq::int AS checkpoint_seq, latest_error, created_at, updated_at`;
+  checkpoint_seq::float8 AS checkpoint_seq, latest_error, created_at, updated_at`;
 
 export async function getDestination(db: Queryable, id: string): Promise<DestinationRow | undefined> {
   return (await db.query<DestinationRow>(`SELECT ${COLUMNS} FROM destinations WHERE id = $1`, [id])).rows[0];
@@ -35,12 +36,12 @@ export async function listDestinations(db: Queryable): Promise<DestinationRow[]>
 
 export async function insertDestination(
   db: Queryable,
-  d: { id: string; name: string; type: 'webhook'; config: WebhookDestinationConfig; secrets: string | null; enabled: boolean; checkpoint_batch: bigint },
+  d: { id: string; name: string; type: 'webhook'; config: WebhookDestinationConfig; secrets: string | null; enabled: boolean; checkpoint_batch: bigint; checkpoint_seq?: number },
 ): Promise<DestinationRow> {
   const r = await db.query<DestinationRow>(
-    `INSERT INTO destinations (id, name, type, config, secrets, enabled, checkpoint_batch) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+    `INSERT INTO destinations (id, name, type, config, secrets, enabled, checkpoint_batch, checkpoint_seq) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
      RETURNING ${COLUMNS}`,
-    [d.id, d.name, d.type, JSON.stringify(d.config), d.secrets, d.enabled, d.checkpoint_batch.toString()],
+    [d.id, d.name, d.type, JSON.stringify(d.config), d.secrets, d.enabled, d.checkpoint_batch.toString(), d.checkpoint_seq ?? 0],
   );
   return r.rows[0];
 }
@@ -56,4 +57,48 @@ export async function saveDestinationCheckpoint(db: Queryable, id: string, batch
 
 export async function deleteDestination(db: Queryable, id: string): Promise<boolean> {
   return ((await db.query<{ id: string }>('DELETE FROM destinations WHERE id = $1 RETURNING id', [id])).rows.length > 0);
+}
+
+/**
+ * "After every change of batch N": a checkpoint's seq past any seq a batch has (the change log's seq is a
+ * UInt32 counting a batch's changes from 1). The delivery uses the same value (activities/deliver.ts).
+ */
+export const END_OF_BATCH_SEQ = 4_294_967_295;
+
+/** The highest batch number taken so far (0 when none): a destination starting "now" checkpoints after it. */
+export async function latestChangeBatch(db: Queryable): Promise<bigint> {
+  const r = await db.query<{ batch: string | null }>('SELECT max(batch)::text AS batch FROM change_batches');
+  return r.rows[0].batch === null ? 0n : BigInt(r.rows[0].batch);
+}
+
+/** The fields an edit may change; `resetHealth` makes it healthy again (an edit of a disabled destination). */
+export async function updateDestination(
+  db: Queryable,
+  id: string,
+  d: {
+    name?: string;
+    config?: WebhookDestinationConfig;
+    secrets?: string | null;
+    enabled?: boolean;
+    checkpoint?: { batch: bigint; seq: number };
+    resetHealth?: boolean;
+  },
+): Promise<DestinationRow | undefined> {
+  const sets: string[] = ['updated_at = now()'];
+  const params: unknown[] = [id];
+  const set = (col: string, v: unknown, cast = '') => {
+    params.push(v);
+    sets.push(`${col} = $${params.length}${cast}`);
+  };
+  if (d.name !== undefined) set('name', d.name);
+  if (d.config !== undefined) set('config', JSON.stringify(d.config), '::jsonb');
+  if (d.secrets !== undefined) set('secrets', d.secrets);
+  if (d.enabled !== undefined) set('enabled', d.enabled);
+  if (d.checkpoint) {
+    set('checkpoint_batch', d.checkpoint.batch.toString(), '::bigint');
+    set('checkpoint_seq', d.checkpoint.seq, '::bigint');
+  }
+  if (d.resetHealth) sets.push(`health_state = 'healthy'`, `health = '{}'::jsonb`, 'disabled_until = NULL', 'latest_error = NULL');
+  const r = await db.query<DestinationRow>(`UPDATE destinations SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`, params);
+  return r.rows[0];
 }

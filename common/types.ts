@@ -39,12 +39,19 @@ export interface IncrementalProgress extends SyncProgress {
   resumeAfter?: string;
   /** What the read reported so far (kept across a retried attempt). */
   warnings?: string[];
+  /** The engine's time (UTC) when the run began writing: its rows are the ones synced after it. */
+  changesFrom?: string;
+  /** A webhook table's refresh: the version its listed rows and deletions carry. */
+  refreshVersion?: string;
 }
 
 export interface IncrementalResult {
   rows: number;
   cursor?: string;
   warnings: string[];
+  /** For recording the run's changes (recordIncrementalChanges). */
+  changesFrom?: string;
+  refreshVersion?: string;
 }
 
 export interface CdcSourceInput {

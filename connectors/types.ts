@@ -112,7 +112,11 @@ export interface CdcRelation {
  */
 export type CdcEvent =
   | { type: 'relation'; relation: CdcRelation }
-  | { type: 'change'; op: 'upsert' | 'delete'; table: string; lsn: bigint; fields: (string | undefined)[] }
+  /**
+   * `op` as the source logged it (`upsert` when a source cannot tell an insert from an update). A delete's
+   * `keyOnly`: only the key's values are known (the others are placeholders), else `fields` is the whole old row.
+   */
+  | { type: 'change'; op: 'insert' | 'update' | 'upsert' | 'delete'; table: string; lsn: bigint; fields: (string | undefined)[]; keyOnly?: boolean }
   | { type: 'truncate'; tables: string[]; lsn: bigint }
   /** A transaction committed; `lsn` (its end) is a position that is safe to checkpoint. */
   | { type: 'commit'; lsn: bigint }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_QUERY_LIMITS, QUERY_LIMIT_ENV, type QueryLimits } from '../warehouse/query-limits';
+import { outgoingPolicyFromEnv, type OutgoingPolicy } from '../destinations/outgoing-network';
 
 /**
  * Every setting Tributary reads from the environment, in one place.
@@ -29,6 +30,20 @@ export interface Config {
     /** A change batch left open this long by a writer that died is read past (TRIBUTARY_CHANGE_BATCH_LEASE_MS, default 600000). */
     batchLeaseMs: number;
   };
+  /** Delivery to destinations (activities/deliver.ts, destinations/health.ts). */
+  destinations: {
+    /** A destination its health disabled waits this long before it is re-enabled (TRIBUTARY_DESTINATION_COOLDOWN_MS, default 600000). */
+    cooldownMs: number;
+    /** A change whose attempts ran out is tried again after this long (TRIBUTARY_DESTINATION_RETRY_PAUSE_MS, default 30000). */
+    retryPauseMs: number;
+    /** Days the destinations' logs and metrics are kept (TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS, default 14). */
+    activityRetentionDays: number;
+  };
+  /**
+   * Where destinations may send (destinations/outgoing-network.ts): private and loopback ranges only with
+   * TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE=1, link-local and cloud metadata only with TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL=1.
+   */
+  outgoingNetwork: OutgoingPolicy;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -132,6 +147,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionDays: env.TRIBUTARY_CHANGE_RETENTION_DAYS ? positiveInt(env, 'TRIBUTARY_CHANGE_RETENTION_DAYS') : 7,
       batchLeaseMs: env.TRIBUTARY_CHANGE_BATCH_LEASE_MS ? positiveInt(env, 'TRIBUTARY_CHANGE_BATCH_LEASE_MS') : 600_000,
     },
+    destinations: {
+      cooldownMs: env.TRIBUTARY_DESTINATION_COOLDOWN_MS ? positiveInt(env, 'TRIBUTARY_DESTINATION_COOLDOWN_MS') : 600_000,
+      retryPauseMs: env.TRIBUTARY_DESTINATION_RETRY_PAUSE_MS ? positiveInt(env, 'TRIBUTARY_DESTINATION_RETRY_PAUSE_MS') : 30_000,
+      activityRetentionDays: env.TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS ? positiveInt(env, 'TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS') : 14,
+    },
+    outgoingNetwork: outgoingPolicyFromEnv(env),
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

@@ -13,6 +13,10 @@ import { ensureCdcMirror } from '../temporal/cdc-mirrors';
 import { upsertSchedule } from '../temporal/schedules';
 import { createWorker, type Workers } from '../temporal/worker';
 import { ensureChangeLog } from '../warehouse/change-log';
+import { ensureDestinationActivity } from '../warehouse/destination-activity';
+import { listDestinations } from '../catalog/destinations';
+import { ensureDelivery } from '../temporal/destination-workflows';
+import { pruneChangeBatches } from '../catalog/change-batches';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
@@ -52,7 +56,10 @@ async function reconcileSchedules(catalog: Catalog, temporal: Client, taskQueue:
     const source = await getSource(catalog.db, id);
     if (source) await ensureCdcMirror(temporal, taskQueue, source, { paused: (await getCdcMirror(catalog.db, id))?.paused });
   }
-  log.info({ schedules: schemas.length, cdcMirrors: cdcSources.size }, 'schedules match the catalog');
+  // And each destination's delivery (a disabled one waits in its workflow until it is enabled).
+  const destinations = await listDestinations(catalog.db);
+  for (const d of destinations) await ensureDelivery(temporal, taskQueue, d);
+  log.info({ schedules: schemas.length, cdcMirrors: cdcSources.size, deliveries: destinations.length }, 'schedules match the catalog');
 }
 
 /**
@@ -147,6 +154,17 @@ async function main(role: Role) {
     });
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);
+    await ensureDestinationActivity(wh, config.destinations.activityRetentionDays);
+    // The change log's rows expire by their TTL; the catalog's numbering of them goes at start and hourly after.
+    const pruneBatches = () =>
+      pruneChangeBatches(catalog.db, new Date(Date.now() - config.changeLog.retentionDays * 86_400_000)).then(
+        (n) => n && log.info({ batches: n }, 'change batches past the retention forgotten'),
+        (err) => log.warn({ err }, 'pruning change batches failed'),
+      );
+    await pruneBatches();
+    const pruneTimer = setInterval(() => void pruneBatches(), 3_600_000);
+    pruneTimer.unref();
+    stops.push({ name: 'change batch pruning', maxMs: 100, stop: async () => clearInterval(pruneTimer) });
     stops.push({ name: 'warehouse', maxMs: ENGINE_CLOSE_MS + 2_000, stop: () => wh.close({ engineWaitMs: ENGINE_CLOSE_MS }) });
     const temporal = await connectClient(target);
     stops.push({ name: 'Temporal client', maxMs: 2_000, stop: () => temporal.connection.close() });
@@ -166,7 +184,14 @@ async function main(role: Role) {
         connection: workerConnection,
         namespace: target.namespace,
         taskQueue: config.temporal.taskQueue,
-        deps: { catalog, warehouse, log, batchBytes: config.batchBytes, heartbeatTimeoutMs: config.heartbeatTimeoutMs },
+        deps: {
+          catalog,
+          warehouse,
+          log,
+          batchBytes: config.batchBytes,
+          heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+          delivery: { batchLeaseMs: config.changeLog.batchLeaseMs, cooldownMs: config.destinations.cooldownMs, retryPauseMs: config.destinations.retryPauseMs },
+        },
         heartbeatThrottleMs: config.heartbeatThrottleMs,
         streamSlots: config.streamSlots,
       });
@@ -199,6 +224,7 @@ async function main(role: Role) {
         apiToken,
         publicUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
         log,
+        outgoingNetwork: config.outgoingNetwork,
         modes: {
           temporal: config.temporal.address ? 'remote' : 'embedded',
           warehouse: warehouse.mode,

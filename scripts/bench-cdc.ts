@@ -15,7 +15,7 @@
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 import { createOrders } from './bench-orders';
 import type { RunningPlatform } from '../test/support/platform';
-import { BenchParts } from './bench-setup';
+import { BenchParts, createPostgresSource } from './bench-setup';
 import { commitToVisible, PER_TXN, pct, pollVisible, waitForMaxId as waitForId, warehouseMaxId as maxIdOf, Workload } from './bench-visibility';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
@@ -57,17 +57,8 @@ async function main(parts: BenchParts) {
   log(`orders: ${ROWS.toLocaleString('en-US')} rows`);
 
   const platform = await parts.platform('bench-cdc');
-  const url = new URL(pgUrl);
-  const created = await platform.api('POST', '/api/sources', {
-    source_type: 'Postgres',
-    prefix: 'bench',
-    payload: {
-      host: url.hostname, port: url.port, dbname: 'postgres', user: 'postgres', password: '', schema: 'public',
-      schemas: [{ name: 'orders', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }],
-    },
-  });
-  if (created.status !== 201) throw new Error(`create source: ${created.status} ${JSON.stringify(created.body)}`);
-  const sourceId = created.body.id;
+  const created = await createPostgresSource(platform, pgUrl, 'bench', [{ name: 'orders', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }]);
+  const sourceId = created.id;
   const status = async () => (await platform.api('GET', `/api/sources/${sourceId}`)).body.cdc?.status;
   while ((await status()) !== 'Streaming') await new Promise((r) => setTimeout(r, 200));
   await waitForMaxId(platform, ROWS);

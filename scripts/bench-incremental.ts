@@ -8,7 +8,7 @@ import { Client as TemporalClient, Connection as TemporalConnection } from '@tem
 import { temporal } from '@temporalio/proto';
 import { createOrders } from './bench-orders';
 import type { RunningPlatform } from '../test/support/platform';
-import { BenchParts } from './bench-setup';
+import { BenchParts, createPostgresSource } from './bench-setup';
 import { sampleRss } from './bench-memory';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 2_000_000);
@@ -90,17 +90,8 @@ async function main(parts: BenchParts) {
   log(`orders: ${ROWS.toLocaleString('en-US')} rows`);
 
   const platform = await parts.platform('bench-incr');
-  const url = new URL(pgUrl);
-  const created = await platform.api('POST', '/api/sources', {
-    source_type: 'Postgres',
-    prefix: 'bench',
-    payload: {
-      host: url.hostname, port: url.port, dbname: 'postgres', user: 'postgres', password: '', schema: 'public',
-      schemas: [{ name: 'orders', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime', sync_frequency: 'never' }],
-    },
-  });
-  if (created.status !== 201) throw new Error(`create source: ${created.status} ${JSON.stringify(created.body)}`);
-  const schemaId = created.body.schemas[0].id;
+  const source = await createPostgresSource(platform, pgUrl, 'bench', [{ name: 'orders', should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', incremental_field_type: 'datetime', sync_frequency: 'never' }]);
+  const schemaId = source.schemas[0].id;
   // The initial load is the incremental path over the whole table (4 MiB batches, each durable before its
   // cursor is heartbeated): the worker's memory and the warehouse engine's, sampled apart.
   const enginePid = platform.enginePid();

@@ -3,6 +3,18 @@ import pg from 'pg';
 import { startTestPostgres } from '../test/support/postgres';
 import { makeDataDir, startPlatform, type RunningPlatform } from '../test/support/platform';
 
+/** Creates a Postgres source over the bench's throwaway Postgres (`pgUrl`) with these schemas; the create answer. */
+export async function createPostgresSource(platform: RunningPlatform, pgUrl: string, prefix: string, schemas: Record<string, unknown>[]): Promise<any> {
+  const url = new URL(pgUrl);
+  const created = await platform.api('POST', '/api/sources', {
+    source_type: 'Postgres',
+    prefix,
+    payload: { host: url.hostname, port: url.port, dbname: 'postgres', user: 'postgres', password: '', schema: 'public', schemas },
+  });
+  if (created.status !== 201) throw new Error(`create source ${prefix}: ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body;
+}
+
 /**
  * What the platform benches share: a throwaway Postgres (wal_level=logical) and the real platform on a fresh data
  * dir, each undone at the end in reverse order whatever happened, and a process that exits non-zero on failure.

@@ -20,8 +20,11 @@ export class Workload {
   ) {
     this.next = rows + 1;
   }
-  /** One transaction's SQL; returns the highest id it inserts. */
-  txn(): { sql: string; maxId: number } {
+  /**
+   * One transaction's SQL; returns the highest id it inserts and the first of the 10 it deletes. `tag`, when given,
+   * is the status its updates and inserts write (so a consumer of the changes can tell which transaction made them).
+   */
+  txn(tag?: string): { sql: string; maxId: number; firstDeleted: number } {
     const ins = this.next;
     this.next += 30;
     const del = this.low;
@@ -31,12 +34,13 @@ export class Workload {
     while (upd.size < 60) upd.add(this.low + Math.floor(Math.random() * span));
     return {
       sql: `BEGIN;
-        UPDATE ${this.table} SET amount = amount + 1, status = 'updated', updated_at = now() WHERE id IN (${[...upd].join(',')});
+        UPDATE ${this.table} SET amount = amount + 1, status = '${tag ?? 'updated'}', updated_at = now() WHERE id IN (${[...upd].join(',')});
         INSERT INTO ${this.table} (id, customer_id, created_at, updated_at, email, amount, status, metadata, is_paid)
-          SELECT g, g % 50000, now(), now(), 'new' || g || '@example.com', 9.99, 'new', '{"source":"bench"}', false FROM generate_series(${ins}, ${ins + 29}) g;
+          SELECT g, g % 50000, now(), now(), 'new' || g || '@example.com', 9.99, '${tag ?? 'new'}', '{"source":"bench"}', false FROM generate_series(${ins}, ${ins + 29}) g;
         DELETE FROM ${this.table} WHERE id BETWEEN ${del} AND ${del + 9};
         COMMIT`,
       maxId: ins + 29,
+      firstDeleted: del,
     };
   }
 }

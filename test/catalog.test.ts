@@ -9,6 +9,7 @@ import { insertSchema, listSchemas } from '../catalog/schemas';
 import { startJob, finishJob, listJobs } from '../catalog/jobs';
 import { migrate } from '../catalog/migrate';
 import { closeChangeBatch, failChangeBatch, firstChangeBatchSince, openChangeBatch, readableChangeHorizon } from '../catalog/change-batches';
+import { getDestination, insertDestination, listDestinations, saveDestinationCheckpoint } from '../catalog/destinations';
 import { postgresConnector } from '../connectors/postgres';
 import { testEnv } from './support/env';
 
@@ -111,6 +112,17 @@ describe.each(['embedded', 'remote'] as const)('catalog on %s', (mode) => {
     expect(jobs.map((j) => j.id)).toEqual([b.id, a.id]);
     expect(jobs[1]).toMatchObject({ status: 'Failed', latest_error: 'boom' });
     expect((await listJobs(catalog.db, { schemaId: schema.id, status: 'Running', limit: 10 })).map((j) => j.id)).toEqual([b.id]);
+  });
+
+  test('a destination checkpoint past the end of a batch (seq 4294967295, the change log\'s UInt32 maximum) reads back', async () => {
+    const d = await insertDestination(catalog.db, {
+      id: crypto.randomUUID(), name: `d_${mode}`, type: 'webhook', secrets: null, enabled: true, checkpoint_batch: 5n,
+      config: { url: 'https://example.com/', method: 'POST', headers: {}, secret_headers: [], filters: {}, batch_size: 1, timeout_ms: 10_000 },
+    });
+    expect(d.checkpoint_seq).toBe(0);
+    await saveDestinationCheckpoint(catalog.db, d.id, 7n, 4_294_967_295);
+    expect(await getDestination(catalog.db, d.id)).toMatchObject({ checkpoint_batch: '7', checkpoint_seq: 4_294_967_295 });
+    expect((await listDestinations(catalog.db)).find((x) => x.id === d.id)?.checkpoint_seq).toBe(4_294_967_295);
   });
 });
 

@@ -227,8 +227,9 @@ describe('long-lived workflows', () => {
         ...syncRuns.slice(0, 2).map((w, i) => [`sync-schema-${i + 1}`, ...w.split('\n')] as [string, string, string]),
       ];
       expect(wanted.map((w) => w[0])).toEqual(expect.arrayContaining(['cdc-source-run1', 'cdc-source-run2', 'webhook-events-run1', 'sync-schema-1']));
-      fs.rmSync(HISTORIES, { recursive: true, force: true });
+      // Only this file's recordings: test/destination-delivery.e2e.test.ts records the delivery workflow's.
       fs.mkdirSync(HISTORIES, { recursive: true });
+      for (const f of fs.readdirSync(HISTORIES)) if (/^(cdc-source|webhook-events|sync-schema)-/.test(f)) fs.rmSync(path.join(HISTORIES, f));
       for (const [name, workflowId, runId] of wanted) {
         const text = await historyText(client, workflowId, runId);
         for (const s of secrets) expect(text).not.toContain(s);

@@ -69,6 +69,15 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/sources/{id}/webhook-inputs',
         'GET /api/sources/{id}/webhook-info',
         'POST /webhooks/stripe/{id}',
+        'POST /api/destinations',
+        'GET /api/destinations',
+        'GET /api/destinations/{id}',
+        'PATCH /api/destinations/{id}',
+        'DELETE /api/destinations/{id}',
+        'POST /api/destinations/{id}/test',
+        'POST /api/destinations/test',
+        'GET /api/destinations/{id}/metrics',
+        'GET /api/destinations/{id}/logs',
       ].sort(),
     );
   });

@@ -68,7 +68,15 @@ export interface ChangeSelect {
   /** The warehouse table the changes were written to. */
   table: string;
   sql: string;
+  /**
+   * Rows the SELECT reads as a table (a CDC batch's changes as the stream sent them): `sql` names the table
+   * function as CHANGE_INPUT, the bytes are `data` in `format` (default TabSeparated) with columns `structure`.
+   */
+  input?: { structure: string; data: Buffer; format?: string };
 }
+
+/** Where a ChangeSelect's `sql` reads its `input` rows. */
+export const CHANGE_INPUT = '{{change_input}}';
 
 /**
  * The engine renders `cols` of a table as one JSONEachRow object (the names as they are in the table).

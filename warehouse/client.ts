@@ -35,6 +35,12 @@ export interface Warehouse {
   /** Inserts bytes already in `format`, untouched by JavaScript (the hot path). */
   insertBytes(table: string, columns: string[], data: Buffer, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
   /**
+   * An INSERT … SELECT over bytes in `format` with columns `structure` (ClickHouse's `name Type, …`): `sql(source)`
+   * builds the statement around `source`, the table function that reads them (`input(…)` on a server, a spool file
+   * embedded). For deriving rows from a batch inside the engine (the change log's) without a table in between.
+   */
+  insertSelectBytes(sql: (source: string) => string, structure: string, data: Buffer, opts?: { format?: string }): Promise<void>;
+  /**
    * One INSERT fed by a stream of row-aligned chunks in `format`: the engine parses while the source is still
    * being read, and forms its own blocks (few parts, memory bounded by the block size). Rows become visible
    * when it ends; a stream that fails midway leaves the rows before it (load into a staging table). Embedded,
@@ -164,6 +170,25 @@ class ClickHouseWarehouse implements Warehouse {
       values: Readable.from([data], { objectMode: false }),
       format: format as 'TabSeparated',
       clickhouse_settings: opts.settings,
+    });
+  }
+
+  async insertSelectBytes(sql: (source: string) => string, structure: string, data: Buffer, opts: { format?: string } = {}) {
+    if (data.length === 0) return;
+    const format = opts.format ?? 'TabSeparated';
+    if (this.engine) {
+      const file = path.join(this.spoolDir!, `${crypto.randomUUID()}.tsv`);
+      await fs.promises.writeFile(file, data);
+      try {
+        await this.client.command({ query: sql(`file(${sqlString(file)}, ${sqlString(format)}, ${sqlString(structure)})`) });
+      } finally {
+        await fs.promises.rm(file, { force: true });
+      }
+      return;
+    }
+    await this.client.exec({ query: `${sql(`input(${sqlString(structure)})`)} FORMAT ${format}`, values: Readable.from([data], { objectMode: false }) }).then(async (r) => {
+      // The answer's body must be read for the request to end.
+      for await (const _ of r.stream) void _;
     });
   }
 

@@ -49,10 +49,19 @@ export async function syncSchema({ schemaId }: SyncSchemaInput): Promise<SyncRes
   try {
     if (job.syncType === 'incremental' || job.syncType === 'append' || job.syncType === 'webhook') {
       const loaded = await extract.loadIncremental(schemaId, job.jobId, job.version);
+      // The run's changes into the change log, before the run (and its cursor) counts as done.
+      if (patched('change-log')) await extract.recordIncrementalChanges(schemaId, { changesFrom: loaded.changesFrom, refreshVersion: loaded.refreshVersion });
       await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows, loaded.cursor, loaded.warnings);
       return { jobId: job.jobId, rows: loaded.rows };
     }
     const loaded = await extract.loadFullRefresh(schemaId, job.jobId, job.version);
+    // The staging table against the live one, before the swap makes it live.
+    if (patched('change-log')) {
+      const recorded = await extract.recordRefreshChanges(schemaId, loaded.stagingTable, job.version);
+      await bookkeeping.publishTable(schemaId, loaded.stagingTable);
+      await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows, undefined, recorded.warnings);
+      return { jobId: job.jobId, rows: loaded.rows };
+    }
     await bookkeeping.publishTable(schemaId, loaded.stagingTable);
     await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows);
     return { jobId: job.jobId, rows: loaded.rows };

@@ -137,21 +137,22 @@ export async function startStream(config: PostgresConfig, opts: StreamOptions): 
       }
       case 'insert': {
         const state = relations.get(msg.relation.relationOid)!;
-        return opts.onEvent({ type: 'change', op: 'upsert', table: state.relation.table, lsn, fields: fields(state, msg.new, false) });
+        return opts.onEvent({ type: 'change', op: 'insert', table: state.relation.table, lsn, fields: fields(state, msg.new, false) });
       }
       case 'update': {
         const state = relations.get(msg.relation.relationOid)!;
         const before = msg.key ?? msg.old;
-        // A changed primary key moves the row: the old key is deleted, the new one written.
+        // A changed primary key moves the row: the old key is deleted, the new one inserted.
         if (before && keyChanged(state, before, msg.new)) {
-          await opts.onEvent({ type: 'change', op: 'delete', table: state.relation.table, lsn, fields: fields(state, before, true) });
+          await opts.onEvent({ type: 'change', op: 'delete', table: state.relation.table, lsn, fields: fields(state, before, true), keyOnly: true });
+          return opts.onEvent({ type: 'change', op: 'insert', table: state.relation.table, lsn, fields: fields(state, msg.new, false) });
         }
-        return opts.onEvent({ type: 'change', op: 'upsert', table: state.relation.table, lsn, fields: fields(state, msg.new, false) });
+        return opts.onEvent({ type: 'change', op: 'update', table: state.relation.table, lsn, fields: fields(state, msg.new, false) });
       }
       case 'delete': {
         const state = relations.get(msg.relation.relationOid)!;
         const before = (msg.key ?? msg.old)!;
-        return opts.onEvent({ type: 'change', op: 'delete', table: state.relation.table, lsn, fields: fields(state, before, !msg.old) });
+        return opts.onEvent({ type: 'change', op: 'delete', table: state.relation.table, lsn, fields: fields(state, before, !msg.old), keyOnly: !msg.old });
       }
       case 'truncate':
         return opts.onEvent({ type: 'truncate', tables: msg.relations.map((r) => r.name), lsn });
