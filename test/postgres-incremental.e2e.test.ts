@@ -29,12 +29,18 @@ describe('Postgres incremental and append', () => {
     return job;
   }
 
-  /** The attempt each activity of a job's run ended in, from its workflow's history (a retry shows as attempt 2 or more). */
+  /**
+   * The attempt each load activity of a job's run ended in, from its workflow's history (a retry shows as attempt 2
+   * or more). Only the load: the run's other activities (recording its changes) are not what these tests time.
+   */
   async function loadAttempts(job: { workflow_id: string; workflow_run_id: string }) {
     const history = await withTemporal(platform.temporalAddress, (c) => c.workflow.getHandle(job.workflow_id, job.workflow_run_id).fetchHistory());
     const events = history.events ?? [];
+    const typeOf = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType?.name]));
     return {
-      attempts: events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt),
+      attempts: events
+        .filter((e) => e.activityTaskStartedEventAttributes && typeOf.get(String(e.activityTaskStartedEventAttributes.scheduledEventId)) === 'loadIncremental')
+        .map((e) => e.activityTaskStartedEventAttributes!.attempt),
       timedOut: events.some((e) => e.activityTaskTimedOutEventAttributes),
     };
   }
