@@ -60,10 +60,10 @@ export async function deleteDestination(db: Queryable, id: string): Promise<bool
 }
 
 /**
- * "After every change of batch N": a checkpoint's seq past any seq a batch has (seqs count a batch's changes
- * from 1; the catalog reads the seq as an int, so the largest int rather than the UInt32 maximum).
+ * "After every change of batch N": a checkpoint's seq past any seq a batch has (the change log's seq is a
+ * UInt32 counting a batch's changes from 1). The delivery uses the same value (activities/deliver.ts).
  */
-export const END_OF_BATCH_SEQ = 2_147_483_647;
+export const END_OF_BATCH_SEQ = 4_294_967_295;
 
 /** The highest batch number taken so far (0 when none): a destination starting "now" checkpoints after it. */
 export async function latestChangeBatch(db: Queryable): Promise<bigint> {

@@ -16,7 +16,8 @@ import type { ChangeOperation, DestinationFilters } from './types';
  * limits. Checked at create/patch time with /api/query's guard (warehouse/read-query.ts) plus: a bare expression
  * (no subquery, no table, no SETTINGS, no aggregate or window function, no arrayJoin, no dictionary or join
  * lookups) that the engine types as a boolean for every table of the filter. An expression needs `tables`: their
- * columns are its names. A NULL result (a NULL column compared) does not match.
+ * columns are its names. A column the row lacks is NULL (a delete's row is its key: its other columns come from
+ * its old row where the source gave one). A NULL result (a NULL column compared) does not match.
  */
 
 export const CHANGE_OPERATIONS: readonly ChangeOperation[] = ['insert', 'update', 'delete'];
@@ -56,14 +57,29 @@ async function columnsOf(wh: Warehouse, tables: string[]): Promise<Map<string, T
 const INDEX = '_tributary_index';
 const PAIR = '_tributary_pair';
 
+/** The type a column is read as: Nullable where ClickHouse allows it, so a column the row lacks is NULL, not 0 or ''. */
+function nullableType(type: string): string {
+  if (/^Nullable\(/.test(type)) return type;
+  const lc = /^LowCardinality\((.*)\)$/.exec(type);
+  if (lc) return /^Nullable\(/.test(lc[1]) ? type : `LowCardinality(Nullable(${lc[1]}))`;
+  if (/^(Array|Map|Tuple|Nested|JSON|Object|Variant|Dynamic)\b/.test(type)) return type;
+  return `Nullable(${type})`;
+}
+
 /**
- * The rows of one table's changes as typed columns: `rows` is an Array(String) of JSONEachRow objects (a query
- * parameter or a literal), `indexes` an Array(UInt32) of their places in the caller's list.
+ * The rows of one table's changes as typed columns. `rows` and `oldRows` are Array(String) of JSONEachRow objects
+ * (query parameters or literals; '' for no old row), `indexes` an Array(UInt32) of their places in the caller's
+ * list. A column is the row's value, or where the row lacks it (a delete's row is its key) the old row's: a delete
+ * is judged on the row's last known values. A column neither has is NULL.
  */
-function typedRowsSql(columns: TableColumn[], indexes: string, rows: string): string {
-  const cols = columns.map((c) => `JSONExtract(${PAIR}.2, ${sqlString(c.name)}, ${sqlString(c.type)}) AS ${quoteIdent(c.name)}`);
+function typedRowsSql(columns: TableColumn[], indexes: string, rows: string, oldRows: string): string {
+  const cols = columns.map((c) => {
+    const name = sqlString(c.name);
+    const type = sqlString(nullableType(c.type));
+    return `if(JSONHas(${PAIR}.2, ${name}) OR NOT JSONHas(${PAIR}.3, ${name}), JSONExtract(${PAIR}.2, ${name}, ${type}), JSONExtract(${PAIR}.3, ${name}, ${type})) AS ${quoteIdent(c.name)}`;
+  });
   return `SELECT ${PAIR}.1 AS ${INDEX}${cols.map((c) => `, ${c}`).join('')}
-            FROM (SELECT arrayJoin(arrayZip(${indexes}, ${rows})) AS ${PAIR})`;
+            FROM (SELECT arrayJoin(arrayZip(${indexes}, ${rows}, ${oldRows})) AS ${PAIR})`;
 }
 
 /** Functions an expression over one row may not call: they read other data, or change the row count. */
@@ -120,7 +136,7 @@ async function expressionProblem(wh: Warehouse, expr: string, columns: Map<strin
   // Typed by the engine over each table's columns (one empty row each): unknown columns and type errors show here.
   for (const [table, cols] of columns) {
     if (!cols.length) continue;
-    const sql = `SELECT toTypeName((${expr}\n)) AS t FROM (${typedRowsSql(cols, '[0]', "['{}']")})`;
+    const sql = `SELECT toTypeName((${expr}\n)) AS t FROM (${typedRowsSql(cols, '[0]', "['{}']", "['']")})`;
     try {
       const checked = await checkReadQuery(wh, sql);
       const r = await wh.queryReadOnly(checked);
@@ -188,9 +204,36 @@ export async function filterErrors(deps: FilterDeps, filters: DestinationFilters
   return problems;
 }
 
+/** Rows' bytes per matching query at most. */
+const MATCH_QUERY_BYTES = 512 * 1024;
+
+/** The indexes among `indexes` whose change's row passes `expr`: one engine query, a UNION ALL branch per table. */
+async function matchOnce(wh: Warehouse, expr: string, columns: Map<string, TableColumn[]>, changes: ChangeRow[], indexes: number[]): Promise<number[]> {
+  const byTable = new Map<string, number[]>();
+  for (const i of indexes) {
+    const list = byTable.get(changes[i].table);
+    if (list) list.push(i);
+    else byTable.set(changes[i].table, [i]);
+  }
+  const params: Record<string, unknown> = {};
+  const branches: string[] = [];
+  for (const [table, idx] of byTable) {
+    const cols = columns.get(table) ?? [];
+    if (!cols.length) continue;
+    const n = branches.length;
+    params[`i${n}`] = idx;
+    params[`r${n}`] = idx.map((i) => changes[i].row);
+    params[`o${n}`] = idx.map((i) => changes[i].old_row ?? '');
+    branches.push(`SELECT ${INDEX} AS i, toUInt8(ifNull((${expr}\n), 0)) AS m FROM (${typedRowsSql(cols, `{i${n}:Array(UInt32)}`, `{r${n}:Array(String)}`, `{o${n}:Array(String)}`)})`);
+  }
+  if (!branches.length) return [];
+  const r = await wh.queryReadOnly(`SELECT i FROM (${branches.join('\nUNION ALL\n')}) WHERE m = 1`, { params });
+  return r.data.map((row) => Number(row.i));
+}
+
 /**
  * Whether each change passes the filters (source, tables, operations in JS; the expression in one engine query
- * over every change's typed row, on the read-only session). A change of a table the warehouse no longer has
+ * over every change's typed row, on the read-only session — one per 512 KiB of rows). A change of a table the warehouse no longer has
  * does not match an expression.
  */
 export async function matchChanges(wh: Warehouse, filters: DestinationFilters | undefined, changes: ChangeRow[]): Promise<boolean[]> {
@@ -202,25 +245,19 @@ export async function matchChanges(wh: Warehouse, filters: DestinationFilters | 
   );
   const expr = filters?.expression;
   if (!expr || !result.some(Boolean)) return result;
-  const byTable = new Map<string, number[]>();
-  result.forEach((ok, i) => {
-    if (ok) byTable.set(changes[i].table, [...(byTable.get(changes[i].table) ?? []), i]);
-  });
-  const columns = await columnsOf(wh, [...byTable.keys()]);
-  const params: Record<string, unknown> = {};
-  const branches: string[] = [];
-  for (const [table, indexes] of byTable) {
-    const cols = columns.get(table) ?? [];
-    if (!cols.length) continue;
-    const n = branches.length;
-    params[`i${n}`] = indexes;
-    params[`r${n}`] = indexes.map((i) => changes[i].row);
-    branches.push(`SELECT ${INDEX} AS i, toUInt8(ifNull((${expr}\n), 0)) AS m FROM (${typedRowsSql(cols, `{i${n}:Array(UInt32)}`, `{r${n}:Array(String)}`)})`);
-  }
+  const candidates = result.flatMap((ok, i) => (ok ? [i] : []));
+  const columns = await columnsOf(wh, [...new Set(candidates.map((i) => changes[i].table))]);
   const matched = new Set<number>();
-  if (branches.length) {
-    const r = await wh.queryReadOnly(`SELECT i, m FROM (${branches.join('\nUNION ALL\n')}) WHERE m = 1`, { params });
-    for (const row of r.data) matched.add(Number(row.i));
+  // One query for the page; a page whose rows go past MATCH_QUERY_BYTES is split (query parameters travel in the
+  // request's URL to a ClickHouse server, which bounds its size).
+  let start = 0;
+  while (start < candidates.length) {
+    let end = start;
+    let bytes = 0;
+    const size = (i: number) => changes[i].row.length + (changes[i].old_row?.length ?? 0);
+    while (end < candidates.length && (end === start || bytes + size(candidates[end]) <= MATCH_QUERY_BYTES)) bytes += size(candidates[end++]);
+    for (const i of await matchOnce(wh, expr, columns, changes, candidates.slice(start, end))) matched.add(i);
+    start = end;
   }
   return result.map((ok, i) => ok && matched.has(i));
 }

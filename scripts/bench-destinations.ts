@@ -8,7 +8,7 @@
  *    replaying from before the backlog (`start_from`), and the time from the create to the last of its changes
  *    arriving gives deliveries/s (also from the first arrival to the last, which leaves out the workflow's start).
  * 2. The same backlog to a destination with batch_size BENCH_BATCH_SIZE (100): changes delivered per second, and
- *    requests per second.
+ *    requests per second; then once more with a filter expression (evaluated by the engine) and a json-e template.
  * 3. Change-to-delivery latency at BENCH_LAG_RATE (1,000) changes/s for BENCH_LAG_SECONDS (30): a destination
  *    (batch_size BENCH_LAG_BATCH_SIZE, 100) starting from now; each transaction's COMMIT returning → each of its
  *    changes' first arrival at the endpoint (CDC, the change log and the delivery together); p50 and p99 over every
@@ -116,13 +116,20 @@ async function waitForChangeLog(platform: RunningPlatform, n: number) {
 }
 
 /** Creates a webhook destination to the endpoint; its id and the signing secret the create answered (once). */
-async function createDestination(platform: RunningPlatform, url: string, name: string, batchSize: number, startFrom: string) {
+/** A filter expression every change passes (a delete's row holds the key) and a json-e template, as a user would write. */
+const RENDERED = {
+  expression: 'id > 0',
+  body: { id: { $eval: 'id' }, text: 'Order ${row.id}: ${op}', amount: { $if: "'amount' in row", then: { $eval: 'row.amount' }, else: null } },
+};
+
+async function createDestination(platform: RunningPlatform, url: string, name: string, batchSize: number, startFrom: string, rendered = false) {
   const res = await platform.api('POST', '/api/destinations', {
     name,
     type: 'webhook',
     url,
     method: 'POST',
-    filters: { tables: [TABLE] },
+    filters: { tables: [TABLE], ...(rendered ? { expression: RENDERED.expression } : {}) },
+    ...(rendered ? { body: RENDERED.body } : {}),
     batch_size: batchSize,
     timeout_ms: 10_000,
     enabled: true,
@@ -141,10 +148,10 @@ function route(endpoint: RecordingEndpoint, arrivals: Map<string, Arrivals>, nam
   return { url: `${endpoint.url}/${name}`, arrivals: a };
 }
 
-async function backlogPhase(platform: RunningPlatform, endpoint: RecordingEndpoint, arrivals: Map<string, Arrivals>, name: string, batchSize: number, from: string, n: number) {
+async function backlogPhase(platform: RunningPlatform, endpoint: RecordingEndpoint, arrivals: Map<string, Arrivals>, name: string, batchSize: number, from: string, n: number, rendered = false) {
   const { url, arrivals: a } = route(endpoint, arrivals, name);
   const created = performance.timeOrigin + performance.now();
-  const d = await createDestination(platform, url, name, batchSize, from);
+  const d = await createDestination(platform, url, name, batchSize, from, rendered);
   a.secret = d.secret;
   await a.waitFor(n, 1_800_000, name);
   const del = await platform.api('DELETE', `/api/destinations/${d.id}`);
@@ -202,6 +209,8 @@ async function main(parts: BenchParts) {
   log(`one by one: ${single.deliveries_per_s} deliveries/s (${single.seconds_create_to_last} s)`);
   const batched = await backlogPhase(platform, endpoint, arrivals, 'batched', BATCH_SIZE, from, n);
   log(`batched (${BATCH_SIZE}): ${batched.deliveries_per_s} deliveries/s (${batched.seconds_create_to_last} s, ${batched.requests} requests)`);
+  const filtered = await backlogPhase(platform, endpoint, arrivals, 'batched-filtered', BATCH_SIZE, from, n, true);
+  log(`batched (${BATCH_SIZE}) with a filter expression and a template: ${filtered.deliveries_per_s} deliveries/s (${filtered.seconds_create_to_last} s)`);
 
   // 3: a paced writer; each change's commit time against its first arrival.
   const { url: lagUrl, arrivals: lag } = route(endpoint, arrivals, 'latency');
@@ -235,6 +244,7 @@ async function main(parts: BenchParts) {
     backlog_changes: n,
     one_by_one: single,
     batched: { batch_size: BATCH_SIZE, ...batched },
+    batched_with_expression_and_template: { batch_size: BATCH_SIZE, ...RENDERED, ...filtered },
     latency: {
       rate_changes_per_s: Math.round(achieved),
       seconds: LAG_SECONDS,
@@ -254,6 +264,7 @@ async function main(parts: BenchParts) {
       `Destinations benchmark — Postgres CDC (orders, ${f(ROWS)} initial rows; 60% updates / 30% inserts / 10% deletes) → webhook → a local HTTP endpoint answering 200`,
       `  one by one (batch_size 1), a backlog of ${f(n)} changes: ${f(single.deliveries_per_s)} deliveries/s create → last (${single.seconds_create_to_last} s); ${f(single.deliveries_per_s_steady)}/s first → last; ${single.duplicates} duplicates`,
       `  batched (batch_size ${BATCH_SIZE}), the same backlog:        ${f(batched.deliveries_per_s)} deliveries/s create → last (${batched.seconds_create_to_last} s, ${f(batched.requests)} requests, ${f(batched.requests_per_s)} requests/s); ${f(batched.deliveries_per_s_steady)}/s first → last   (target ≥ 2,000)`,
+      `  batched, with the filter expression \`${RENDERED.expression}\` evaluated by the engine and a json-e template: ${f(filtered.deliveries_per_s)} deliveries/s create → last (${filtered.seconds_create_to_last} s); ${f(filtered.deliveries_per_s_steady)}/s first → last`,
       `  commit → delivered at ${f(result.latency.rate_changes_per_s)} changes/s for ${LAG_SECONDS} s (batch_size ${LAG_BATCH_SIZE}): p50 ${result.latency.p50_ms} ms, p99 ${result.latency.p99_ms} ms, max ${result.latency.max_ms} ms   (target p99 ≤ 2 s; ${f(lags.length)} changes, ${lag.duplicates} duplicates)`,
       JSON.stringify(result),
     ].join('\n') + '\n',

@@ -102,7 +102,23 @@ describe('destination filters', () => {
     expect(await matchChanges(wh, { tables: ['shop_orders'], expression: 'id > 0' }, [])).toEqual([]);
   });
 
-  test('a large batch of changes is matched (rows bigger than one query parameter)', async () => {
+  test("a column the row lacks is NULL, not a default; a delete is judged on its old row's values", async () => {
+    const del = (id: number, old: Record<string, unknown> | null, seq: number): ChangeRow => ({ ...change('shop_orders', 'delete', { id }, seq), old_row: old === null ? null : JSON.stringify(old) });
+    const changes = [
+      // A delete whose source gave the old row (REPLICA IDENTITY FULL, a full refresh's diff), and one that did not.
+      del(1, { id: 1, status: 'paid', amount: 500, paid_at: null, tags: [], big_id: '1' }, 1),
+      del(2, null, 2),
+      // An update's row is complete: its old row is not read.
+      { ...change('shop_orders', 'update', { id: 3, status: 'open', amount: 5, paid_at: null, tags: [], big_id: '1' }, 3), old_row: JSON.stringify({ id: 3, status: 'paid', amount: 500 }) },
+    ];
+    expect(await matchChanges(wh, { tables: ['shop_orders'], expression: "status = 'paid' AND amount > 100" }, changes)).toEqual([true, false, false]);
+    // Without the old row, amount is NULL: `amount < 100` does not hold for it (a default 0 would have).
+    expect(await matchChanges(wh, { tables: ['shop_orders'], expression: 'amount < 100' }, changes)).toEqual([false, false, true]);
+    expect(await matchChanges(wh, { tables: ['shop_orders'], expression: 'amount IS NULL' }, changes)).toEqual([false, true, false]);
+    expect(await matchChanges(wh, { tables: ['shop_orders'], expression: 'id = 2' }, changes)).toEqual([false, true, false]);
+  });
+
+  test('a page of 3 MB of rows is matched, split into queries of at most 512 KiB of rows', async () => {
     const big = 'x'.repeat(2000);
     const changes = Array.from({ length: 1500 }, (_, i) => change('shop_orders', 'insert', { id: i, status: i % 3 === 0 ? 'paid' : big, amount: i, paid_at: null, tags: [], big_id: '1' }, i + 1));
     const matched = await matchChanges(wh, { tables: ['shop_orders'], expression: "status = 'paid'" }, changes);

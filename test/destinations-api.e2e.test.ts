@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
+import fc from 'fast-check';
 import { destinationResponse, destinationTestResult } from '../api/destination-schemas';
 import { destinationWorkflowId } from '../temporal/destination-workflows';
 import { asSourceUser, eventually, grantCdc } from './support/cdc';
@@ -53,6 +54,7 @@ describe('destinations API', () => {
   }, 180_000);
 
   afterAll(async () => {
+    if (process.env.TRIBUTARY_TEST_DUMP) fs.writeFileSync(process.env.TRIBUTARY_TEST_DUMP, platform?.output() ?? '');
     await endpoint?.stop();
     await temporal?.connection.close();
     await platform?.stop();
@@ -107,16 +109,19 @@ describe('destinations API', () => {
   });
 
   let created: any;
+  /** The id of the change that made order 2 paid (the one change its filters pass). */
+  let paidChangeId: string;
 
   test('create: 201, secret headers masked, the whsec_ secret shown once, the delivery workflow started', async () => {
-    const res = await platform.api('POST', '/api/destinations', good());
+    // Created disabled: its delivery waits, so the changes after its checkpoint stay there until it is enabled.
+    const res = await platform.api('POST', '/api/destinations', { ...good(), enabled: false });
     expect(res.status).toBe(201);
     created = destinationResponse.parse(res.body);
     expect(created).toMatchObject({
       type: 'webhook',
       method: 'POST',
       headers: { Authorization: MASK, 'X-Team': 'growth', 'X-Custom': MASK },
-      enabled: true,
+      enabled: false,
       health_state: 'healthy',
       batch_size: 1,
       timeout_ms: 10_000,
@@ -141,7 +146,7 @@ describe('destinations API', () => {
   });
 
   test('list filters: enabled, health_state, table, source_id', async () => {
-    const other = await platform.api('POST', '/api/destinations', { type: 'webhook', name: 'all changes', url: 'http://127.0.0.1:9/x', enabled: false });
+    const other = await platform.api('POST', '/api/destinations', { type: 'webhook', name: 'all changes', url: 'http://127.0.0.1:9/x' });
     expect(other.status).toBe(201);
     const ids = async (qs: string) => {
       const res = await platform.api('GET', `/api/destinations${qs}`);
@@ -149,9 +154,9 @@ describe('destinations API', () => {
       return res.body.results.map((d: any) => d.id).sort();
     };
     expect(await ids('')).toEqual([created.id, other.body.id].sort());
-    expect(await ids('?enabled=true')).toEqual([created.id]);
-    expect(await ids('?enabled=false')).toEqual([other.body.id]);
-    expect(await ids('?health_state=healthy')).toEqual([created.id, other.body.id].sort());
+    expect(await ids('?enabled=true')).toEqual([other.body.id]);
+    expect(await ids('?enabled=false')).toEqual([created.id]);
+    expect(await ids('?health_state=degraded')).toEqual([]);
     expect(await ids('?health_state=disabled')).toEqual([]);
     expect(await ids(`?source_id=${sourceId}`)).toEqual([created.id]);
     expect(await ids('?table=shop_orders')).toEqual([created.id, other.body.id].sort());
@@ -186,6 +191,7 @@ describe('destinations API', () => {
     expect(verifySignature(`whsec_${Buffer.from('not the secret').toString('base64')}`, sent)).toBe(false);
     // What the answer says: the request as sent with the secrets masked, the response, the change it came from.
     expect(result.change).toMatchObject({ id: sent.headers['webhook-id'], table: 'shop_orders', op: 'update', from: 'change_log' });
+    paidChangeId = result.change.id;
     expect(result.matches_filters).toBe(true);
     expect(result.request.headers).toMatchObject({ authorization: MASK, 'x-custom': MASK, 'x-team': 'growth', 'webhook-id': sent.headers['webhook-id'] });
     expect(result.request.body).toBe(sent.body);
@@ -291,6 +297,59 @@ describe('destinations API', () => {
     expect(disabled.body.enabled).toBe(false);
     const enabled = await platform.api('PATCH', `/api/destinations/${created.id}`, { enabled: true, body: { text: '${row.status}' } });
     expect(enabled.body).toMatchObject({ enabled: true, health_state: 'healthy', body: { text: '${row.status}' } });
+
+    // Enabled, its delivery sends the change that waited (the paid order) with the new template, batched (batch_size
+    // 10: an array, its id the batch's), signed with the secret shown at create, and the lag goes to nothing.
+    const batchOfOne = `bat_${crypto.createHash('sha256').update(paidChangeId).digest('hex').slice(0, 32)}`;
+    await endpoint.waitFor((reqs) => reqs.some((r) => r.headers['webhook-id'] === batchOfOne), 60_000, 'the delivery of the paid order');
+    const delivered = endpoint.requests.find((r) => r.headers['webhook-id'] === batchOfOne)!;
+    expect(JSON.parse(delivered.body)).toEqual([{ text: 'paid' }]);
+    expect(verifySignature(created.signing_secret, delivered)).toBe(true);
+    expect(delivered.headers).toMatchObject({ authorization: 'Bearer sk_live_abc123', 'x-api-key': 'key-123' });
+    await eventually(async () => expect((await platform.api('GET', `/api/destinations/${created.id}`)).body.lag).toEqual({ changes_after_checkpoint: 0, oldest_after_checkpoint_at: null }), 60_000);
+  });
+
+  test('hundreds of random malformed bodies: each a 4xx naming the problem, never a 5xx, nothing stored or changed', async () => {
+    const snapshot = async () => JSON.stringify((await platform.api('GET', '/api/destinations')).body.results.map((d: any) => ({ ...d, lag: null })));
+    const before = await snapshot();
+    const notString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.jsonValue(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }));
+    const notUrl = fc.oneof(notString, fc.string().filter((u) => !/https?:/i.test(u)), fc.constantFrom('ftp://x.com', 'http://', 'https://u:p@x.com', 'http://169.254.169.254/', 'http://[fe80::1]/'));
+    // Strings with no comment or quote in them: whatever they are, the broken tail stays broken.
+    const plain = fc.string({ maxLength: 20 }).filter((x) => !/[-#/'"`\\]/.test(x));
+    const badField: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+      fc.record({ type: fc.oneof(notString, fc.string().filter((t) => t !== 'webhook')) }),
+      fc.record({ name: fc.oneof(notString, fc.constant(''), fc.constant('   ')) }),
+      fc.record({ url: notUrl }),
+      fc.record({ method: fc.oneof(notString, fc.string().filter((m) => !['POST', 'PUT', 'PATCH', 'GET', 'DELETE'].includes(m))) }),
+      fc.record({ headers: fc.oneof(fc.integer(), fc.string(), fc.array(fc.string(), { minLength: 1, maxLength: 2 })) }),
+      fc.record({ headers: fc.record({ 'Bad Name': fc.string() }) }),
+      fc.record({ headers: fc.record({ 'X-Ok': fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.string().map((v) => `${v}\n`)) }) }),
+      fc.record({ body: plain.map((x) => ({ text: `Order \${${x}` })) }),
+      fc.record({ body: fc.constantFrom({ a: { $evl: 'row.id' } }, { a: { $eval: 'row.id', b: 1 } }, { a: { $eval: 'rows.id' } }, ['${)}']) }),
+      fc.record({ filters: fc.oneof(fc.integer(), fc.string(), fc.record({ tables: fc.oneof(fc.string(), fc.array(fc.string({ minLength: 1 }).map((t) => `nope_${t}`), { minLength: 1, maxLength: 2 })) })) }),
+      fc.record({ filters: fc.record({ tables: fc.constant(['shop_orders']), expression: plain.map((x) => `${x} = = `) }) }),
+      fc.record({ filters: fc.record({ operations: fc.array(fc.string().filter((o) => !['insert', 'update', 'delete'].includes(o)), { minLength: 1, maxLength: 2 }) }) }),
+      fc.record({ batch_size: fc.oneof(notString, fc.integer({ max: 0 }), fc.integer({ min: 1001 }), fc.double({ min: 1.1, max: 9.9, noInteger: true })) }),
+      fc.record({ timeout_ms: fc.oneof(notString, fc.integer({ max: 99 }), fc.integer({ min: 120_001 })) }),
+      fc.record({ enabled: fc.oneof(fc.integer(), fc.string(), fc.constant(null)) }),
+      fc.record({ start_from: fc.oneof(notString, fc.string().filter((x) => x !== 'now' && Number.isNaN(Date.parse(x))), fc.constant('2999-01-01T00:00:00Z')) }),
+      fc.record({ [`x_${Math.random().toString(36).slice(2, 6)}`]: fc.jsonValue() }),
+    );
+    const expectClientError = (res: { status: number; body: any }, body: unknown) => {
+      const ok = res.status >= 400 && res.status < 500 && typeof res.body?.error === 'string' && Array.isArray(res.body?.details) && res.body.details.length > 0 &&
+        res.body.details.every((d: any) => typeof d.message === 'string' && typeof d.field === 'string');
+      if (!ok) throw new Error(`body ${JSON.stringify(body)} → ${res.status} ${JSON.stringify(res.body)}`);
+    };
+    await fc.assert(
+      fc.asyncProperty(badField, async (bad) => {
+        const body = { ...good(), ...bad };
+        expectClientError(await platform.api('POST', '/api/destinations', body), body);
+        const { type: _t, ...patch } = bad;
+        if (Object.keys(patch).length && !('start_from' in patch && patch.start_from === undefined)) expectClientError(await platform.api('PATCH', `/api/destinations/${created.id}`, patch), patch);
+      }),
+      { numRuns: 150 },
+    );
+    expect(await snapshot()).toBe(before);
   });
 
   test('DELETE: the row goes and the delivery workflow is terminated', async () => {

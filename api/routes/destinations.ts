@@ -251,6 +251,29 @@ async function testSend(
   };
 }
 
+/**
+ * A new destination's config (create, or an unsaved one to test) and its secret header values, once every
+ * problem is ruled out: headers, template, filters, URL (fields under `prefix`).
+ */
+async function newConfig(deps: ApiDeps, b: Omit<CreateDestination, 'start_from' | 'name' | 'type' | 'enabled'>, prefix = '') {
+  const body = b.body === null ? undefined : b.body;
+  const headers = splitHeaders(b.headers);
+  const details = [...headers.details, ...(await checkContent(deps, { body, filters: b.filters }, { body: true, filters: true }))];
+  if (details.length) throw invalid(details.map((x) => ({ ...x, field: prefix + x.field })));
+  checkUrl(deps, b.url, `${prefix}url`);
+  const config: WebhookDestinationConfig = {
+    url: b.url,
+    method: b.method,
+    headers: headers.clear,
+    secret_headers: Object.keys(headers.secret),
+    ...(body !== undefined ? { body } : {}),
+    filters: b.filters,
+    batch_size: b.batch_size,
+    timeout_ms: b.timeout_ms,
+  };
+  return { config, secretHeaders: headers.secret };
+}
+
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 export function destinationRoutes(deps: ApiDeps): Router {
@@ -259,24 +282,10 @@ export function destinationRoutes(deps: ApiDeps): Router {
 
   r.post('/destinations', async (req, res) => {
     const b = createDestinationSchema.parse(req.body ?? {});
-    const body = b.body === null ? undefined : b.body;
-    const headers = splitHeaders(b.headers);
-    const details = [...headers.details, ...(await checkContent(deps, { body, filters: b.filters }, { body: true, filters: true }))];
-    if (details.length) throw invalid(details);
-    checkUrl(deps, b.url);
+    const { config, secretHeaders } = await newConfig(deps, b);
     const checkpoint = await startCheckpoint(db, b.start_from);
     const signingSecret = newSigningSecret();
-    const config: WebhookDestinationConfig = {
-      url: b.url,
-      method: b.method,
-      headers: headers.clear,
-      secret_headers: Object.keys(headers.secret),
-      ...(body !== undefined ? { body } : {}),
-      filters: b.filters,
-      batch_size: b.batch_size,
-      timeout_ms: b.timeout_ms,
-    };
-    const secrets: DestinationSecrets = { headers: headers.secret, signing_secret: signingSecret };
+    const secrets: DestinationSecrets = { headers: secretHeaders, signing_secret: signingSecret };
     const row = await insertDestination(db, {
       id: crypto.randomUUID(),
       name: b.name,
@@ -288,7 +297,8 @@ export function destinationRoutes(deps: ApiDeps): Router {
       checkpoint_seq: checkpoint.seq,
     });
     await ensureDelivery(deps.temporal, deps.taskQueue, row);
-    deps.log.info({ destinationId: row.id, destination: row.name, url: row.config.url }, 'destination created');
+    // Not the URL: a webhook URL often carries its own secret (Slack's do).
+    deps.log.info({ destinationId: row.id, destination: row.name }, 'destination created');
     res.status(201).json(presentDestination(row, await lagOf(deps, row), signingSecret));
   });
 
@@ -324,25 +334,10 @@ export function destinationRoutes(deps: ApiDeps): Router {
   // Before /destinations/:id routes: `test` is no id.
   r.post('/destinations/test', async (req, res) => {
     const t = testUnsavedDestinationSchema.parse(req.body ?? {});
-    const d = t.destination;
-    const body = d.body === null ? undefined : d.body;
-    const headers = splitHeaders(d.headers);
-    const details = [...headers.details, ...(await checkContent(deps, { body, filters: d.filters }, { body: true, filters: true }))].map((x) => ({ ...x, field: `destination.${x.field}` }));
-    if (details.length) throw invalid(details);
-    checkUrl(deps, d.url, 'destination.url');
-    const config: WebhookDestinationConfig = {
-      url: d.url,
-      method: d.method,
-      headers: headers.clear,
-      secret_headers: Object.keys(headers.secret),
-      ...(body !== undefined ? { body } : {}),
-      filters: d.filters,
-      batch_size: d.batch_size,
-      timeout_ms: d.timeout_ms,
-    };
+    const { config, secretHeaders } = await newConfig(deps, t.destination, 'destination.');
     // An unsaved destination has no secret yet: this one signs the test only, and is shown so the receiver can check it.
     const signingSecret = newSigningSecret();
-    const result = await testSend(deps, config, { headers: headers.secret, signing_secret: signingSecret }, t, 'destination.');
+    const result = await testSend(deps, config, { headers: secretHeaders, signing_secret: signingSecret }, t, 'destination.');
     res.json({ ...result, signing_secret: signingSecret });
   });
 
