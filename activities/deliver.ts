@@ -283,6 +283,10 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         outer: while (ended !== 'disabled' && !stop.aborted && Date.now() < endAt) {
           const horizon = await readableChangeHorizon(catalog.db, pos.batch, { leaseMs: settings.batchLeaseMs });
           if (horizon === pos.batch && pos.seq === END_OF_BATCH) {
+            // Idle: time alone may make a degraded destination healthy again.
+            const idle = advance(health, Date.now(), params);
+            health = idle.health;
+            if (idle.transition) noticeEdit(await recordTransition(d, version, health, idle.transition, activity));
             await saveCheckpoint(true);
             await flush();
             await sleep(IDLE_POLL_MS, stop);
