@@ -14,7 +14,7 @@ import { WebhookReceiver } from './support/webhook-receiver';
  * change log, destinations created through the API, and a local endpoint that records every request and checks
  * its Standard Webhooks signature. Each test has its own source table and destination (filtered to that table).
  */
-const TABLES = ['ord', 'bat', 'retry', 'down', 'health'];
+const TABLES = ['ord', 'bat', 'retry', 'down', 'health', 'edit'];
 const COOLDOWN_MS = 2_500;
 const RECORD = process.env.TRIBUTARY_RECORD_HISTORIES === '1';
 
@@ -250,6 +250,29 @@ describe('destination delivery', () => {
     expect(patched.status).toBe(200);
     await eventually(async () => expect(receiver.delivered('/health').map((r) => Number(JSON.parse(r.body).row.id))).toEqual([1, 2]), 60_000);
     await eventually(async () => expect((await destinationMetrics(platform, d.id)).health_state).toBe('healthy'));
+  });
+
+  test('an edit mid-stream (a new URL) restarts the delivery on it: nothing lost, in order, the old URL gets nothing after', async () => {
+    for (const path of ['/edit-a', '/edit-b']) receiver.answer(path, () => ({ status: 200, delayMs: 10 }));
+    const d = await createDestination(platform, { name: 'edit', url: receiver.url('/edit-a'), filters: { tables: ['dd_edit'] } });
+    await db.admin.query(`INSERT INTO edit SELECT g, 1, 'n' FROM generate_series(1, 50) g`);
+    for (let rev = 2; rev <= 8; rev++) await db.admin.query(`UPDATE edit SET rev = ${rev}`);
+    const expected = 50 * 8;
+    await eventually(async () => expect(receiver.delivered('/edit-a').length).toBeGreaterThanOrEqual(60), 60_000);
+    const patched = await platform.api('PATCH', `/api/destinations/${d.id}`, { url: receiver.url('/edit-b') });
+    expect(patched.status).toBe(200);
+    const ids = () => new Set([...receiver.delivered('/edit-a'), ...receiver.delivered('/edit-b')].map((r) => String(r.headers['webhook-id'])));
+    await eventually(async () => expect(ids().size).toBe(expected), 90_000);
+    const a = receiver.at('/edit-a');
+    const b = receiver.at('/edit-b');
+    expect(a.length).toBeLessThan(expected); // the edit came mid-stream
+    expect(b.length).toBeGreaterThan(0);
+    // The old delivery stopped before the new one began.
+    expect(Math.max(...a.map((r) => r.receivedAt))).toBeLessThan(Math.min(...b.map((r) => r.receivedAt)));
+    const seen = new Set<string>();
+    const firsts = [...a, ...b].filter((r) => !seen.has(String(r.headers['webhook-id'])) && seen.add(String(r.headers['webhook-id'])));
+    const byKey = revsByKey(firsts.map((r) => JSON.parse(r.body)));
+    for (let id = 1; id <= 50; id++) expect(byKey.get(id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   test("the delivery workflow's history holds ids, never a secret (recorded for the replay test with TRIBUTARY_RECORD_HISTORIES=1)", async () => {
