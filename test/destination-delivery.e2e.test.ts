@@ -39,6 +39,8 @@ describe('destination delivery', () => {
         TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1',
         TRIBUTARY_DESTINATION_COOLDOWN_MS: String(COOLDOWN_MS),
         TRIBUTARY_DESTINATION_RETRY_PAUSE_MS: '300',
+        // Short runs: the health test's waits and restarts continue the workflow as new a few times.
+        TRIBUTARY_DESTINATION_LOOPS_PER_RUN: '3',
       },
     });
     await createCdcSource(platform, db, 'dd', TABLES);
@@ -275,18 +277,26 @@ describe('destination delivery', () => {
     for (let id = 1; id <= 50; id++) expect(byKey.get(id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
-  test("the delivery workflow's history holds ids, never a secret (recorded for the replay test with TRIBUTARY_RECORD_HISTORIES=1)", async () => {
+  test("the delivery workflow continues as new; its history holds ids, never a secret (recorded for the replay test with TRIBUTARY_RECORD_HISTORIES=1)", async () => {
     expect(healthDestination).toBeDefined();
     const { id, secret } = healthDestination!;
     await withTemporal(platform.temporalAddress, async (client) => {
-      const text = await historyText(client, destinationWorkflowId(id));
-      expect(text).toContain('"signalName":"destinationChanged"');
-      expect(text).toContain(id);
-      expect(text).not.toContain(secret);
-      expect(text).not.toContain(secret.slice('whsec_'.length));
+      const runs: { runId: string; start: number }[] = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowId = "${destinationWorkflowId(id)}"` })) runs.push({ runId: wf.runId, start: wf.startTime.getTime() });
+      runs.sort((x, y) => x.start - y.start);
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+      const texts = await Promise.all(runs.map((r) => historyText(client, destinationWorkflowId(id), r.runId)));
+      const all = texts.join('\n');
+      expect(texts[0]).toContain('workflowExecutionContinuedAsNewEventAttributes');
+      expect(all).toContain('"signalName":"destinationChanged"');
+      expect(all).toContain(id);
+      expect(all).not.toContain(secret);
+      expect(all).not.toContain(secret.slice('whsec_'.length));
       if (RECORD) {
-        const history = await client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
-        fs.writeFileSync(path.join(__dirname, 'histories', 'deliver-destination-run1.json'), historyToFileText(history));
+        for (const [i, r] of [runs[0], runs[runs.length - 1]].entries()) {
+          const history = await client.workflow.getHandle(destinationWorkflowId(id), r.runId).fetchHistory();
+          fs.writeFileSync(path.join(__dirname, 'histories', `deliver-destination-${i === 0 ? 'first' : 'last'}-run.json`), historyToFileText(history));
+        }
       }
     });
   });
