@@ -293,9 +293,10 @@ describe('destination delivery', () => {
       expect(all).not.toContain(secret);
       expect(all).not.toContain(secret.slice('whsec_'.length));
       if (RECORD) {
-        for (const [i, r] of [runs[0], runs[runs.length - 1]].entries()) {
+        for (const f of fs.readdirSync(path.join(__dirname, 'histories'))) if (f.startsWith('deliver-destination-')) fs.rmSync(path.join(__dirname, 'histories', f));
+        for (const [i, r] of runs.entries()) {
           const history = await client.workflow.getHandle(destinationWorkflowId(id), r.runId).fetchHistory();
-          fs.writeFileSync(path.join(__dirname, 'histories', `deliver-destination-${i === 0 ? 'first' : 'last'}-run.json`), historyToFileText(history));
+          fs.writeFileSync(path.join(__dirname, 'histories', `deliver-destination-run${i + 1}.json`), historyToFileText(history));
         }
       }
     });
