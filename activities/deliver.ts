@@ -233,7 +233,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
               // The receiver answered: not retried, not poor performance, passed (counted and logged).
               activity.log({ ...base, level: 'warn', message: `rejected with ${summary.status}: not retried` });
               count('rejected', ids.length);
-              await chargeAttempt(false, o.durationMs, null);
+              await chargeAttempt(false, 0, null); // however long it took: an answer is not poor performance
               return 'done';
             }
             lastError = summary.status !== null ? `HTTP ${summary.status}` : (summary.error ?? 'request failed');
@@ -278,7 +278,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         const start = advance(health, Date.now(), params);
         health = start.health;
         if (start.transition) noticeEdit(await recordTransition(d, version, health, start.transition, activity));
-        if (!maySend(health)) ended = 'disabled';
+        if (!maySend(health) || !d.enabled) ended = 'disabled';
 
         outer: while (ended !== 'disabled' && !stop.aborted && Date.now() < endAt) {
           const horizon = await readableChangeHorizon(catalog.db, pos.batch, { leaseMs: settings.batchLeaseMs });
