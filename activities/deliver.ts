@@ -233,7 +233,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
               // The receiver answered: not retried, not poor performance, passed (counted and logged).
               activity.log({ ...base, level: 'warn', message: `rejected with ${summary.status}: not retried` });
               count('rejected', ids.length);
-              await chargeAttempt(false, o.durationMs, null);
+              await chargeAttempt(false, 0, null); // however long it took: an answer is not poor performance
               return 'done';
             }
             lastError = summary.status !== null ? `HTTP ${summary.status}` : (summary.error ?? 'request failed');
@@ -278,11 +278,15 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         const start = advance(health, Date.now(), params);
         health = start.health;
         if (start.transition) noticeEdit(await recordTransition(d, version, health, start.transition, activity));
-        if (!maySend(health)) ended = 'disabled';
+        if (!maySend(health) || !d.enabled) ended = 'disabled';
 
         outer: while (ended !== 'disabled' && !stop.aborted && Date.now() < endAt) {
           const horizon = await readableChangeHorizon(catalog.db, pos.batch, { leaseMs: settings.batchLeaseMs });
           if (horizon === pos.batch && pos.seq === END_OF_BATCH) {
+            // Idle: time alone may make a degraded destination healthy again.
+            const idle = advance(health, Date.now(), params);
+            health = idle.health;
+            if (idle.transition) noticeEdit(await recordTransition(d, version, health, idle.transition, activity));
             await saveCheckpoint(true);
             await flush();
             await sleep(IDLE_POLL_MS, stop);

@@ -53,3 +53,13 @@ export async function pruneChangeBatches(db: Queryable, olderThan: Date): Promis
   const r = await db.query<{ n: string }>(`WITH gone AS (DELETE FROM change_batches WHERE state IN ('done', 'failed') AND opened_at < $1 RETURNING 1) SELECT count(*)::text AS n FROM gone`, [olderThan]);
   return Number(r.rows[0].n);
 }
+
+/**
+ * At the start of the only process that can write the catalog (the embedded one): every batch still open was left
+ * by a process that died writing it. Closed as failed (what it wrote is readable), so readers go on at once
+ * instead of waiting out the lease. Returns how many.
+ */
+export async function failOrphanedChangeBatches(db: Queryable): Promise<number> {
+  const r = await db.query<{ n: string }>(`WITH gone AS (UPDATE change_batches SET state = 'failed', closed_at = now() WHERE state = 'open' RETURNING 1) SELECT count(*)::text AS n FROM gone`);
+  return Number(r.rows[0].n);
+}

@@ -61,4 +61,6 @@ export interface ChangeContext {
 /** The delivery workflow's input: ids and numbers only, never a secret. */
 export interface DeliverDestinationInput {
   destinationId: string;
+  /** Loops of the workflow before it continues as new (TRIBUTARY_DESTINATION_LOOPS_PER_RUN; default 50). */
+  loopsPerRun?: number;
 }

@@ -39,6 +39,8 @@ export interface Config {
     /** Days the destinations' logs and metrics are kept (TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS, default 14). */
     activityRetentionDays: number;
   };
+  // TRIBUTARY_DESTINATION_LOOPS_PER_RUN (default 50: a delivery workflow's rounds before it continues as new) is read
+  // where the workflow starts, temporal/destination-workflows.ts, and travels in its input.
   /**
    * Where destinations may send (destinations/outgoing-network.ts): private and loopback ranges only with
    * TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE=1, link-local and cloud metadata only with TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL=1.

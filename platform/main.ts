@@ -16,7 +16,7 @@ import { ensureChangeLog } from '../warehouse/change-log';
 import { ensureDestinationActivity } from '../warehouse/destination-activity';
 import { listDestinations } from '../catalog/destinations';
 import { ensureDelivery } from '../temporal/destination-workflows';
-import { pruneChangeBatches } from '../catalog/change-batches';
+import { failOrphanedChangeBatches, pruneChangeBatches } from '../catalog/change-batches';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
@@ -145,6 +145,12 @@ async function main(role: Role) {
     if (!config.catalog.databaseUrl && !embeddedCatalogExists(config.dataDir)) await createEmbeddedCatalogApart(config.dataDir);
     const catalog = await openCatalog({ ...config.catalog, dataDir: config.dataDir, secretKey: config.secretKey });
     stops.push({ name: 'catalog', maxMs: 3_000, stop: () => catalog.db.close() });
+    if (catalog.db.mode === 'embedded') {
+      // No other process can have this catalog open: a change batch still open was left by a platform that was
+      // killed writing it, and would hold every destination back for the lease (TRIBUTARY_CHANGE_BATCH_LEASE_MS).
+      const orphaned = await failOrphanedChangeBatches(catalog.db);
+      if (orphaned) log.warn({ batches: orphaned }, 'change batches left open by a stopped platform closed');
+    }
     warehouse = await openWarehouse({
       ...config.clickhouse,
       dataDir: config.dataDir,

@@ -9,7 +9,9 @@ import type { DeliverDestinationInput } from '../destinations/types';
 export const destinationWorkflowId = (id: string) => `destination-${id}`;
 
 function deliveryStart(taskQueue: string, d: Pick<DestinationRow, 'id' | 'name' | 'type'>) {
-  const input: DeliverDestinationInput = { destinationId: d.id };
+  // Workflows cannot read the environment: the operator's setting travels in the input (a number, no secret).
+  const loops = Number(process.env.TRIBUTARY_DESTINATION_LOOPS_PER_RUN);
+  const input: DeliverDestinationInput = { destinationId: d.id, ...(loops > 0 ? { loopsPerRun: loops } : {}) };
   return {
     workflowId: destinationWorkflowId(d.id),
     taskQueue,

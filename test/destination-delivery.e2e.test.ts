@@ -14,7 +14,7 @@ import { WebhookReceiver } from './support/webhook-receiver';
  * change log, destinations created through the API, and a local endpoint that records every request and checks
  * its Standard Webhooks signature. Each test has its own source table and destination (filtered to that table).
  */
-const TABLES = ['ord', 'bat', 'retry', 'down', 'health'];
+const TABLES = ['ord', 'bat', 'retry', 'down', 'health', 'edit'];
 const COOLDOWN_MS = 2_500;
 const RECORD = process.env.TRIBUTARY_RECORD_HISTORIES === '1';
 
@@ -39,6 +39,8 @@ describe('destination delivery', () => {
         TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1',
         TRIBUTARY_DESTINATION_COOLDOWN_MS: String(COOLDOWN_MS),
         TRIBUTARY_DESTINATION_RETRY_PAUSE_MS: '300',
+        // Short runs: the health test's waits and restarts continue the workflow as new a few times.
+        TRIBUTARY_DESTINATION_LOOPS_PER_RUN: '3',
       },
     });
     await createCdcSource(platform, db, 'dd', TABLES);
@@ -252,18 +254,50 @@ describe('destination delivery', () => {
     await eventually(async () => expect((await destinationMetrics(platform, d.id)).health_state).toBe('healthy'));
   });
 
-  test("the delivery workflow's history holds ids, never a secret (recorded for the replay test with TRIBUTARY_RECORD_HISTORIES=1)", async () => {
+  test('an edit mid-stream (a new URL) restarts the delivery on it: nothing lost, in order, the old URL gets nothing after', async () => {
+    for (const path of ['/edit-a', '/edit-b']) receiver.answer(path, () => ({ status: 200, delayMs: 10 }));
+    const d = await createDestination(platform, { name: 'edit', url: receiver.url('/edit-a'), filters: { tables: ['dd_edit'] } });
+    await db.admin.query(`INSERT INTO edit SELECT g, 1, 'n' FROM generate_series(1, 50) g`);
+    for (let rev = 2; rev <= 8; rev++) await db.admin.query(`UPDATE edit SET rev = ${rev}`);
+    const expected = 50 * 8;
+    await eventually(async () => expect(receiver.delivered('/edit-a').length).toBeGreaterThanOrEqual(60), 60_000);
+    const patched = await platform.api('PATCH', `/api/destinations/${d.id}`, { url: receiver.url('/edit-b') });
+    expect(patched.status).toBe(200);
+    const ids = () => new Set([...receiver.delivered('/edit-a'), ...receiver.delivered('/edit-b')].map((r) => String(r.headers['webhook-id'])));
+    await eventually(async () => expect(ids().size).toBe(expected), 90_000);
+    const a = receiver.at('/edit-a');
+    const b = receiver.at('/edit-b');
+    expect(a.length).toBeLessThan(expected); // the edit came mid-stream
+    expect(b.length).toBeGreaterThan(0);
+    // The old delivery stopped before the new one began.
+    expect(Math.max(...a.map((r) => r.receivedAt))).toBeLessThan(Math.min(...b.map((r) => r.receivedAt)));
+    const seen = new Set<string>();
+    const firsts = [...a, ...b].filter((r) => !seen.has(String(r.headers['webhook-id'])) && seen.add(String(r.headers['webhook-id'])));
+    const byKey = revsByKey(firsts.map((r) => JSON.parse(r.body)));
+    for (let id = 1; id <= 50; id++) expect(byKey.get(id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  test("the delivery workflow continues as new; its history holds ids, never a secret (recorded for the replay test with TRIBUTARY_RECORD_HISTORIES=1)", async () => {
     expect(healthDestination).toBeDefined();
     const { id, secret } = healthDestination!;
     await withTemporal(platform.temporalAddress, async (client) => {
-      const text = await historyText(client, destinationWorkflowId(id));
-      expect(text).toContain('"signalName":"destinationChanged"');
-      expect(text).toContain(id);
-      expect(text).not.toContain(secret);
-      expect(text).not.toContain(secret.slice('whsec_'.length));
+      const runs: { runId: string; start: number }[] = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowId = "${destinationWorkflowId(id)}"` })) runs.push({ runId: wf.runId, start: wf.startTime.getTime() });
+      runs.sort((x, y) => x.start - y.start);
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+      const texts = await Promise.all(runs.map((r) => historyText(client, destinationWorkflowId(id), r.runId)));
+      const all = texts.join('\n');
+      expect(texts[0]).toContain('workflowExecutionContinuedAsNewEventAttributes');
+      expect(all).toContain('"signalName":"destinationChanged"');
+      expect(all).toContain(id);
+      expect(all).not.toContain(secret);
+      expect(all).not.toContain(secret.slice('whsec_'.length));
       if (RECORD) {
-        const history = await client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
-        fs.writeFileSync(path.join(__dirname, 'histories', 'deliver-destination-run1.json'), historyToFileText(history));
+        for (const f of fs.readdirSync(path.join(__dirname, 'histories'))) if (f.startsWith('deliver-destination-')) fs.rmSync(path.join(__dirname, 'histories', f));
+        for (const [i, r] of runs.entries()) {
+          const history = await client.workflow.getHandle(destinationWorkflowId(id), r.runId).fetchHistory();
+          fs.writeFileSync(path.join(__dirname, 'histories', `deliver-destination-run${i + 1}.json`), historyToFileText(history));
+        }
       }
     });
   });

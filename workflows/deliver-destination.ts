@@ -23,7 +23,7 @@ const control = proxyActivities<DeliveryActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-/** Loops before continuing as new: each is a handful of events. */
+/** Loops before continuing as new (each is a handful of events); TRIBUTARY_DESTINATION_LOOPS_PER_RUN sets it. */
 const LOOPS_PER_RUN = 50;
 
 /**
@@ -35,7 +35,7 @@ const LOOPS_PER_RUN = 50;
  * checkpointed; anything in flight is sent again with the same webhook-id).
  */
 export async function deliverDestination(input: DeliverDestinationInput): Promise<void> {
-  const { destinationId } = input;
+  const { destinationId, loopsPerRun = LOOPS_PER_RUN } = input;
   let changed = false;
   let running: CancellationScope | undefined;
 
@@ -56,7 +56,7 @@ export async function deliverDestination(input: DeliverDestinationInput): Promis
     running?.cancel();
   });
 
-  for (let loop = 0; loop < LOOPS_PER_RUN && !workflowInfo().continueAsNewSuggested; loop++) {
+  for (let loop = 0; loop < loopsPerRun && !workflowInfo().continueAsNewSuggested; loop++) {
     changed = false;
     const plan = await control.planDelivery(destinationId);
     if (plan.action === 'gone') return;

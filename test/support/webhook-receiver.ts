@@ -6,7 +6,7 @@ import { RecordingEndpoint, type RecordedRequest } from './recording-endpoint';
 export type ReceivedRequest = RecordedRequest & { answered: number | 'dropped' };
 
 /** What to answer: a status with headers and body, or drop the connection (a network error for the sender). */
-export type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'drop';
+export type Answer = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'drop';
 
 /**
  * The recording endpoint (test/support/recording-endpoint.ts) with an answer per path, set by the test: many
@@ -18,7 +18,7 @@ export class WebhookReceiver {
 
   async start(): Promise<this> {
     this.endpoint = await RecordingEndpoint.start();
-    this.endpoint.respond = (rec, res: http.ServerResponse) => {
+    this.endpoint.respond = async (rec, res: http.ServerResponse) => {
       const r = rec as ReceivedRequest;
       const answer = this.answers.get(pathOf(r))?.(r) ?? { status: 200, body: '{"ok":true}' };
       if (answer === 'drop') {
@@ -27,6 +27,7 @@ export class WebhookReceiver {
         return;
       }
       r.answered = answer.status;
+      if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
       res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
       res.end(answer.body ?? '{}');
     };
