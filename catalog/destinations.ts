@@ -65,9 +65,14 @@ export async function deleteDestination(db: Queryable, id: string): Promise<bool
  */
 export const END_OF_BATCH_SEQ = 4_294_967_295;
 
-/** The highest batch number taken so far (0 when none): a destination starting "now" checkpoints after it. */
-export async function latestChangeBatch(db: Queryable): Promise<bigint> {
-  const r = await db.query<{ batch: string | null }>('SELECT max(batch)::text AS batch FROM change_batches');
+/** Where a destination starting "now" checkpoints: after the batches written so far (0 when none). */
+export async function latestChangeBatch(db: Queryable, leaseMs = 600_000): Promise<bigint> {
+  // Just before the lowest batch still being written: its changes landed as the destination was made, and a
+  // checkpoint past it would skip them for good.
+  const r = await db.query<{ batch: string | null }>(
+    `SELECT coalesce((SELECT min(batch) - 1 FROM change_batches WHERE state = 'open' AND opened_at > now() - ($1::bigint * interval '1 millisecond')), (SELECT max(batch) FROM change_batches))::text AS batch`,
+    [leaseMs],
+  );
   return r.rows[0].batch === null ? 0n : BigInt(r.rows[0].batch);
 }
 

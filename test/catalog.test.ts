@@ -9,7 +9,7 @@ import { insertSchema, listSchemas } from '../catalog/schemas';
 import { startJob, finishJob, listJobs } from '../catalog/jobs';
 import { migrate } from '../catalog/migrate';
 import { closeChangeBatch, failChangeBatch, firstChangeBatchSince, openChangeBatch, readableChangeHorizon } from '../catalog/change-batches';
-import { getDestination, insertDestination, listDestinations, saveDestinationCheckpoint } from '../catalog/destinations';
+import { getDestination, insertDestination, latestChangeBatch, listDestinations, saveDestinationCheckpoint } from '../catalog/destinations';
 import { postgresConnector } from '../connectors/postgres';
 import { testEnv } from './support/env';
 
@@ -77,6 +77,11 @@ describe.each(['embedded', 'remote'] as const)('catalog on %s', (mode) => {
     await closeChangeBatch(db, b5, 1);
     expect(await readableChangeHorizon(db, b2, { leaseMs: 60_000, gapMs: 60_000 })).toBe(b3);
     expect(await readableChangeHorizon(db, b2, { leaseMs: 60_000, gapMs: 0 })).toBe(b5);
+    // A destination starting "now" while b6 is being written starts before it, so b6's changes reach it.
+    const b6 = await open('f');
+    expect(await latestChangeBatch(db)).toBe(b6 - 1n);
+    await closeChangeBatch(db, b6, 1);
+    expect(await latestChangeBatch(db)).toBe(b6);
     // Replay from a time: the first batch opened since.
     const before = new Date(Date.now() - 60_000);
     expect(await firstChangeBatchSince(db, before)).toBeLessThanOrEqual(b1);
