@@ -51,15 +51,17 @@ describe('change log: CDC', () => {
        INSERT INTO orders VALUES (1, 'open', 10.50, false, 'first'), (2, 'open', 20.00, false, NULL), (3, 'open', 30.25, true, 'third');
        CREATE TABLE audited (id int PRIMARY KEY, v text);
        ALTER TABLE audited REPLICA IDENTITY FULL;
-       INSERT INTO audited VALUES (1, 'a'), (2, 'b');`,
+       INSERT INTO audited VALUES (1, 'a'), (2, 'b');
+       CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL);
+       INSERT INTO counters SELECT g, 0 FROM generate_series(1, 20) g;`,
     );
     dataDir = makeDataDir('chlog-cdc');
     platform = await startPlatform({
       dataDir,
-      env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_LAG_CHECK_MS: '1000', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' },
+      env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_BATCH_CHANGES: '300', TRIBUTARY_CDC_LAG_CHECK_MS: '1000', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' },
     });
     const cdc = (name: string) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] });
-    const res = await platform.api('POST', '/api/sources', { source_type: 'Postgres', prefix: 'cl', payload: { ...connectionPayload(db), schemas: [cdc('orders'), cdc('audited')] } });
+    const res = await platform.api('POST', '/api/sources', { source_type: 'Postgres', prefix: 'cl', payload: { ...connectionPayload(db), schemas: [cdc('orders'), cdc('audited'), cdc('counters')] } });
     expect(res.status).toBe(201);
     const sourceId = res.body.id;
     await eventually(async () => {
@@ -116,6 +118,32 @@ describe('change log: CDC', () => {
       { op: 'insert', key: { id: 30 }, row: { id: 30, status: 'open', amount: 30.25, paid: true, note: 'third' } },
     ]);
     expect(got[0].version).toBe(got[1].version);
+  });
+
+  test('a stream over many batches: every change once, in order per key (batches are recorded while the next is written)', async () => {
+    // 100 transactions of 20 updates: about 7 batches of 300 changes, written and recorded in a pipeline.
+    const c = await secondClient(db);
+    try {
+      for (let i = 0; i < 100; i++) await c.query('UPDATE counters SET n = n + 1');
+    } finally {
+      await c.end();
+    }
+    const got = await changesWhen('cl_counters', 2000);
+    expect(got.length).toBe(2000);
+    const perKey = new Map<number, { n: number; v: bigint }[]>();
+    for (const g of got) {
+      expect(g.op).toBe('update');
+      const id = g.key.id as number;
+      perKey.set(id, [...(perKey.get(id) ?? []), { n: g.row.n as number, v: BigInt(g.version) }]);
+    }
+    expect([...perKey.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    for (const seq of perKey.values()) {
+      expect(seq.map((x) => x.n)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      for (let i = 1; i < seq.length; i++) expect(seq[i].v).toBeGreaterThan(seq[i - 1].v);
+    }
+    // More than one batch took them.
+    const batches = await query(platform, `SELECT toString(countDistinct(batch)) AS b FROM _tributary_changes WHERE \`table\` = 'cl_counters'`);
+    expect(Number(batches[0].b)).toBeGreaterThan(1);
   });
 
   test('REPLICA IDENTITY FULL: a delete carries the old row', async () => {
