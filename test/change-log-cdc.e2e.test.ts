@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { asSourceUser, eventually, grantCdc, secondClient } from './support/cdc';
+import { tableChanges, tableChangesWhen } from './support/change-log';
 import { makeDataDir, query, startPlatform, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
@@ -8,36 +9,13 @@ import { connectionPayload, createSourceDb, type SourceDb } from './support/sour
  * insert / update / delete as Postgres logged them, in the stream's order, the key and row rendered by the
  * engine with their JSON types, the LSN as version. Read through POST /api/query, as a user would.
  */
-interface Change {
-  op: string;
-  key: Record<string, unknown>;
-  row: Record<string, unknown>;
-  old_row: Record<string, unknown> | null;
-  version: string;
-}
-
 describe('change log: CDC', () => {
   let db: SourceDb;
   let platform: RunningPlatform;
   let dataDir: string;
 
-  /** The change log of `table`, in order. */
-  async function changes(table: string): Promise<Change[]> {
-    const rows = await query(
-      platform,
-      `SELECT toString(op) AS op, key, row, old_row, toString(version) AS version FROM _tributary_changes WHERE \`table\` = '${table}' ORDER BY batch, seq`,
-    );
-    return rows.map((r) => ({ op: r.op, key: JSON.parse(r.key), row: JSON.parse(r.row), old_row: r.old_row === null ? null : JSON.parse(r.old_row), version: r.version }));
-  }
-
-  /** Waits until `table`'s change log holds `n` changes and returns them. */
-  async function changesWhen(table: string, n: number): Promise<Change[]> {
-    return eventually(async () => {
-      const c = await changes(table);
-      if (c.length < n) throw new Error(`${table}: ${c.length}/${n} changes: ${JSON.stringify(c)}`);
-      return c;
-    }, 60_000);
-  }
+  const changes = (table: string) => tableChanges(platform, table);
+  const changesWhen = (table: string, n: number) => tableChangesWhen(platform, table, n);
 
   const versionOf = async (table: string, id: number) =>
     (await query(platform, `SELECT toString(_tributary_version) AS v FROM ${table} FINAL WHERE id = ${id}`))[0]?.v as string | undefined;
