@@ -1,6 +1,7 @@
 import type { CdcEvent, CdcRelation } from '../connectors/types';
 import type { Logger } from '../platform/logger';
 import { CHANGE_INPUT, rowJsonExpr, type ChangeSelect } from '../warehouse/change-log';
+import { dataColumns } from '../warehouse/change-diff';
 import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
 import { insertColumnNames, keepExistingColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { evolveTable, evolutionWarnings, tableColumns } from '../warehouse/evolution';
@@ -216,7 +217,7 @@ export class CdcSink {
       // Every live row is deleted: recorded as such (with its last values) before the rows go.
       const keyNames = this.relations.get(t)?.changes ? this.relations.get(t)!.keyIndexes.map((i) => this.relations.get(t)!.relation.columns[i].name) : [];
       if (keyNames.length && this.opts.recordChanges) {
-        const cols = (await tableColumns(this.opts.warehouse, table.target)).filter((c) => !c.name.startsWith('_tributary_') && !['EPHEMERAL', 'ALIAS', 'MATERIALIZED'].includes(c.default_kind)).map((c) => c.name);
+        const cols = dataColumns(await tableColumns(this.opts.warehouse, table.target)).map((c) => c.name);
         await this.opts.recordChanges({
           table: table.target,
           sql: `SELECT 'delete' AS op, ${rowJsonExpr(keyNames)} AS key, ${rowJsonExpr(keyNames)} AS row, ${rowJsonExpr(cols)} AS old_row, toUInt64(${lsn.toString()}) AS version
