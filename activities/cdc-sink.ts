@@ -1,6 +1,7 @@
 import type { CdcEvent, CdcRelation } from '../connectors/types';
 import type { Logger } from '../platform/logger';
 import { CHANGE_INPUT, rowJsonExpr, type ChangeSelect } from '../warehouse/change-log';
+import { dataColumns } from '../warehouse/change-diff';
 import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
 import { insertColumnNames, keepExistingColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { evolveTable, evolutionWarnings, tableColumns } from '../warehouse/evolution';
@@ -82,7 +83,10 @@ const keyOf = (row: Row, idx: number[]) => idx.map((i) => row.fields[i]).join('\
 export class CdcSink {
   private relations = new Map<string, RelationInfo>();
   private batch = new Batch();
+  /** Every batch flushed so far is durable: in its tables, in the change log, and handed to onDurable. */
   private writing: Promise<void> = Promise.resolve();
+  /** Every batch flushed so far is in its tables (the change log may still be taking it). */
+  private tablesWritten: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private failure: Error | undefined;
   private timer: NodeJS.Timeout;
@@ -131,8 +135,9 @@ export class CdcSink {
         b.commitLsn = event.lsn;
         if (b.changes >= this.opts.maxChanges || Date.now() - b.firstAt >= this.opts.maxWaitMs) {
           const written = this.flush();
-          // Backpressure: one batch is written while the next fills; a third waits.
-          if (this.inFlight > 1) return written;
+          // Backpressure: a batch's changes are recorded while the next one's tables are written and a third
+          // fills; a fourth waits.
+          if (this.inFlight > 2) return written;
         }
         return;
       }
@@ -212,7 +217,7 @@ export class CdcSink {
       // Every live row is deleted: recorded as such (with its last values) before the rows go.
       const keyNames = this.relations.get(t)?.changes ? this.relations.get(t)!.keyIndexes.map((i) => this.relations.get(t)!.relation.columns[i].name) : [];
       if (keyNames.length && this.opts.recordChanges) {
-        const cols = (await tableColumns(this.opts.warehouse, table.target)).filter((c) => !c.name.startsWith('_tributary_') && !['EPHEMERAL', 'ALIAS', 'MATERIALIZED'].includes(c.default_kind)).map((c) => c.name);
+        const cols = dataColumns(await tableColumns(this.opts.warehouse, table.target)).map((c) => c.name);
         await this.opts.recordChanges({
           table: table.target,
           sql: `SELECT 'delete' AS op, ${rowJsonExpr(keyNames)} AS key, ${rowJsonExpr(keyNames)} AS row, ${rowJsonExpr(cols)} AS old_row, toUInt64(${lsn.toString()}) AS version
@@ -231,14 +236,59 @@ export class CdcSink {
     if (b.changes === 0 && b.commitLsn === null) return this.writing;
     this.batch = new Batch();
     this.inFlight++;
-    this.writing = this.writing.then(() => this.write(b)).finally(() => this.inFlight--);
-    this.writing.catch((err: Error) => {
-      this.failure ??= err;
+    // Two chains: a batch's tables are written after the previous batch's tables; its changes are recorded (and
+    // its commit handed on) after its tables and after the previous batch's changes. So the change log takes
+    // batch N while the tables take batch N + 1, and both keep the stream's order.
+    const tables = this.tablesWritten.then(() => this.writeTables(b));
+    // Batches whose tables are written queue for the recorder, in order; it takes all that wait at once.
+    const durable = new Promise<void>((resolve, reject) => {
+      tables.then(() => {
+        this.toRecord.push({ b, resolve, reject });
+        void this.pumpRecorder();
+      }, reject);
     });
+    this.tablesWritten = tables;
+    this.writing = durable.finally(() => this.inFlight--);
+    for (const p of [tables, this.writing]) {
+      p.catch((err: Error) => {
+        this.failure ??= err;
+      });
+    }
     return this.writing;
   }
 
-  private async write(b: Batch) {
+  private toRecord: { b: Batch; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private recorderBusy = false;
+
+  /**
+   * Records every batch waiting (one change-log insert per table for all of them: small batches under a steady
+   * stream share the cost), then hands the last commit among them to onDurable, and resolves their flushes.
+   */
+  private async pumpRecorder() {
+    if (this.recorderBusy) return;
+    this.recorderBusy = true;
+    try {
+      while (this.toRecord.length) {
+        const group = this.toRecord.splice(0, this.toRecord.length);
+        try {
+          if (this.failure) throw this.failure;
+          await this.recordSegments(group.flatMap((g) => g.b.segments));
+          const lsn = group.reduce<bigint | null>((last, g) => g.b.commitLsn ?? last, null);
+          const perTable = new Map<string, number>();
+          for (const g of group) for (const [t, n] of g.b.perTable) perTable.set(t, (perTable.get(t) ?? 0) + n);
+          if (lsn !== null) await this.opts.onDurable(lsn, perTable);
+          for (const g of group) g.resolve();
+        } catch (err) {
+          this.failure ??= err as Error;
+          for (const g of group) g.reject(err as Error);
+        }
+      }
+    } finally {
+      this.recorderBusy = false;
+    }
+  }
+
+  private async writeTables(b: Batch) {
     if (this.failure) throw this.failure;
     for (const seg of b.segments) {
       await this.fillToasted(seg);
@@ -256,8 +306,6 @@ export class CdcSink {
         throw new Error(`writing ${seg.rows.length} changes to ${target} failed: ${(err as Error).message}`, { cause: err });
       }
     }
-    await this.recordSegments(b.segments);
-    if (b.commitLsn !== null) await this.opts.onDurable(b.commitLsn, b.perTable);
   }
 
   /**
@@ -266,10 +314,11 @@ export class CdcSink {
    */
   private async recordSegments(segments: Segment[]) {
     if (!this.opts.recordChanges) return;
-    const byTable = new Map<string, Segment[]>();
+    // By relation: a table has one between flushes (a new one is taken only once all before it is durable).
+    const byTable = new Map<RelationInfo, Segment[]>();
     for (const seg of segments) {
       if (!seg.relation.changes || !seg.rows.length) continue;
-      byTable.set(seg.table, [...(byTable.get(seg.table) ?? []), seg]);
+      byTable.set(seg.relation, [...(byTable.get(seg.relation) ?? []), seg]);
     }
     for (const segs of byTable.values()) {
       const changes = segs[0].relation.changes!;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { asSourceUser, eventually, grantCdc, secondClient } from './support/cdc';
+import { tableChanges, tableChangesWhen } from './support/change-log';
 import { makeDataDir, query, startPlatform, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
@@ -8,36 +9,13 @@ import { connectionPayload, createSourceDb, type SourceDb } from './support/sour
  * insert / update / delete as Postgres logged them, in the stream's order, the key and row rendered by the
  * engine with their JSON types, the LSN as version. Read through POST /api/query, as a user would.
  */
-interface Change {
-  op: string;
-  key: Record<string, unknown>;
-  row: Record<string, unknown>;
-  old_row: Record<string, unknown> | null;
-  version: string;
-}
-
 describe('change log: CDC', () => {
   let db: SourceDb;
   let platform: RunningPlatform;
   let dataDir: string;
 
-  /** The change log of `table`, in order. */
-  async function changes(table: string): Promise<Change[]> {
-    const rows = await query(
-      platform,
-      `SELECT toString(op) AS op, key, row, old_row, toString(version) AS version FROM _tributary_changes WHERE \`table\` = '${table}' ORDER BY batch, seq`,
-    );
-    return rows.map((r) => ({ op: r.op, key: JSON.parse(r.key), row: JSON.parse(r.row), old_row: r.old_row === null ? null : JSON.parse(r.old_row), version: r.version }));
-  }
-
-  /** Waits until `table`'s change log holds `n` changes and returns them. */
-  async function changesWhen(table: string, n: number): Promise<Change[]> {
-    return eventually(async () => {
-      const c = await changes(table);
-      if (c.length < n) throw new Error(`${table}: ${c.length}/${n} changes: ${JSON.stringify(c)}`);
-      return c;
-    }, 60_000);
-  }
+  const changes = (table: string) => tableChanges(platform, table);
+  const changesWhen = (table: string, n: number) => tableChangesWhen(platform, table, n);
 
   const versionOf = async (table: string, id: number) =>
     (await query(platform, `SELECT toString(_tributary_version) AS v FROM ${table} FINAL WHERE id = ${id}`))[0]?.v as string | undefined;
@@ -51,15 +29,17 @@ describe('change log: CDC', () => {
        INSERT INTO orders VALUES (1, 'open', 10.50, false, 'first'), (2, 'open', 20.00, false, NULL), (3, 'open', 30.25, true, 'third');
        CREATE TABLE audited (id int PRIMARY KEY, v text);
        ALTER TABLE audited REPLICA IDENTITY FULL;
-       INSERT INTO audited VALUES (1, 'a'), (2, 'b');`,
+       INSERT INTO audited VALUES (1, 'a'), (2, 'b');
+       CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL);
+       INSERT INTO counters SELECT g, 0 FROM generate_series(1, 20) g;`,
     );
     dataDir = makeDataDir('chlog-cdc');
     platform = await startPlatform({
       dataDir,
-      env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_LAG_CHECK_MS: '1000', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' },
+      env: { TRIBUTARY_CDC_FLUSH_MS: '200', TRIBUTARY_CDC_BATCH_CHANGES: '300', TRIBUTARY_CDC_LAG_CHECK_MS: '1000', LOG_LEVEL: process.env.TRIBUTARY_TEST_LOG_LEVEL ?? 'warn' },
     });
     const cdc = (name: string) => ({ name, should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] });
-    const res = await platform.api('POST', '/api/sources', { source_type: 'Postgres', prefix: 'cl', payload: { ...connectionPayload(db), schemas: [cdc('orders'), cdc('audited')] } });
+    const res = await platform.api('POST', '/api/sources', { source_type: 'Postgres', prefix: 'cl', payload: { ...connectionPayload(db), schemas: [cdc('orders'), cdc('audited'), cdc('counters')] } });
     expect(res.status).toBe(201);
     const sourceId = res.body.id;
     await eventually(async () => {
@@ -116,6 +96,32 @@ describe('change log: CDC', () => {
       { op: 'insert', key: { id: 30 }, row: { id: 30, status: 'open', amount: 30.25, paid: true, note: 'third' } },
     ]);
     expect(got[0].version).toBe(got[1].version);
+  });
+
+  test('a stream over many batches: every change once, in order per key (batches are recorded while the next is written)', async () => {
+    // 100 transactions of 20 updates: about 7 batches of 300 changes, written and recorded in a pipeline.
+    const c = await secondClient(db);
+    try {
+      for (let i = 0; i < 100; i++) await c.query('UPDATE counters SET n = n + 1');
+    } finally {
+      await c.end();
+    }
+    const got = await changesWhen('cl_counters', 2000);
+    expect(got.length).toBe(2000);
+    const perKey = new Map<number, { n: number; v: bigint }[]>();
+    for (const g of got) {
+      expect(g.op).toBe('update');
+      const id = g.key.id as number;
+      perKey.set(id, [...(perKey.get(id) ?? []), { n: g.row.n as number, v: BigInt(g.version) }]);
+    }
+    expect([...perKey.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    for (const seq of perKey.values()) {
+      expect(seq.map((x) => x.n)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      for (let i = 1; i < seq.length; i++) expect(seq[i].v).toBeGreaterThan(seq[i - 1].v);
+    }
+    // More than one batch took them.
+    const batches = await query(platform, `SELECT toString(countDistinct(batch)) AS b FROM _tributary_changes WHERE \`table\` = 'cl_counters'`);
+    expect(Number(batches[0].b)).toBeGreaterThan(1);
   });
 
   test('REPLICA IDENTITY FULL: a delete carries the old row', async () => {

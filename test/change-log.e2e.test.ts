@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import Stripe from 'stripe';
 import { STRIPE_TABLES } from '../connectors/stripe/tables';
+import { tableChanges, tableChangesWhen, type Change } from './support/change-log';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 import { startStripeFake, type StripeFake } from './support/stripe-fake';
@@ -13,14 +14,6 @@ import { startStripeFake, type StripeFake } from './support/stripe-fake';
  * says so), and Stripe webhooks (insert, update with the old row, delete). One platform, a Postgres source and a
  * Stripe source (the local fake).
  */
-interface Change {
-  op: string;
-  key: Record<string, unknown>;
-  row: Record<string, unknown>;
-  old_row: Record<string, unknown> | null;
-  version: string;
-}
-
 describe('change log: batch syncs and webhooks', () => {
   let db: SourceDb;
   let fake: StripeFake;
@@ -32,13 +25,7 @@ describe('change log: batch syncs and webhooks', () => {
   let secret: string;
   const runs: Record<string, number> = {};
 
-  async function changes(table: string): Promise<Change[]> {
-    const rows = await query(
-      platform,
-      `SELECT toString(op) AS op, key, row, old_row, toString(version) AS version FROM _tributary_changes WHERE \`table\` = '${table}' ORDER BY batch, seq`,
-    );
-    return rows.map((r) => ({ op: r.op, key: JSON.parse(r.key), row: JSON.parse(r.row), old_row: r.old_row === null ? null : JSON.parse(r.old_row), version: r.version }));
-  }
+  const changes = (table: string) => tableChanges(platform, table);
   const shape = (c: Change[]) => c.map(({ op, key, row, old_row }) => ({ op, key, row, old_row }));
   const byKey = (c: Change[]) => [...c].sort((a, b) => JSON.stringify(a.key).localeCompare(JSON.stringify(b.key)));
 
@@ -66,15 +53,7 @@ describe('change log: batch syncs and webhooks', () => {
     expect(res.status).toBe(200);
   }
 
-  async function changesWhen(table: string, n: number): Promise<Change[]> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const c = await changes(table);
-      if (c.length >= n) return c;
-      if (Date.now() > deadline) throw new Error(`${table}: ${c.length}/${n} changes: ${JSON.stringify(c)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const changesWhen = (table: string, n: number) => tableChangesWhen(platform, table, n);
 
   beforeAll(async () => {
     db = await createSourceDb('chlogb');

@@ -153,15 +153,11 @@ class ClickHouseWarehouse implements Warehouse {
       // chDB parses data read from a file 4-5x faster than the same bytes inlined in an INSERT
       // (BENCHMARKS.md), so each batch takes a short trip through the spool dir. Settings go in the
       // statement: chDB would turn clickhouse_settings into session-wide SETs.
-      const file = path.join(this.spoolDir!, `${crypto.randomUUID()}.tsv`);
-      await fs.promises.writeFile(file, data);
-      try {
-        await this.client.command({
+      await this.viaSpoolFile(data, (file) =>
+        this.client.command({
           query: `INSERT INTO ${quoteIdent(this.database)}.${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) FROM INFILE ${sqlString(file)}${settingsClause(opts.settings)} FORMAT ${format}`,
-        });
-      } finally {
-        await fs.promises.rm(file, { force: true });
-      }
+        }),
+      );
       return;
     }
     await this.client.insert({
@@ -177,19 +173,24 @@ class ClickHouseWarehouse implements Warehouse {
     if (data.length === 0) return;
     const format = opts.format ?? 'TabSeparated';
     if (this.engine) {
-      const file = path.join(this.spoolDir!, `${crypto.randomUUID()}.tsv`);
-      await fs.promises.writeFile(file, data);
-      try {
-        await this.client.command({ query: sql(`file(${sqlString(file)}, ${sqlString(format)}, ${sqlString(structure)})`) });
-      } finally {
-        await fs.promises.rm(file, { force: true });
-      }
+      await this.viaSpoolFile(data, (file) => this.client.command({ query: sql(`file(${sqlString(file)}, ${sqlString(format)}, ${sqlString(structure)})`) }));
       return;
     }
     await this.client.exec({ query: `${sql(`input(${sqlString(structure)})`)} FORMAT ${format}`, values: Readable.from([data], { objectMode: false }) }).then(async (r) => {
       // The answer's body must be read for the request to end.
       for await (const _ of r.stream) void _;
     });
+  }
+
+  /** Embedded: `data` in a file of the spool dir for the engine to read, removed once `use` is done. */
+  private async viaSpoolFile(data: Buffer, use: (file: string) => Promise<unknown>): Promise<void> {
+    const file = path.join(this.spoolDir!, `${crypto.randomUUID()}.tsv`);
+    await fs.promises.writeFile(file, data);
+    try {
+      await use(file);
+    } finally {
+      await fs.promises.rm(file, { force: true });
+    }
   }
 
   async insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts: { format?: string; settings?: ClickHouseSettings } = {}) {
