@@ -26,7 +26,7 @@ import { terminateWebhookWorkflow } from '../temporal/webhook-workflows';
 import { existingTables, dropSchemaTables, renameTables } from '../warehouse/table-admin';
 import { dropTable, warehouseTableName } from '../warehouse/tables';
 import { forgetWebhookEventsTable, webhookEventsTable } from '../warehouse/webhook-events';
-import { stagingTableName, type ActivityDeps } from './context';
+import { stagingTableName, testHold, type ActivityDeps } from './context';
 
 /**
  * The steps of the admin workflows (workflows/source-admin.ts). Each is idempotent — a retry after a crash
@@ -36,23 +36,6 @@ import { stagingTableName, type ActivityDeps } from './context';
 
 /** How long after stopping a run its staging table is swept once more: past the sync activities' heartbeat timeout. */
 export const STAGING_SWEEP_DELAY_MS = () => Number(process.env.TRIBUTARY_STAGING_SWEEP_DELAY_MS) || 45_000;
-
-/**
- * A deterministic crash point for the kill tests: with TRIBUTARY_TEST_HOLD_AT=<step>[,<step>…], the step logs
- * and waits (heartbeating) until the process is killed — once per data dir (a marker file), so the restarted
- * worker goes on. Unset in production: a no-op.
- */
-async function testHold(deps: ActivityDeps, step: string): Promise<void> {
-  if (!(process.env.TRIBUTARY_TEST_HOLD_AT ?? '').split(',').includes(step)) return;
-  const marker = path.join(process.env.TRIBUTARY_DATA_DIR ?? os.tmpdir(), `test-hold-${step.replace(/\W+/g, '-')}`);
-  if (fs.existsSync(marker)) return;
-  fs.writeFileSync(marker, '');
-  deps.log.warn({ holdAt: step }, 'test hold: waiting here until the process is killed');
-  for (;;) {
-    Context.current().heartbeat();
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 async function heartbeating<T>(fn: () => Promise<T>): Promise<T> {
   const ctx = Context.current();

@@ -9,7 +9,10 @@ import type { Warehouse } from '../warehouse/client';
 import type { WarehouseColumn } from '../warehouse/columns';
 import { engineErrorName, permanentEngineError } from '../warehouse/errors';
 import { warehouseTableName } from '../warehouse/tables';
-import { ApplicationFailure, type Context } from '@temporalio/activity';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ApplicationFailure, Context as ActivityContext, type Context } from '@temporalio/activity';
 
 /** What activities are built from: the stores they read and write. */
 export interface ActivityDeps {
@@ -96,5 +99,22 @@ export class Heartbeats {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+}
+
+/**
+ * A deterministic crash point for the kill tests: with TRIBUTARY_TEST_HOLD_AT=<step>[,<step>…], the step logs
+ * and waits (heartbeating) until the process is killed — once per data dir (a marker file), so the restarted
+ * worker goes on. Unset in production: a no-op.
+ */
+export async function testHold(deps: ActivityDeps, step: string): Promise<void> {
+  if (!(process.env.TRIBUTARY_TEST_HOLD_AT ?? '').split(',').includes(step)) return;
+  const marker = path.join(process.env.TRIBUTARY_DATA_DIR ?? os.tmpdir(), `test-hold-${step.replace(/\W+/g, '-')}`);
+  if (fs.existsSync(marker)) return;
+  fs.writeFileSync(marker, '');
+  deps.log.warn({ holdAt: step }, 'test hold: waiting here until the process is killed');
+  for (;;) {
+    ActivityContext.current().heartbeat();
+    await new Promise((r) => setTimeout(r, 500));
   }
 }

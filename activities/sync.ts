@@ -7,12 +7,12 @@ import type { Batch } from '../connectors/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { keepExistingColumnNames } from '../warehouse/columns';
-import { createTableSql, dropTable, markMissingDeleted, swapIn, tableExists, type TableEngine } from '../warehouse/tables';
+import { createTableSql, dropTable, markMissingDeleted, swapIn, swapInKeepingPrevious, tableExists, type TableEngine } from '../warehouse/tables';
 import { changesRecordedTo, setChangesRecordedTo } from '../catalog/change-marks';
 import { appendChangesSql, diffTableName, dropDiffTable, firstLoadChangesSql, refreshChangesSql, refreshDiffKeysSql, writtenChangesSql } from '../warehouse/change-diff';
 import { sqlString, type Warehouse } from '../warehouse/client';
 import { recordChanges } from './change-recorder';
-import { Heartbeats, loadSchemaContext, rethrowForGood, stagingTableName, warehouseKey, type ActivityDeps } from './context';
+import { Heartbeats, loadSchemaContext, rethrowForGood, stagingTableName, testHold, warehouseKey, type ActivityDeps } from './context';
 import { pipelined, streamBatches } from './pipeline';
 
 /** The engine's clock (UTC, microseconds): what `_tributary_synced_at` is compared with. */
@@ -227,21 +227,38 @@ export function createSyncActivities(deps: ActivityDeps) {
     }),
 
     /**
-     * A full refresh's changes, before the swap: the staging table against the live one by primary key, in the
-     * engine (warehouse/change-diff.ts). A first load is all inserts. A table without a primary key records
-     * nothing, and the job's warnings say so.
+     * A full refresh's publication with the change log: the loaded table is swapped in at once (readers see the
+     * new rows as soon as they are loaded), and the table it replaces stays under the staging name for
+     * recordRefreshChanges. A retry after the swap finds it done (warehouse/tables.ts swapInKeepingPrevious).
      */
-    recordRefreshChanges: load(async (hb, schemaId: string, stagingTable: string, version: string): Promise<{ changes: number; warnings: string[] }> => {
+    async publishRefresh(schemaId: string, jobId: string, stagingTable: string): Promise<{ previous: boolean }> {
+      const { targetTable } = await loadSchemaContext(deps, schemaId);
+      const swapped = await swapInKeepingPrevious(warehouse, stagingTable, targetTable, `tributary_job:${jobId}`);
+      await testHold(deps, swapped.previous ? 'refresh swapped in over a previous table' : 'refresh swapped in as a first load');
+      return swapped;
+    },
+
+    /**
+     * A full refresh's changes, after publishRefresh: the new live table against the one it replaced (kept under
+     * the staging name, `previous`), by primary key, in the engine (warehouse/change-diff.ts); then the replaced
+     * table is dropped. A first load is all inserts. A table without a primary key records nothing, and the
+     * job's warnings say so. The replaced table goes only once the changes are in: a retry finds it missing only
+     * when an attempt before it recorded them.
+     */
+    recordRefreshChanges: load(async (hb, schemaId: string, stagingTable: string, version: string, previous: boolean): Promise<{ changes: number; warnings: string[] }> => {
       const { source, connector, targetTable } = await loadSchemaContext(deps, schemaId);
-      const key = await sortingKey(warehouse, stagingTable);
+      await testHold(deps, previous ? 'refresh published over a previous table' : 'refresh published as a first load');
+      if (previous && !(await tableExists(warehouse, stagingTable))) return { changes: 0, warnings: [] };
+      const key = await sortingKey(warehouse, targetTable);
       if (!key.length) {
+        await dropTable(warehouse, stagingTable);
         return { changes: 0, warnings: [`${targetTable} has no primary key: the full refresh recorded no changes in the change log (set primary_key_columns to record them)`] };
       }
-      const [stagingColumns, liveColumns] = await Promise.all([tableColumns(warehouse, stagingTable), tableColumns(warehouse, targetTable)]);
-      const diff = { database: warehouse.database, staging: stagingTable, live: targetTable, key, stagingColumns, liveColumns, version: BigInt(version), diffTable: diffTableName(stagingTable), stagingFinal: !!connector.fullRefreshResumes };
+      const [freshColumns, oldColumns] = await Promise.all([tableColumns(warehouse, targetTable), previous ? tableColumns(warehouse, stagingTable) : []]);
+      const diff = { database: warehouse.database, fresh: targetTable, old: stagingTable, key, freshColumns, oldColumns, version: BigInt(version), diffTable: diffTableName(stagingTable), freshFinal: !!connector.fullRefreshResumes };
       hb.beat({ phase: 'changes', table: targetTable });
       let changes: number;
-      if (!liveColumns.length || !(await tableExists(warehouse, targetTable))) {
+      if (!previous) {
         changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql: firstLoadChangesSql(diff) });
       } else {
         await dropDiffTable(warehouse, diff.diffTable);
@@ -254,6 +271,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       }
       // The live table is replaced: what incremental recording would look at next starts after it.
       await setChangesRecordedTo(catalog.db, schemaId, await engineNow(warehouse));
+      await dropTable(warehouse, stagingTable);
       deps.log.debug({ schemaId, table: targetTable, changes }, 'full refresh changes recorded');
       return { changes, warnings: [] };
     }),

@@ -4,7 +4,7 @@ import type { ExistingColumn } from './evolution';
 
 /**
  * The SELECTs batch write paths hand to `recordChanges` (activities/change-recorder.ts), all computed inside the
- * engine from the tables themselves: a full refresh compares its staging table with the live one before the swap;
+ * engine from the tables themselves: a full refresh compares its new live table with the one the swap replaced;
  * an incremental run (or a webhook batch) compares the rows it wrote with the rows of the same keys before them;
  * an append run's rows are inserts. Each yields op, key, row, old_row, version (warehouse/change-log.ts). A delete's
  * `row` is its key and its `old_row` the row as it was.
@@ -20,10 +20,10 @@ const ref = (alias: string, c: string) => `${alias}.${quoteIdent(c)}`;
 /**
  * What a refresh compares rows by: a hash over the new table's columns, each side read alike. A column whose type
  * differs between the two is compared as text on both sides (an `int → bigint` widening alone changes no row); one
- * the live table lacks makes every row differ (a column appeared).
+ * the old table lacks makes every row differ (a column appeared).
  */
-function hashes(columns: ExistingColumn[], live: ExistingColumn[]): { fresh: string; old: string } {
-  const liveTypes = new Map(live.map((c) => [c.name, c.type]));
+function hashes(columns: ExistingColumn[], old: ExistingColumn[]): { fresh: string; old: string } {
+  const liveTypes = new Map(old.map((c) => [c.name, c.type]));
   const asText = new Set(columns.filter((c) => liveTypes.has(c.name) && liveTypes.get(c.name) !== c.type).map((c) => c.name));
   const freshParts = columns.map((c) => (asText.has(c.name) ? `toString(${quoteIdent(c.name)})` : quoteIdent(c.name)));
   const oldParts = columns.map((c) => (!liveTypes.has(c.name) ? `'\\0absent'` : asText.has(c.name) ? `toString(${quoteIdent(c.name)})` : quoteIdent(c.name)));
@@ -33,53 +33,55 @@ function hashes(columns: ExistingColumn[], live: ExistingColumn[]): { fresh: str
 
 export interface RefreshDiff {
   database: string;
-  staging: string;
-  live: string;
+  /** The table the refresh loaded: live once published (the changes are recorded after the swap). */
+  fresh: string;
+  /** The table it replaced, which the swap leaves under the staging name until the changes are recorded. */
+  old: string;
   key: string[];
-  stagingColumns: ExistingColumn[];
-  /** The live table's columns; none: a first load. */
-  liveColumns: ExistingColumn[];
+  freshColumns: ExistingColumn[];
+  /** The replaced table's columns; none: a first load. */
+  oldColumns: ExistingColumn[];
   version: bigint;
   /** The scratch table the changed keys are put in (dropped by the caller). */
   diffTable: string;
   /**
-   * The staging table may hold a key twice (a resumed load wrote a batch again): read it with FINAL. A load that
+   * The fresh table may hold a key twice (a resumed load wrote a batch again): read it with FINAL. A load that
    * starts over (Postgres COPY of a keyed table) cannot, and skipping FINAL halves a first load's recording.
    */
-  stagingFinal: boolean;
+  freshFinal: boolean;
 }
 
-const stagingRef = (d: Pick<RefreshDiff, 'database' | 'staging' | 'stagingFinal'>) => `${quoteIdent(d.database)}.${quoteIdent(d.staging)}${d.stagingFinal ? ' FINAL' : ''}`;
+const freshRef = (d: Pick<RefreshDiff, 'database' | 'fresh' | 'freshFinal'>) => `${quoteIdent(d.database)}.${quoteIdent(d.fresh)}${d.freshFinal ? ' FINAL' : ''}`;
 
 /** A first load: every row is an insert. */
-export function firstLoadChangesSql(d: Omit<RefreshDiff, 'liveColumns' | 'diffTable'>): string {
-  // A staging row a resumed load deleted is no change.
-  const cols = dataColumns(d.stagingColumns).map((c) => c.name);
+export function firstLoadChangesSql(d: Omit<RefreshDiff, 'old' | 'oldColumns' | 'diffTable'>): string {
+  // A row a resumed load deleted is no change.
+  const cols = dataColumns(d.freshColumns).map((c) => c.name);
   return `SELECT 'insert' AS op, ${rowJsonExpr(d.key)} AS key, ${rowJsonExpr(cols)} AS row, CAST(NULL, 'Nullable(String)') AS old_row, toUInt64(${d.version}) AS version
-    FROM ${stagingRef(d)} WHERE _tributary_is_deleted = 0`;
+    FROM ${freshRef(d)} WHERE _tributary_is_deleted = 0`;
 }
 
 /**
  * Step 1 of a refresh's diff: the keys that appeared, changed or vanished, with their op, into `diffTable`. Only
- * the keys and a hash of each row take part in the join (the live side's are what the join holds in memory).
+ * the keys and a hash of each row take part in the join (the old side's are what the join holds in memory).
  */
 export function refreshDiffKeysSql(d: RefreshDiff): string {
   const db = quoteIdent(d.database);
-  const fresh = dataColumns(d.stagingColumns);
-  const { fresh: hs, old: hl } = hashes(fresh, dataColumns(d.liveColumns));
+  const fresh = dataColumns(d.freshColumns);
+  const { fresh: hs, old: hl } = hashes(fresh, dataColumns(d.oldColumns));
   const keys = d.key.map(quoteIdent);
   const on = d.key.map((k) => `${ref('s', k)} = ${ref('l', k)}`).join(' AND ');
   return `CREATE TABLE ${db}.${quoteIdent(d.diffTable)} ENGINE = MergeTree ORDER BY tuple() AS
     SELECT multiIf(l._tributary_p = 0, 'insert', s._tributary_p = 0, 'delete', 'update') AS _tributary_op,
            ${d.key.map((k) => `if(s._tributary_p = 1, ${ref('s', k)}, ${ref('l', k)}) AS ${quoteIdent(k)}`).join(', ')}
-      FROM (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hs} AS _tributary_h FROM ${stagingRef(d)} WHERE _tributary_is_deleted = 0) AS s
-      FULL OUTER JOIN (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hl} AS _tributary_h FROM ${db}.${quoteIdent(d.live)} FINAL WHERE _tributary_is_deleted = 0) AS l
+      FROM (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hs} AS _tributary_h FROM ${freshRef(d)} WHERE _tributary_is_deleted = 0) AS s
+      FULL OUTER JOIN (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hl} AS _tributary_h FROM ${db}.${quoteIdent(d.old)} FINAL WHERE _tributary_is_deleted = 0) AS l
         ON ${on}
      WHERE s._tributary_p = 0 OR l._tributary_p = 0 OR s._tributary_h != l._tributary_h
     SETTINGS join_use_nulls = 0`;
 }
 
-/** Step 2: the changes of the keys step 1 found, rendered from the staging table (new) and the live one (old). */
+/** Step 2: the changes of the keys step 1 found, rendered from the fresh table (new) and the replaced one (old). */
 export function refreshChangesSql(d: RefreshDiff): string {
   const db = quoteIdent(d.database);
   const diff = `${db}.${quoteIdent(d.diffTable)}`;
@@ -95,8 +97,8 @@ export function refreshChangesSql(d: RefreshDiff): string {
          if(d._tributary_op = 'insert', CAST(NULL, 'Nullable(String)'), toNullable(o._tributary_row)) AS old_row,
          toUInt64(${d.version}) AS version
     FROM ${diff} AS d
-    LEFT JOIN (${side(stagingRef(d), d.stagingColumns, `'insert', 'update'`)}) AS n ON ${on('n')}
-    LEFT JOIN (${side(`${db}.${quoteIdent(d.live)} FINAL`, d.liveColumns, `'update', 'delete'`)}) AS o ON ${on('o')}
+    LEFT JOIN (${side(freshRef(d), d.freshColumns, `'insert', 'update'`)}) AS n ON ${on('n')}
+    LEFT JOIN (${side(`${db}.${quoteIdent(d.old)} FINAL`, d.oldColumns, `'update', 'delete'`)}) AS o ON ${on('o')}
     SETTINGS join_use_nulls = 0`;
 }
 

@@ -1,4 +1,4 @@
-import { quoteIdent, type Warehouse } from './client';
+import { quoteIdent, sqlString, type Warehouse } from './client';
 import { BOOKKEEPING_COLUMNS, rawColumnName, snakeCase, type WarehouseColumn } from './columns';
 
 /** `{prefix}_{table}` in lowercase snake case, so `SELECT * FROM stripe_charge FINAL` just works. */
@@ -61,6 +61,28 @@ export async function swapIn(wh: Warehouse, fresh: string, target: string): Prom
   } else {
     await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}`);
   }
+}
+
+/**
+ * Makes `fresh` the live `target` as swapIn does, but keeps the table it replaces under the name `fresh` (a full
+ * refresh records its changes from the two after publishing; the caller drops it then). `marker` (the job's own,
+ * set as `fresh`'s table comment, which EXCHANGE carries along) makes a retry after the swap a no-op instead of a
+ * second EXCHANGE that would put the old table back. Returns whether there was a previous table (now `fresh`).
+ */
+export async function swapInKeepingPrevious(wh: Warehouse, fresh: string, target: string, marker: string): Promise<{ previous: boolean }> {
+  const db = quoteIdent(wh.database);
+  const rows = await wh.queryRows<{ name: string; comment: string }>(
+    'SELECT name, comment FROM system.tables WHERE database = {db:String} AND has({names:Array(String)}, name)',
+    { params: { db: wh.database, names: [fresh, target] } },
+  );
+  const live = rows.find((r) => r.name === target);
+  const hasFresh = rows.some((r) => r.name === fresh);
+  if (live?.comment === marker) return { previous: hasFresh };
+  if (!hasFresh) throw new Error(`cannot publish: ${fresh} does not exist`);
+  await wh.command(`ALTER TABLE ${db}.${quoteIdent(fresh)} MODIFY COMMENT ${sqlString(marker)}`);
+  if (live) await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}`);
+  else await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}`);
+  return { previous: !!live };
 }
 
 /**

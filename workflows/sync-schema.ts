@@ -31,6 +31,17 @@ const extractWith = (heartbeatTimeoutMs?: number) =>
     retry: { initialInterval: '2 seconds', maximumAttempts: 3 },
   });
 
+/**
+ * A published refresh's recording: its rows are live already, so it is retried longer than a load; each attempt
+ * records the whole diff from the two tables, the replaced one kept until an attempt succeeds.
+ */
+const recordWith = (heartbeatTimeoutMs?: number) =>
+  proxyActivities<SyncActivities>({
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: heartbeatTimeoutMs ?? '30 seconds',
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10 },
+  });
+
 function reason(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
   return err instanceof Error ? err.message : String(err);
@@ -55,10 +66,12 @@ export async function syncSchema({ schemaId }: SyncSchemaInput): Promise<SyncRes
       return { jobId: job.jobId, rows: loaded.rows };
     }
     const loaded = await extract.loadFullRefresh(schemaId, job.jobId, job.version);
-    // The staging table against the live one, before the swap makes it live.
+    // Published first (readers see the new rows as soon as they are in), then the new live table against the one
+    // it replaced, which the swap keeps under the staging name until its changes are recorded; the job completes
+    // only then.
     if (patched('change-log')) {
-      const recorded = await extract.recordRefreshChanges(schemaId, loaded.stagingTable, job.version);
-      await bookkeeping.publishTable(schemaId, loaded.stagingTable);
+      const published = await bookkeeping.publishRefresh(schemaId, job.jobId, loaded.stagingTable);
+      const recorded = await recordWith(job.heartbeatTimeoutMs).recordRefreshChanges(schemaId, loaded.stagingTable, job.version, published.previous);
       await bookkeeping.completeJob(schemaId, job.jobId, loaded.rows, undefined, recorded.warnings);
       return { jobId: job.jobId, rows: loaded.rows };
     }
