@@ -88,11 +88,19 @@ export function rowJsonExpr(cols: string[], alias?: string): string {
   return `formatRowNoNewline('JSONEachRow', ${cols.map((c) => `${ref(c)} AS ${quoteIdent(c)}`).join(', ')})`;
 }
 
+/**
+ * The change log's insert blocks: 64 Ki rows or 16 MiB of rendered JSON, whichever comes first. The default
+ * (about a million rows, 256 MiB, per thread) held a 2M-row first load's JSON twice over: the engine's peak went
+ * from ~680 MB to ~1.6 GB while it was recorded; with these, ~750 MB, and no slower (BENCHMARKS.md).
+ */
+export const CHANGE_INSERT_SETTINGS = 'min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 16777216, max_insert_block_size = 65536';
+
 /** The INSERT … SELECT that puts a ChangeSelect's rows into the change log under `batch`. */
 export function changeInsertSql(database: string, batch: bigint, select: ChangeSelect): string {
   return `INSERT INTO ${quoteIdent(database)}.${CHANGE_LOG_TABLE} (batch, seq, source_id, \`table\`, op, key, row, old_row, version)
     SELECT ${batch.toString()}, toUInt32(rowNumberInAllBlocks() + 1), ${sqlString(select.sourceId ?? '')}, ${sqlString(select.table)}, op, key, row, old_row, version
-      FROM (${select.sql})`;
+      FROM (${select.sql})
+    SETTINGS ${CHANGE_INSERT_SETTINGS}`;
 }
 
 /** Changes after `after`, up to batch `upTo` inclusive, in order. */
