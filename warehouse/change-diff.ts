@@ -81,7 +81,11 @@ export function refreshDiffKeysSql(d: RefreshDiff): string {
     SETTINGS join_use_nulls = 0`;
 }
 
-/** Step 2: the changes of the keys step 1 found, rendered from the fresh table (new) and the replaced one (old). */
+/**
+ * Step 2: the changes of the keys step 1 found, rendered from the fresh table (new) and the replaced one (old).
+ * The joined sides hold rendered rows: a hash join keeps them all in memory (2M rows all changed: ~2.9 GB engine
+ * peak), a sorting merge join streams them (~1.9 GB, about as fast on this machine; BENCHMARKS.md).
+ */
 export function refreshChangesSql(d: RefreshDiff): string {
   const db = quoteIdent(d.database);
   const diff = `${db}.${quoteIdent(d.diffTable)}`;
@@ -99,7 +103,7 @@ export function refreshChangesSql(d: RefreshDiff): string {
     FROM ${diff} AS d
     LEFT JOIN (${side(freshRef(d), d.freshColumns, `'insert', 'update'`)}) AS n ON ${on('n')}
     LEFT JOIN (${side(`${db}.${quoteIdent(d.old)} FINAL`, d.oldColumns, `'update', 'delete'`)}) AS o ON ${on('o')}
-    SETTINGS join_use_nulls = 0`;
+    SETTINGS join_use_nulls = 0, join_algorithm = 'full_sorting_merge'`;
 }
 
 /** An append run (or a keyless table's): every row it wrote (`where`) is an insert. */
