@@ -92,11 +92,12 @@ export function rowJsonExpr(cols: string[], alias?: string): string {
 }
 
 /**
- * The change log's insert blocks: 64 Ki rows or 16 MiB of rendered JSON, whichever comes first. The default
- * (about a million rows, 256 MiB, per thread) held a 2M-row first load's JSON twice over: the engine's peak went
- * from ~680 MB to ~1.6 GB while it was recorded; with these, ~750 MB, and no slower (BENCHMARKS.md).
+ * The change log's insert blocks: 128 Ki rows or 32 MiB of rendered JSON, whichever comes first. The default
+ * (about a million rows, 256 MiB, per thread) held a 2M-row first load's JSON twice over (engine peak 1.6–1.8 GB
+ * while it was recorded); 128 Ki: ~840 MB, the recording ~0.5 s slower; 64 Ki: ~780 MB but ~1–2 s slower; 256 Ki:
+ * ~1.06 GB at the default's speed (npm run bench, 2M rows; BENCHMARKS.md).
  */
-export const CHANGE_INSERT_SETTINGS = 'min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 16777216, max_insert_block_size = 65536';
+export const CHANGE_INSERT_SETTINGS = 'min_insert_block_size_rows = 131072, min_insert_block_size_bytes = 33554432, max_insert_block_size = 131072';
 
 /** The INSERT … SELECT that puts a ChangeSelect's rows into the change log under `batch`. */
 export function changeInsertSql(database: string, batch: bigint, select: ChangeSelect): string {
