@@ -4,12 +4,10 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type pg from 'pg';
 import { STRIPE_TABLES } from '../connectors/stripe/tables';
-import { createLogger } from '../platform/logger';
-import { startDevServer, type DevServer } from '../temporal/dev-server';
+import type { DevServer } from '../temporal/dev-server';
 import { schemaAdminWorkflowId, sourceAdminWorkflowId, syncScheduleId } from '../temporal/ids';
 import { asSourceUser, eventually, grantCdc, secondClient } from './support/cdc';
-import { testEnv } from './support/env';
-import { freePort } from './support/ports';
+import { startTestTemporal } from './support/temporal-dev';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 import { startStripeFake, type StripeFake } from './support/stripe-fake';
@@ -103,14 +101,7 @@ describe('admin operations survive a crash; run state follows Temporal', () => {
     fake = await startStripeFake();
     for (let i = 0; i < STRIPE_CUSTOMERS; i++) fake.create('customer', { email: `c${i}@example.com`, name: `C ${i}` }, { created: Math.floor(Date.now() / 1000) - 3600 - i });
     temporalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-temporal-'));
-    temporal = await startDevServer({
-      cliPath: testEnv().temporalCliPath,
-      dataDir: temporalDir,
-      port: await freePort(),
-      uiPort: await freePort(),
-      namespace: 'default',
-      log: createLogger('warn'),
-    });
+    temporal = await startTestTemporal(temporalDir);
     client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
     dataDir = makeDataDir('admin');
     platform = await startPlatform({ dataDir, env: env() });

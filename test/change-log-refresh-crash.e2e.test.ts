@@ -1,11 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger } from '../platform/logger';
-import { startDevServer, type DevServer } from '../temporal/dev-server';
+import type { DevServer } from '../temporal/dev-server';
 import { tableChanges, type Change } from './support/change-log';
-import { testEnv } from './support/env';
-import { freePort } from './support/ports';
+import { startTestTemporal } from './support/temporal-dev';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
@@ -65,9 +63,7 @@ describe('change log: a worker killed between a full refresh\'s swap and its rec
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
     temporalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-temporal-'));
-    temporal = await startDevServer({
-      cliPath: testEnv().temporalCliPath, dataDir: temporalDir, port: await freePort(), uiPort: await freePort(), namespace: 'default', log: createLogger('warn'),
-    });
+    temporal = await startTestTemporal(temporalDir);
     dataDir = makeDataDir('chlogcrash');
     platform = await startPlatform({ dataDir, env: env() });
   }, 240_000);

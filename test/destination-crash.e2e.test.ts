@@ -3,12 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { openCatalog } from '../catalog';
 import { openChangeBatch } from '../catalog/change-batches';
-import { createLogger } from '../platform/logger';
-import { startDevServer, type DevServer } from '../temporal/dev-server';
+import type { DevServer } from '../temporal/dev-server';
 import { asSourceUser, eventually, grantCdc } from './support/cdc';
 import { createCdcSource, createDestination, expectSigned } from './support/destinations';
-import { testEnv } from './support/env';
-import { freePort } from './support/ports';
+import { startTestTemporal } from './support/temporal-dev';
 import { makeDataDir, startPlatform, type RunningPlatform } from './support/platform';
 import { createSourceDb, type SourceDb } from './support/source-db';
 import { WebhookReceiver } from './support/webhook-receiver';
@@ -47,14 +45,7 @@ describe('destination delivery through a SIGKILL', () => {
     await grantCdc(db);
     await asSourceUser(db, `CREATE TABLE items (id bigint PRIMARY KEY, rev int NOT NULL, note text)`);
     temporalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-temporal-'));
-    temporal = await startDevServer({
-      cliPath: testEnv().temporalCliPath,
-      dataDir: temporalDir,
-      port: await freePort(),
-      uiPort: await freePort(),
-      namespace: 'default',
-      log: createLogger('warn'),
-    });
+    temporal = await startTestTemporal(temporalDir);
     receiver = await new WebhookReceiver().start();
     receiver.answer('/crash', () => {
       lives.push(life);

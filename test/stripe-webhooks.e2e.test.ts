@@ -3,10 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Stripe from 'stripe';
 import { STRIPE_TABLES } from '../connectors/stripe/tables';
-import { createLogger } from '../platform/logger';
-import { startDevServer, type DevServer } from '../temporal/dev-server';
-import { testEnv } from './support/env';
-import { freePort } from './support/ports';
+import type { DevServer } from '../temporal/dev-server';
+import { startTestTemporal } from './support/temporal-dev';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { startStripeFake, type StripeFake } from './support/stripe-fake';
 import { historyText, searchAttributes, withTemporal } from './support/temporal-history';
@@ -77,9 +75,7 @@ describe('Stripe webhooks', () => {
     fake = await startStripeFake();
     for (let i = 0; i < 5; i++) fake.create('customer', { name: `Existing ${i}`, email: `existing${i}@example.com` }, { created: HOUR_AGO + i });
     temporalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-temporal-'));
-    temporal = await startDevServer({
-      cliPath: testEnv().temporalCliPath, dataDir: temporalDir, port: await freePort(), uiPort: await freePort(), namespace: 'default', log: createLogger('warn'),
-    });
+    temporal = await startTestTemporal(temporalDir);
     dataDir = makeDataDir('stripe-webhooks');
     platform = await startPlatform({ dataDir, env: env() });
     token = platform.token;
