@@ -82,8 +82,12 @@ describe('Postgres CDC', () => {
       return body;
     });
     expect(s.cdc.workflow_id).toBe(`cdc-${sourceId}`);
-    const slot = await db.admin.query(`SELECT plugin, active FROM pg_replication_slots WHERE slot_name = $1`, [s.cdc.slot_name]);
-    expect(slot.rows[0]).toEqual({ plugin: 'pgoutput', active: true });
+    // The stream activity reconnects between its runs, so the slot is briefly inactive at times;
+    // it must come back active under the mirror.
+    await eventually(async () => {
+      const slot = await db.admin.query(`SELECT plugin, active FROM pg_replication_slots WHERE slot_name = $1`, [s.cdc.slot_name]);
+      expect(slot.rows[0]).toEqual({ plugin: 'pgoutput', active: true });
+    });
     const pub = await db.admin.query(`SELECT pubviaroot FROM pg_publication WHERE pubname = $1`, [s.cdc.publication_name]);
     expect(pub.rows[0]).toEqual({ pubviaroot: true });
     // Slot lag is measured and shown with its status.
