@@ -1,0 +1,42 @@
+import { classifyHttpFailure } from './http';
+import { backoffMs, waitOut } from './waiting';
+
+/**
+ * Paging by key (keyset pagination): each request asks for up to `limit` items whose key sorts after the last
+ * key seen; a page shorter than the limit is the last. Every item comes with its key, which is also the exact
+ * place to resume after it — a batch's position, and where a request broken off mid-stream starts again
+ * (a reset or a timeout in the middle of a page is retried from the last item kept, never from the top).
+ */
+export interface KeysetOptions<Item> {
+  /** Resume after this key (undefined: from the first item). */
+  after?: string;
+  limit: number;
+  /** One page: the items after `after`, sorted by key, at most `limit`. */
+  page(after: string | undefined, limit: number): AsyncIterable<Item>;
+  keyOf(item: Item): string;
+  onWait?: () => void;
+  /** Broken-off pages retried in a row before the failure is thrown (default 6). */
+  attempts?: number;
+}
+
+export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenerator<{ item: Item; key: string }> {
+  let after = opts.after;
+  let failures = 0;
+  for (;;) {
+    let count = 0;
+    try {
+      for await (const item of opts.page(after, opts.limit)) {
+        const key = opts.keyOf(item);
+        count++;
+        failures = 0;
+        after = key;
+        yield { item, key };
+      }
+    } catch (err) {
+      if (classifyHttpFailure(err).kind !== 'transient' || failures >= (opts.attempts ?? 6)) throw err;
+      await waitOut(backoffMs(failures++), opts.onWait);
+      continue;
+    }
+    if (count < opts.limit) return;
+  }
+}
