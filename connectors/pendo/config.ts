@@ -18,7 +18,7 @@ export const pendoConfigSchema = strictObject({
     .string('integration_key is required: a Pendo integration key (Settings → Integrations → Integration Keys)')
     .trim()
     .min(1, 'integration_key must not be empty')
-    .regex(/^\S+$/, 'integration_key must not contain spaces'),
+    .regex(/^\S*$/, 'integration_key must not contain spaces'),
   region: z.enum(PENDO_REGIONS, `region must be one of ${PENDO_REGIONS.join(', ')} (the data centre of your Pendo subscription)`),
 });
 
