@@ -1,4 +1,5 @@
 import type { Connector } from './types';
+import { pendoConnector } from './pendo';
 import { postgresConnector } from './postgres';
 import { stripeConnector } from './stripe';
 
@@ -6,6 +7,7 @@ import { stripeConnector } from './stripe';
 export const connectors: Record<string, Connector<any>> = {
   [postgresConnector.spec.name]: postgresConnector,
   [stripeConnector.spec.name]: stripeConnector,
+  [pendoConnector.spec.name]: pendoConnector,
 };
 
 export function connectorFor(sourceType: string): Connector<any> | undefined {

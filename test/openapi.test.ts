@@ -125,6 +125,7 @@ describe('GET /api/openapi.json document', () => {
     expect(check.oneOf.map((o: any) => [o.properties.source_type.const, o.required])).toEqual([
       ['Postgres', ['source_type', 'host', 'dbname', 'user']],
       ['Stripe', ['source_type', 'stripe_secret_key']],
+      ['Pendo', ['source_type', 'integration_key', 'region']],
     ]);
     const cdcCheck = deref.paths['/api/sources/check-cdc-prerequisites'].post.requestBody.content['application/json'].schema;
     expect(Object.keys(cdcCheck.oneOf[0].properties)).toEqual(expect.arrayContaining(['source_type', 'host', 'tables', 'schemas']));

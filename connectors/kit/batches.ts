@@ -19,7 +19,8 @@ export class Batcher {
 
   add(line: string) {
     this.lines.push(line);
-    this.bytes += line.length;
+    // Bytes, not UTF-16 units: the limit is on what the warehouse receives.
+    this.bytes += Buffer.byteLength(line);
   }
 
   get rows() {

@@ -63,9 +63,12 @@ function arrayText(values: unknown[]): string {
 
 const pad3 = (n: number) => String(n).padStart(3, '0');
 
-/** Unix milliseconds as DateTime64(3) text; NULL outside what DateTime64 holds (1900–2299). */
+/** What DateTime64 holds: 1900-01-01 to 2299-12-31, as Unix milliseconds. */
+const inDateTime64 = (ms: number) => Number.isFinite(ms) && ms >= -2_208_988_800_000 && ms < 10_413_792_000_000;
+
+/** Unix milliseconds as DateTime64(3) text; NULL outside what DateTime64 holds. */
 function unixMillisText(ms: number): string {
-  if (!Number.isFinite(ms) || ms < -2_208_988_800_000 || ms >= 10_413_792_000_000) return TSV_NULL;
+  if (!inDateTime64(ms)) return TSV_NULL;
   const whole = Math.floor(ms);
   const seconds = Math.floor(whole / 1000);
   return `${unixSecondsText(seconds)}.${pad3(whole - seconds * 1000)}`;
@@ -83,7 +86,7 @@ export function fieldText(kind: ColumnKind, value: unknown): string {
     case 'bool':
       return typeof value === 'boolean' ? (value ? 'true' : 'false') : TSV_NULL;
     case 'timestamp':
-      return typeof value === 'number' && Number.isFinite(value) ? unixSecondsText(value) : TSV_NULL;
+      return typeof value === 'number' && inDateTime64(value * 1000) ? unixSecondsText(value) : TSV_NULL;
     case 'timestamp_ms':
       return typeof value === 'number' ? unixMillisText(value) : TSV_NULL;
     case 'id':

@@ -71,8 +71,10 @@ export function classifyHttpFailure(err: unknown): FailureKind {
   if (err instanceof RateLimited) return { kind: 'rate_limited', retryAfterMs: err.retryAfterMs };
   if (err instanceof ApiHttpError) return err.status >= 500 || err.status === 408 ? { kind: 'transient' } : { kind: 'fatal' };
   if (err instanceof ApiTimeout) return { kind: 'transient' };
-  // fetch's network failures (reset, refused, DNS) are TypeErrors whose `cause` says what happened.
-  if (err instanceof TypeError || (err as { code?: string })?.code === 'ECONNRESET') return { kind: 'transient' };
+  // fetch's network failures (refused, DNS: "fetch failed"; a body cut off by a reset: "terminated") are TypeErrors
+  // whose `cause` says what happened; any other TypeError is a bug, and retrying it would only hide it.
+  if (err instanceof TypeError && (err.cause !== undefined || err.message === 'fetch failed' || err.message === 'terminated')) return { kind: 'transient' };
+  if ((err as { code?: string })?.code === 'ECONNRESET') return { kind: 'transient' };
   return { kind: 'fatal' };
 }
 
@@ -93,15 +95,24 @@ export class HttpApi {
     return `${this.opts.baseUrl.replace(/\/$/, '')}${path}${qs}`;
   }
 
-  /** The whole answer, parsed. */
+  /** The whole answer, parsed. The timeout applies between two chunks, so a large answer on a slow link still arrives. */
   async json<T = unknown>(method: string, path: string, req: RequestOptions = {}): Promise<T> {
     return this.withRetries(req, async () => {
       const { res, idle } = await this.send(method, path, req);
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
       try {
-        return (await idle.guard(res.json())) as T;
+        for (;;) {
+          const { value, done } = await idle.guard(reader.read());
+          if (done) break;
+          text += decoder.decode(value, { stream: true });
+        }
       } finally {
         idle.clear();
+        await reader.cancel().catch(() => undefined);
       }
+      return JSON.parse(text + decoder.decode()) as T;
     });
   }
 
@@ -112,10 +123,12 @@ export class HttpApi {
    */
   async *jsonItems(method: string, path: string, req: RequestOptions & { at?: string } = {}): AsyncGenerator<unknown> {
     const { res, idle } = await this.withRetries(req, () => this.send(method, path, req));
+    // The reader, not the body, is cancelled at the end: the body is locked to it, and a consumer that stops
+    // early must still let the connection go.
+    const reader = res.body!.getReader();
     try {
       const scanner = new JsonArrayScanner(req.at);
       const decoder = new TextDecoder();
-      const reader = res.body!.getReader();
       for (;;) {
         const { value, done } = await idle.guard(reader.read());
         if (done) break;
@@ -125,7 +138,7 @@ export class HttpApi {
       scanner.end();
     } finally {
       idle.clear();
-      await res.body?.cancel().catch(() => undefined);
+      await reader.cancel().catch(() => undefined);
     }
   }
 

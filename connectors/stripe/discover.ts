@@ -1,19 +1,9 @@
+import { KIND_LABELS } from '../kit';
 import type { DiscoveredTable } from '../types';
 import { callStripe, listPage, StripePermissionDenied } from './client';
 import type { StripeConfig } from './config';
 import { objectColumns } from './rows';
 import { STRIPE_TABLES, type StripeTable } from './tables';
-
-const KIND_LABELS: Record<string, string> = {
-  string: 'string',
-  int: 'integer',
-  float: 'number',
-  bool: 'boolean',
-  timestamp: 'timestamp',
-  id: 'id (expandable)',
-  json: 'json',
-  strings: 'array of strings',
-};
 
 /** Lists one object of the table (nested: of the first customer's): a refusal names the permission it lacks. */
 async function probe(config: StripeConfig, table: StripeTable): Promise<string | undefined> {
@@ -65,7 +55,7 @@ export async function discoverStripe(config: StripeConfig): Promise<DiscoveredTa
       supports_webhooks: true,
       incremental_fields: table.nested ? [] : [{ field: table.cursorField, type: 'datetime', label: table.cursorField, nullable: false }],
       detected_primary_keys: ['id'],
-      available_columns: columns.map((c) => ({ field: c.name, type: KIND_LABELS[c.kind] ?? c.kind, nullable: c.nullable })),
+      available_columns: columns.map((c) => ({ field: c.name, type: KIND_LABELS[c.kind], nullable: c.nullable })),
       description: describeTable(table, refusals[i]),
     };
   });

@@ -1,8 +1,9 @@
 import type Stripe from 'stripe';
+import { Batcher, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, parsePosition, type KitColumn } from '../kit';
 import type { Batch, ReadRequest } from '../types';
 import { callStripe, listPage } from './client';
 import type { StripeConfig } from './config';
-import { objectColumns, objectRow, rowColumns, type StripeColumn } from './rows';
+import { objectColumns, objectRow, rowColumns } from './rows';
 import { stripeTable, type StripeTable } from './tables';
 
 /**
@@ -33,8 +34,6 @@ function settleSeconds(): number {
 /** Incremental re-reads this much before its cursor: events and lists are eventually consistent. */
 const OVERLAP_SECONDS = 300;
 const PAGE_SIZE = 100;
-const BATCH_ROWS = 1000;
-const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** How long Stripe keeps events (30 days), less an hour's margin; TRIBUTARY_STRIPE_EVENTS_WINDOW_SECONDS overrides it. */
 export function eventsWindowSeconds(): number {
@@ -75,16 +74,6 @@ interface StripeCursor {
   /** append: objects created after this second are new. */
   created?: number;
   run?: Run;
-}
-
-function parseCursor(raw: string | undefined): StripeCursor {
-  if (raw === undefined || raw === null || raw === '') return {};
-  try {
-    const parsed = JSON.parse(raw) as StripeCursor;
-    return typeof parsed === 'object' && parsed !== null ? parsed : {};
-  } catch {
-    throw new Error(`stored Stripe cursor is not valid: ${raw}`);
-  }
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -128,41 +117,13 @@ async function* walk(config: StripeConfig, table: StripeTable, created: Stripe.R
   }
 }
 
-/** Cuts rendered rows into batches of BATCH_ROWS rows or batchBytes bytes, each with the cursor reached. */
-class Batcher {
-  private lines: string[] = [];
-  private bytes = 0;
-  constructor(
-    private readonly columns: string[],
-    private readonly batchBytes: number,
-  ) {}
-
-  add(line: string) {
-    this.lines.push(line);
-    this.bytes += Buffer.byteLength(line);
-  }
-
-  get full() {
-    return this.lines.length >= BATCH_ROWS || this.bytes >= this.batchBytes;
-  }
-
-  /** The rows so far (possibly none: a batch that only moves the cursor) and the cursor they reach. */
-  take(cursor: StripeCursor, extra: Partial<Batch> = {}): Batch {
-    const data = Buffer.from(this.lines.join(''), 'utf8');
-    const batch: Batch = { format: 'TabSeparated', columns: this.columns, data, rows: this.lines.length, cursor: JSON.stringify(cursor), ...extra };
-    this.lines = [];
-    this.bytes = 0;
-    return batch;
-  }
-}
-
 export async function* readStripe(config: StripeConfig, req: ReadRequest): AsyncGenerator<Batch> {
   const table = stripeTable(req.table);
   if (!table) throw new Error(`unknown Stripe table "${req.table}"`);
-  const columns = (req.columns as StripeColumn[]).length ? (req.columns as StripeColumn[]) : objectColumns(table.objectType);
-  const batcher = new Batcher(rowColumns(columns), req.batchBytes ?? DEFAULT_BATCH_BYTES);
+  const columns = (req.columns as KitColumn[]).length ? (req.columns as KitColumn[]) : objectColumns(table.objectType);
+  const batcher = new Batcher(rowColumns(columns), req.batchBytes ?? DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS);
   const reader: Reader = { config, table, columns, batcher, onWait: () => req.heartbeat?.() };
-  const state = parseCursor(req.cursor);
+  const state: StripeCursor = parsePosition<StripeCursor>(req.cursor, 'Stripe');
   const listInto = (run: Run, created: Stripe.RangeQueryParam | undefined, version: bigint, base: StripeCursor) =>
     listBatches(reader, run, created, version, base);
 
@@ -199,7 +160,7 @@ export async function* readStripe(config: StripeConfig, req: ReadRequest): Async
 interface Reader {
   config: StripeConfig;
   table: StripeTable;
-  columns: StripeColumn[];
+  columns: KitColumn[];
   batcher: Batcher;
   onWait: () => void;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { SourceError, WebhookRejected, type Batch, type WebhookCapability, type WebhookEvent } from '../types';
 import { callStripe, StripePermissionDenied } from './client';
@@ -36,14 +37,19 @@ export const stripeWebhooks: WebhookCapability<StripeConfig> = {
           : 'no table of this source is set to sync_type "webhook": enable one first',
       );
     }
+    // One key for every attempt: a retried create whose first answer was lost gets that endpoint back, not a second one.
+    const idempotencyKey = `tributary-webhook-${randomUUID()}`;
     const endpoint = await callStripe(config, (s) =>
-      s.webhookEndpoints.create({
-        url,
-        enabled_events: enabled as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
-        description: 'Tributary: real-time sync of the tables set to webhook',
-        // Events in the version the columns follow, whatever the account's default.
-        api_version: STRIPE_API_SPEC_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion,
-      }),
+      s.webhookEndpoints.create(
+        {
+          url,
+          enabled_events: enabled as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
+          description: 'Tributary: real-time sync of the tables set to webhook',
+          // Events in the version the columns follow, whatever the account's default.
+          api_version: STRIPE_API_SPEC_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion,
+        },
+        { idempotencyKey },
+      ),
     ).catch((err) => {
       if (err instanceof StripePermissionDenied) throw new SourceError(`Stripe refused to create the webhook endpoint: ${WRITE_WEBHOOKS_PERMISSION}. (Stripe: ${err.message})`);
       throw err;

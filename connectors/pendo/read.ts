@@ -1,0 +1,161 @@
+import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetItems, objectRow, parsePosition, rowColumns, waitOut, type KitColumn } from '../kit';
+import type { Batch, ReadRequest } from '../types';
+import { pendoApi, pendoError } from './client';
+import type { PendoConfig } from './config';
+import { aggregationBody } from './pipeline';
+import { INCREMENTAL_FIELD, LASTUPDATED_PATH, pendoTable, type AggregationTable, type ListTable } from './tables';
+
+/**
+ * Reading a Pendo table. Every batch carries the position reached (Batch.cursor), so a retried attempt
+ * resumes there instead of from the top:
+ *
+ * - features, pages, guides: one streamed GET of the whole list (Pendo does not page them); the position is
+ *   how many items were read, and a resumed read skips that many of the same listing.
+ * - visitors, accounts: the aggregation endpoint, page by page in id order; the position is the last id.
+ *   Incremental adds a filter on `metadata.auto.lastupdated` from the highest value the last run reached,
+ *   less an overlap; its cursor holds that value plus the run's own keyset position while a run is in flight.
+ */
+
+/** Rows per aggregation request (TRIBUTARY_PENDO_PAGE_SIZE). */
+export function pageSize(): number {
+  const v = Math.floor(Number(process.env.TRIBUTARY_PENDO_PAGE_SIZE));
+  return Number.isFinite(v) && v > 0 ? v : 5000;
+}
+
+/**
+ * Incremental re-reads this far before the last `lastupdated` it saw: Pendo processes data in hourly batches,
+ * so a visitor may be written with a `lastupdated` a little older than rows the previous run already read.
+ */
+export const OVERLAP_MS = 60 * 60 * 1000;
+
+/** The stored incremental cursor (JSON text in the catalog, and in heartbeats while a run is in flight). */
+export interface IncrementalCursor {
+  /** The highest `metadata.auto.lastupdated` (epoch ms) loaded by completed runs. */
+  since?: number;
+  /** The run in flight: its filter value, its last id, and the highest `lastupdated` it has loaded. */
+  run?: { from?: number; after?: string; max?: number };
+}
+
+/** The request's columns (named as the warehouse has them) with their declared kinds and paths. */
+function readColumns(declared: KitColumn[], requested: ReadRequest['columns']): KitColumn[] {
+  if (!requested.length) return declared;
+  const bySource = new Map(declared.map((c) => [c.sourceName, c]));
+  return requested.map((c) => {
+    const d = bySource.get(c.sourceName);
+    if (!d) throw new Error(`Pendo has no column "${c.sourceName}"`);
+    return { ...d, name: c.name };
+  });
+}
+
+interface Reader {
+  config: PendoConfig;
+  columns: KitColumn[];
+  batcher: Batcher;
+  version: bigint;
+  onWait: () => void;
+}
+
+export async function* readPendo(config: PendoConfig, req: ReadRequest): AsyncGenerator<Batch> {
+  const table = pendoTable(req.table);
+  if (!table) throw new Error(`Pendo has no table "${req.table}"`);
+  const columns = readColumns(table.columns, req.columns);
+  const r: Reader = { config, columns, batcher: new Batcher(rowColumns(columns), req.batchBytes ?? DEFAULT_BATCH_BYTES), version: req.version, onWait: () => req.heartbeat?.() };
+  try {
+    if (table.kind === 'list') {
+      if (req.mode !== 'full_refresh') throw new Error(`Pendo ${table.name} sync with full_refresh only (asked: ${req.mode})`);
+      yield* readList(r, table, parsePosition<{ skip: number }>(req.cursor, 'Pendo').skip ?? 0);
+      return;
+    }
+    if (req.mode === 'full_refresh') {
+      yield* readAggregation(r, table, parsePosition<{ after: string }>(req.cursor, 'Pendo').after);
+      return;
+    }
+    if (req.mode === 'incremental') {
+      if (req.cursorField && req.cursorField !== INCREMENTAL_FIELD) throw new Error(`Pendo ${table.name} read incrementally on "${INCREMENTAL_FIELD}" only (asked: "${req.cursorField}")`);
+      yield* readIncremental(r, table, incrementalCursor(req.cursor));
+      return;
+    }
+    throw new Error(`Pendo ${table.name} sync with full_refresh or incremental (asked: ${req.mode})`);
+  } catch (err) {
+    throw pendoError(err, config, table.kind === 'aggregation');
+  }
+}
+
+/** A stored cursor; a bare number (set by hand) is taken as `since`. */
+export function incrementalCursor(raw: string | undefined): IncrementalCursor {
+  if (raw !== undefined && /^\s*\d+\s*$/.test(raw)) return { since: Number(raw) };
+  return parsePosition<IncrementalCursor>(raw, 'Pendo incremental');
+}
+
+/** The listing, streamed; a connection broken off mid-answer is asked again and the items already read skipped. */
+async function* readList(r: Reader, table: ListTable, skip: number): AsyncGenerator<Batch> {
+  const api = pendoApi(r.config);
+  let read = 0;
+  for (let failures = 0; ; ) {
+    let seen = 0;
+    try {
+      for await (const item of api.jsonItems('GET', table.path, { query: { expand: '*' }, onWait: r.onWait })) {
+        if (++seen <= Math.max(skip, read)) continue;
+        read = seen;
+        failures = 0;
+        const object = item as Record<string, unknown>;
+        if (typeof object?.[table.key] !== 'string') continue;
+        r.batcher.add(objectRow(r.columns, object, r.version, false));
+        if (r.batcher.full) yield r.batcher.take({ skip: read });
+      }
+      break;
+    } catch (err) {
+      if (classifyHttpFailure(err).kind !== 'transient' || failures >= 6) throw err;
+      await waitOut(backoffMs(failures++), r.onWait);
+    }
+  }
+  yield r.batcher.take({ skip: Math.max(skip, read) });
+}
+
+/** Visitors or accounts in id order, after `after`; `updatedSince`: only those updated since (incremental). */
+function pages(r: Reader, table: AggregationTable, after: string | undefined, updatedSince?: number) {
+  const api = pendoApi(r.config);
+  return keysetItems<Record<string, unknown>>({
+    after,
+    limit: pageSize(),
+    page: (from, limit) =>
+      api.jsonItems('POST', '/api/v1/aggregation', {
+        body: aggregationBody({ source: table.source, key: table.key, limit, after: from, updatedSince }),
+        at: 'results',
+        onWait: r.onWait,
+      }) as AsyncIterable<Record<string, unknown>>,
+    keyOf: (item) => String(item?.[table.key] ?? ''),
+    onWait: r.onWait,
+  });
+}
+
+async function* readAggregation(r: Reader, table: AggregationTable, after: string | undefined): AsyncGenerator<Batch> {
+  let last = after;
+  for await (const { item, key } of pages(r, table, after)) {
+    last = key;
+    if (typeof item[table.key] !== 'string') continue;
+    r.batcher.add(objectRow(r.columns, item, r.version, false));
+    if (r.batcher.full) yield r.batcher.take({ after: last });
+  }
+  yield r.batcher.take({ after: last });
+}
+
+function lastUpdated(item: Record<string, unknown>): number | undefined {
+  let v: unknown = item;
+  for (const k of LASTUPDATED_PATH) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+async function* readIncremental(r: Reader, table: AggregationTable, state: IncrementalCursor): AsyncGenerator<Batch> {
+  // The first run has no `since`: it reads every row, without the filter (rows never updated have no lastupdated).
+  const run = state.run ?? { from: state.since !== undefined ? state.since - OVERLAP_MS : undefined, max: state.since };
+  for await (const { item, key } of pages(r, table, run.after, run.from)) {
+    run.after = key;
+    if (typeof item[table.key] !== 'string') continue;
+    const updated = lastUpdated(item);
+    if (updated !== undefined && (run.max === undefined || updated > run.max)) run.max = updated;
+    r.batcher.add(objectRow(r.columns, item, r.version, false));
+    if (r.batcher.full) yield r.batcher.take({ since: state.since, run } satisfies IncrementalCursor);
+  }
+  yield r.batcher.take({ since: run.max ?? state.since } satisfies IncrementalCursor);
+}

@@ -1,0 +1,251 @@
+import { fromZod } from '../api/errors';
+import { ApiHttpError, objectRow, rowColumns } from '../connectors/kit';
+import { AggregationRefused, baseUrl, pendoError } from '../connectors/pendo/client';
+import { pendoConfigSchema } from '../connectors/pendo/config';
+import { aggregationBody, aggregationPipeline, quoteLiteral } from '../connectors/pendo/pipeline';
+import { incrementalCursor } from '../connectors/pendo/read';
+import { spec } from '../connectors/pendo/spec';
+import { pendoTable, PENDO_TABLES } from '../connectors/pendo/tables';
+import { connectorFor } from '../connectors/registry';
+import { SourceError } from '../connectors/types';
+
+/**
+ * The Pendo connector's pure parts: the aggregation requests it sends, how Pendo objects land as typed
+ * warehouse rows, and how bad configuration is named. Requests against a Pendo-like server are in
+ * pendo.e2e.test.ts.
+ */
+
+/** A rendered row as { column: TabSeparated text }. */
+function rendered(table: string, object: Record<string, unknown>): Record<string, string> {
+  const columns = pendoTable(table)!.columns;
+  const line = objectRow(columns, object, 7n, false);
+  expect(line.endsWith('\n')).toBe(true);
+  const values = line.slice(0, -1).split('\t');
+  const names = rowColumns(columns);
+  expect(values).toHaveLength(names.length);
+  return Object.fromEntries(names.map((n, i) => [n, values[i]]));
+}
+
+/** The values a filter stage's string literal stands for, read back as the grammar says (\" and \\ only). */
+function unquote(literal: string): string {
+  expect(literal).toMatch(/^"(?:[^"\\]|\\["\\])*"$/);
+  return literal.slice(1, -1).replace(/\\(["\\])/g, '$1');
+}
+
+describe('aggregation pipeline', () => {
+  test('a first page: source, sort on the key, limit — no filter', () => {
+    expect(aggregationBody({ source: 'visitors', key: 'visitorId', limit: 5000 })).toEqual({
+      response: { mimeType: 'application/json' },
+      request: { pipeline: [{ source: { visitors: null } }, { sort: ['visitorId'] }, { limit: 5000 }] },
+    });
+  });
+
+  test('resuming: a filter past the last id, after the sort', () => {
+    expect(aggregationPipeline({ source: 'accounts', key: 'accountId', limit: 2, after: 'acme-9' })).toEqual([
+      { source: { accounts: null } },
+      { sort: ['accountId'] },
+      { filter: 'accountId > "acme-9"' },
+      { limit: 2 },
+    ]);
+  });
+
+  test('ids with quotes and backslashes are escaped so the literal reads back as the id', () => {
+    for (const id of ['say "hi"', 'C:\\Users\\x', 'end\\', '\\"', 'a"b\\"c', '', 'ünï "ç" 中文']) {
+      const literal = quoteLiteral(id);
+      expect(unquote(literal)).toBe(id);
+      const [, , filter] = aggregationPipeline({ source: 'visitors', key: 'visitorId', limit: 10, after: id });
+      expect(filter).toEqual({ filter: `visitorId > ${literal}` });
+    }
+    // A trailing backslash must not escape the closing quote.
+    expect(quoteLiteral('end\\')).toBe('"end\\\\"');
+    expect(quoteLiteral('a"b')).toBe('"a\\"b"');
+  });
+
+  test('incremental: the lastupdated filter comes right after the source, before the sort and the resume filter', () => {
+    expect(aggregationPipeline({ source: 'visitors', key: 'visitorId', limit: 100, updatedSince: 1_700_000_000_123.9, after: 'v"1' })).toEqual([
+      { source: { visitors: null } },
+      { filter: 'metadata.auto.lastupdated >= 1700000000123' },
+      { sort: ['visitorId'] },
+      { filter: 'visitorId > "v\\"1"' },
+      { limit: 100 },
+    ]);
+  });
+
+  test('a stored incremental cursor: JSON with the run in flight, or a bare number taken as since', () => {
+    expect(incrementalCursor(undefined)).toEqual({});
+    expect(incrementalCursor('1700000000000')).toEqual({ since: 1_700_000_000_000 });
+    expect(incrementalCursor('{"since":5,"run":{"from":1,"after":"x","max":9}}')).toEqual({ since: 5, run: { from: 1, after: 'x', max: 9 } });
+    expect(() => incrementalCursor('{oops')).toThrow(/not valid JSON/);
+  });
+});
+
+describe('rows are typed, not dumped', () => {
+  // A visitor as the aggregation endpoint returns it (Pendo's documented metadata groups).
+  const visitor = {
+    visitorId: 'user-"42"\\x',
+    metadata: {
+      auto: {
+        accountid: 'acme',
+        accountids: ['acme', 'globex'],
+        firstvisit: 1_500_000_000_000,
+        lastvisit: 1_700_000_000_123,
+        lastupdated: 1_700_000_100_000,
+        idhash: 1234567890,
+        lastbrowsername: 'Chrome',
+        lastbrowserversion: '120.0',
+        lastoperatingsystem: 'Mac OS X',
+        lastservername: 'app.example.com',
+        lastuseragent: 'Mozilla/5.0\t(Macintosh)',
+        id: 'user-"42"\\x',
+      },
+      agent: { email: 'a@example.com', language: 'en-US' },
+      custom: { plan: 'pro' },
+      auto__323232: { lastvisit: 1_700_000_000_000 },
+    },
+  };
+
+  test('visitor: key, metadata kept whole, common auto fields lifted with their types', () => {
+    const row = rendered('visitors', visitor);
+    expect(row.visitor_id).toBe('user-"42"\\\\x'); // TabSeparated escapes the backslash
+    expect(JSON.parse(row.metadata.replace(/\\\\/g, '\\'))).toEqual(visitor.metadata);
+    expect(row.accountid).toBe('acme');
+    expect(JSON.parse(row.accountids)).toEqual(['acme', 'globex']);
+    expect(row.firstvisit).toBe('2017-07-14 02:40:00.000');
+    expect(row.lastvisit).toBe('2023-11-14 22:13:20.123');
+    expect(row.lastupdated).toBe('2023-11-14 22:15:00.000');
+    expect(row.idhash).toBe('1234567890');
+    expect(row.lastbrowsername).toBe('Chrome');
+    expect(row.lastuseragent).toBe('Mozilla/5.0\\t(Macintosh)');
+    expect(row.nid).toBe('\\N'); // absent → NULL
+    expect(row._tributary_version).toBe('7');
+    expect(row._tributary_is_deleted).toBe('0');
+  });
+
+  test('feature: epoch-ms times, appId an integer, flags bools, nested objects and arrays JSON text', () => {
+    const feature = {
+      id: 'feat-1',
+      appId: -323232,
+      name: 'Save button',
+      kind: 'Feature',
+      createdAt: 1_600_000_000_000,
+      lastUpdatedAt: 1_650_000_000_500,
+      createdByUser: { id: 'u1', username: 'ann', role: 8 },
+      group: { id: 'g1', name: 'Core' },
+      dirty: false,
+      isCoreEvent: true,
+      appWide: 'yes', // not a bool: NULL rather than a wrong value
+      pageId: 'page-1',
+      elementPathRules: ['button.save', '#save'],
+      eventPropertyConfigurations: null,
+    };
+    const row = rendered('features', feature);
+    expect(row.id).toBe('feat-1');
+    expect(row.app_id).toBe('-323232');
+    expect(row.created_at).toBe('2020-09-13 12:26:40.000');
+    expect(row.last_updated_at).toBe('2022-04-15 05:20:00.500');
+    expect(JSON.parse(row.created_by_user)).toEqual(feature.createdByUser);
+    expect(JSON.parse(row.group)).toEqual(feature.group);
+    expect(JSON.parse(row.element_path_rules)).toEqual(feature.elementPathRules);
+    expect(row.dirty).toBe('false');
+    expect(row.is_core_event).toBe('true');
+    expect(row.app_wide).toBe('\\N');
+    expect(row.event_property_configurations).toBe('\\N');
+    expect(row.valid_through).toBe('\\N');
+  });
+
+  test('guide: publishedAt is a time, steps JSON', () => {
+    const row = rendered('guides', { id: 'g', appId: 1, state: 'public', publishedAt: 1_700_000_000_000, isMultiStep: true, steps: [{ id: 's1', rank: 0 }] });
+    expect(row.published_at).toBe('2023-11-14 22:13:20.000');
+    expect(row.is_multi_step).toBe('true');
+    expect(JSON.parse(row.steps)).toEqual([{ id: 's1', rank: 0 }]);
+  });
+
+  test('declared types: keys not nullable, times DateTime64(3, UTC), appId Int64, metadata a JSON string', () => {
+    const type = (table: string, source: string) => pendoTable(table)!.columns.find((c) => c.sourceName === source)?.type;
+    expect(type('visitors', 'visitorId')).toBe('String');
+    expect(type('accounts', 'accountId')).toBe('String');
+    for (const t of ['features', 'pages', 'guides']) {
+      expect(type(t, 'id')).toBe('String');
+      expect(type(t, 'createdAt')).toBe("Nullable(DateTime64(3, 'UTC'))");
+      expect(type(t, 'appId')).toBe('Nullable(Int64)');
+    }
+    expect(type('visitors', 'lastupdated')).toBe("Nullable(DateTime64(3, 'UTC'))");
+    expect(type('accounts', 'lastvisit')).toBe("Nullable(DateTime64(3, 'UTC'))");
+    expect(type('visitors', 'metadata')).toBe('Nullable(String)');
+    for (const t of PENDO_TABLES) {
+      const names = t.columns.map((c) => c.name);
+      expect(new Set(names).size).toBe(names.length);
+      for (const n of names) expect(n).toMatch(/^[a-z][a-z0-9_]*$/);
+    }
+  });
+});
+
+describe('configuration and errors name the field', () => {
+  const details = (body: unknown) => {
+    const parsed = pendoConfigSchema.safeParse(body);
+    if (parsed.success) throw new Error(`accepted: ${JSON.stringify(body)}`);
+    return fromZod(parsed.error).details;
+  };
+
+  test('a good config passes, the key trimmed', () => {
+    expect(pendoConfigSchema.parse({ integration_key: ' k-1.us ', region: 'EU' })).toEqual({ integration_key: 'k-1.us', region: 'EU' });
+  });
+
+  test('an unknown region names the field and the choices', () => {
+    expect(details({ integration_key: 'k', region: 'eu' })).toEqual([{ field: 'region', message: expect.stringMatching(/^region must be one of US, US1, EU, Japan, Australia/) }]);
+    expect(details({ integration_key: 'k' })).toEqual([{ field: 'region', message: expect.stringMatching(/^region must be one of/) }]);
+  });
+
+  test('a missing or empty key names integration_key', () => {
+    expect(details({ region: 'US' })).toEqual([{ field: 'integration_key', message: expect.stringMatching(/integration_key is required/) }]);
+    expect(details({ integration_key: '  ', region: 'US' })).toEqual([{ field: 'integration_key', message: expect.stringMatching(/integration_key/) }]);
+  });
+
+  test('an unknown key is refused, with the known one it most likely meant', () => {
+    expect(details({ integration_key: 'k', region: 'US', integraton_key: 'k' })).toEqual([
+      { field: 'integraton_key', message: 'unknown field "integraton_key": did you mean "integration_key"?' },
+    ]);
+  });
+
+  test('401/403 name the key and the region, and say a key from another region is the usual cause', () => {
+    const config = { integration_key: 'k', region: 'Japan' as const };
+    for (const status of [401, 403]) {
+      const err = pendoError(new ApiHttpError(status, '', 'GET', '/api/v1/page'), config);
+      expect(err).toBeInstanceOf(SourceError);
+      expect((err as SourceError).field).toBe('integration_key');
+      expect((err as Error).message).toMatch(/integration_key/);
+      expect((err as Error).message).toMatch(/Japan \(app\.jpn\.pendo\.io\)/);
+      expect((err as Error).message).toMatch(/another region is the usual cause/);
+    }
+    const refused = pendoError(new ApiHttpError(403, '', 'POST', '/api/v1/aggregation'), config, true);
+    expect(refused).toBeInstanceOf(AggregationRefused);
+    expect((refused as Error).message).toMatch(/"Allow Write Access"/);
+    const other = new ApiHttpError(500, '', 'GET', '/api/v1/page');
+    expect(pendoError(other, config)).toBe(other);
+  });
+
+  test('regions map to their hosts, through the test template when set', () => {
+    const before = process.env.TRIBUTARY_PENDO_API_URL;
+    try {
+      delete process.env.TRIBUTARY_PENDO_API_URL;
+      expect(baseUrl('US')).toBe('https://app.pendo.io');
+      expect(baseUrl('US1')).toBe('https://us1.app.pendo.io');
+      expect(baseUrl('Australia')).toBe('https://app.au.pendo.io');
+      process.env.TRIBUTARY_PENDO_API_URL = 'http://127.0.0.1:5555/{host}';
+      expect(baseUrl('EU')).toBe('http://127.0.0.1:5555/app.eu.pendo.io');
+    } finally {
+      if (before === undefined) delete process.env.TRIBUTARY_PENDO_API_URL;
+      else process.env.TRIBUTARY_PENDO_API_URL = before;
+    }
+  });
+
+  test('the wizard entry: Pendo, alpha, not featured, a secret key and the five regions', () => {
+    expect(connectorFor('Pendo')?.spec).toBe(spec);
+    expect(spec).toMatchObject({ name: 'Pendo', featured: false, unreleasedSource: false });
+    expect(spec.caption).toMatch(/alpha/i);
+    const [key, region] = spec.fields;
+    expect(key).toMatchObject({ name: 'integration_key', type: 'password', secret: true, required: true });
+    expect(region).toMatchObject({ name: 'region', type: 'select', required: true });
+    expect(region.options!.map((o) => o.value)).toEqual(['US', 'US1', 'EU', 'Japan', 'Australia']);
+  });
+});
