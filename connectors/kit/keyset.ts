@@ -17,6 +17,8 @@ export interface KeysetOptions<Item> {
   onWait?: () => void;
   /** Broken-off pages retried in a row before the failure is thrown (default 6). */
   attempts?: number;
+  /** Longest back-off between two of them (default 20 s). */
+  maxBackoffMs?: number;
 }
 
 export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenerator<{ item: Item; key: string }> {
@@ -34,7 +36,7 @@ export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenera
       }
     } catch (err) {
       if (classifyHttpFailure(err).kind !== 'transient' || failures >= (opts.attempts ?? 6)) throw err;
-      await waitOut(backoffMs(failures++), opts.onWait);
+      await waitOut(backoffMs(failures++, 500, opts.maxBackoffMs), opts.onWait);
       continue;
     }
     if (count < opts.limit) return;
