@@ -1,9 +1,10 @@
 import { fromZod } from '../api/errors';
-import { ApiHttpError, objectRow, rowColumns } from '../connectors/kit';
+import { ApiHttpError, rowColumns } from '../connectors/kit';
 import { AggregationRefused, baseUrl, pendoError } from '../connectors/pendo/client';
 import { pendoConfigSchema } from '../connectors/pendo/config';
 import { aggregationBody, aggregationPipeline, quoteLiteral } from '../connectors/pendo/pipeline';
 import { incrementalCursor } from '../connectors/pendo/read';
+import { pendoRow } from '../connectors/pendo/rows';
 import { spec } from '../connectors/pendo/spec';
 import { pendoTable, PENDO_TABLES } from '../connectors/pendo/tables';
 import { connectorFor } from '../connectors/registry';
@@ -18,7 +19,7 @@ import { SourceError } from '../connectors/types';
 /** A rendered row as { column: TabSeparated text }. */
 function rendered(table: string, object: Record<string, unknown>): Record<string, string> {
   const columns = pendoTable(table)!.columns;
-  const line = objectRow(columns, object, 7n, false);
+  const line = pendoRow(columns, object, 7n);
   expect(line.endsWith('\n')).toBe(true);
   const values = line.slice(0, -1).split('\t');
   const names = rowColumns(columns);
@@ -117,6 +118,10 @@ describe('rows are typed, not dumped', () => {
     expect(row.lastbrowsername).toBe('Chrome');
     expect(row.lastuseragent).toBe('Mozilla/5.0\\t(Macintosh)');
     expect(row.nid).toBe('\\N'); // absent → NULL
+    // A never-visited app's zero time is NULL in its lifted column, and stays 0 inside metadata.
+    const fresh = rendered('visitors', { visitorId: 'v', metadata: { auto: { lastvisit: 0, lastupdated: 5 } } });
+    expect(fresh.lastvisit).toBe('\\N');
+    expect(JSON.parse(fresh.metadata)).toEqual({ auto: { lastvisit: 0, lastupdated: 5 } });
     expect(row._tributary_version).toBe('7');
     expect(row._tributary_is_deleted).toBe('0');
   });
@@ -153,9 +158,12 @@ describe('rows are typed, not dumped', () => {
     expect(row.valid_through).toBe('\\N');
   });
 
-  test('guide: publishedAt is a time, steps JSON', () => {
-    const row = rendered('guides', { id: 'g', appId: 1, state: 'public', publishedAt: 1_700_000_000_000, isMultiStep: true, steps: [{ id: 's1', rank: 0 }] });
+  test('guide: publishedAt is a time, 0 (never) is NULL, steps JSON', () => {
+    const guide = { id: 'g', appId: 1, state: 'public', publishedAt: 1_700_000_000_000, resetAt: 0, expiresAfter: 0, isMultiStep: true, steps: [{ id: 's1', rank: 0 }] };
+    const row = rendered('guides', guide);
     expect(row.published_at).toBe('2023-11-14 22:13:20.000');
+    expect(row.reset_at).toBe('\\N');
+    expect(row.expires_after).toBe('\\N');
     expect(row.is_multi_step).toBe('true');
     expect(JSON.parse(row.steps)).toEqual([{ id: 's1', rank: 0 }]);
   });

@@ -1,8 +1,9 @@
-import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetItems, objectRow, parsePosition, rowColumns, waitOut, type KitColumn } from '../kit';
+import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetItems, parsePosition, rowColumns, waitOut, type KitColumn } from '../kit';
 import type { Batch, ReadRequest } from '../types';
 import { pendoApi, pendoError } from './client';
 import type { PendoConfig } from './config';
 import { aggregationBody } from './pipeline';
+import { pendoRow } from './rows';
 import { INCREMENTAL_FIELD, LASTUPDATED_PATH, pendoTable, type AggregationTable, type ListTable } from './tables';
 
 /**
@@ -100,7 +101,7 @@ async function* readList(r: Reader, table: ListTable, skip: number): AsyncGenera
         failures = 0;
         const object = item as Record<string, unknown>;
         if (typeof object?.[table.key] !== 'string') continue;
-        r.batcher.add(objectRow(r.columns, object, r.version, false));
+        r.batcher.add(pendoRow(r.columns, object, r.version));
         if (r.batcher.full) yield r.batcher.take({ skip: read });
       }
       break;
@@ -134,7 +135,7 @@ async function* readAggregation(r: Reader, table: AggregationTable, after: strin
   for await (const { item, key } of pages(r, table, after)) {
     last = key;
     if (typeof item[table.key] !== 'string') continue;
-    r.batcher.add(objectRow(r.columns, item, r.version, false));
+    r.batcher.add(pendoRow(r.columns, item, r.version));
     if (r.batcher.full) yield r.batcher.take({ after: last });
   }
   yield r.batcher.take({ after: last });
@@ -154,7 +155,7 @@ async function* readIncremental(r: Reader, table: AggregationTable, state: Incre
     if (typeof item[table.key] !== 'string') continue;
     const updated = lastUpdated(item);
     if (updated !== undefined && (run.max === undefined || updated > run.max)) run.max = updated;
-    r.batcher.add(objectRow(r.columns, item, r.version, false));
+    r.batcher.add(pendoRow(r.columns, item, r.version));
     if (r.batcher.full) yield r.batcher.take({ since: state.since, run } satisfies IncrementalCursor);
   }
   yield r.batcher.take({ since: run.max ?? state.since } satisfies IncrementalCursor);
