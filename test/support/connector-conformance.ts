@@ -26,6 +26,8 @@ export interface ConformanceSource {
 }
 
 export interface ConformanceSubject<Config> {
+  /** The label of its tests (default: the spec's name). */
+  name?: string;
   connector: Connector<Config>;
   /** Starts the source (a local fake of the API, filled with enough rows for several batches). */
   start(): Promise<ConformanceSource>;
@@ -72,7 +74,7 @@ export function describeConnectorConformance<Config>(subject: ConformanceSubject
   const { connector, table, credentialField } = subject;
   const keyColumn = subject.keyColumn ?? 'id';
 
-  describe(`connector conformance: ${connector.spec.name} (${table})`, () => {
+  describe(`connector conformance: ${subject.name ?? connector.spec.name} (${table})`, () => {
     let source: ConformanceSource;
     let config: Config;
     let columns: WarehouseColumn[];
