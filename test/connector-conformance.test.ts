@@ -6,11 +6,10 @@ import { startStripeFake } from './support/stripe-fake';
 
 /**
  * Every API connector through the same conformance tests (test/support/connector-conformance.ts), each
- * against its local fake of the API. A new connector is one more entry.
+ * against its local fake of the API. A new connector (or another table of one) is one more entry.
  */
 
 describeConnectorConformance({
-  name: 'Stripe',
   connector: stripeConnector,
   credentialField: 'stripe_secret_key',
   table: 'Customer',

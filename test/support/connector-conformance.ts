@@ -1,6 +1,7 @@
 import type { ZodError } from 'zod';
 import { zodDetails } from '../../api/errors';
 import { KIND_LABELS } from '../../connectors/kit';
+import { connectorFor } from '../../connectors/registry';
 import { secretFieldNames, SourceError, type Batch, type Connector, type DiscoveredTable } from '../../connectors/types';
 import type { WarehouseColumn } from '../../warehouse/columns';
 
@@ -25,7 +26,8 @@ export interface ConformanceSource {
 }
 
 export interface ConformanceSubject<Config> {
-  name: string;
+  /** The label of its tests (default: the spec's name). */
+  name?: string;
   connector: Connector<Config>;
   /** Starts the source (a local fake of the API, filled with enough rows for several batches). */
   start(): Promise<ConformanceSource>;
@@ -72,7 +74,7 @@ export function describeConnectorConformance<Config>(subject: ConformanceSubject
   const { connector, table, credentialField } = subject;
   const keyColumn = subject.keyColumn ?? 'id';
 
-  describe(`connector conformance: ${subject.name}`, () => {
+  describe(`connector conformance: ${subject.name ?? connector.spec.name} (${table})`, () => {
     let source: ConformanceSource;
     let config: Config;
     let columns: WarehouseColumn[];
@@ -101,9 +103,10 @@ export function describeConnectorConformance<Config>(subject: ConformanceSubject
       await source?.stop?.();
     });
 
-    test('spec: a wizard entry whose fields are named, labelled, typed; password fields are secret', () => {
+    test('spec: a registered wizard entry whose fields are named, labelled, typed; password fields are secret', () => {
       const { spec } = connector;
-      expect(spec).toMatchObject({ name: subject.name, label: expect.any(String), caption: expect.any(String), featured: expect.any(Boolean), unreleasedSource: expect.any(Boolean) });
+      expect(connectorFor(spec.name)).toBe(connector);
+      expect(spec).toMatchObject({ name: expect.any(String), label: expect.any(String), caption: expect.any(String), featured: expect.any(Boolean), unreleasedSource: expect.any(Boolean) });
       expect(spec.label.length && spec.caption.length).toBeTruthy();
       expect(spec.fields.length).toBeGreaterThan(0);
       for (const f of spec.fields) {
