@@ -12,10 +12,13 @@ export const pendoConnector: Connector<PendoConfig> = {
   spec,
   configSchema: pendoConfigSchema as unknown as Connector<PendoConfig>['configSchema'],
 
-  /** The cheapest call any key may make: the page list, of which only the first item is read before hanging up. */
+  /**
+   * A cheap call any key may make: the page list, of which only the first item is read before hanging up. Asked
+   * exactly as a sync asks it (every app), so a key that passes here is one the sync's listings accept.
+   */
   async check(config) {
     try {
-      for await (const _ of pendoApi(config).jsonItems('GET', '/api/v1/page')) break;
+      for await (const _ of pendoApi(config).jsonItems('GET', '/api/v1/page', { query: { expand: '*' } })) break;
     } catch (err) {
       const mapped = pendoError(err, config);
       if (mapped instanceof SourceError) throw mapped;
