@@ -1,4 +1,4 @@
-import { ApiHttpError, HttpApi, pacerFor, rateFromEnv } from '../kit';
+import { ApiHttpError, classifyHttpFailure, HttpApi, pacerFor, rateFromEnv } from '../kit';
 import { SourceError } from '../types';
 import { REGION_HOSTS, type PendoConfig } from './config';
 
@@ -55,5 +55,18 @@ export function pendoError(err: unknown, config: PendoConfig, aggregation = fals
       'integration_key',
     );
   }
+  return err;
+}
+
+/**
+ * For setup calls (check, discover), whose failure is shown to the user as a 400: every failure that comes from
+ * Pendo or the way to it, in words — the refusals above, any other HTTP status with Pendo's own text, and a
+ * host that could not be reached (after the kit's retries) naming the region.
+ */
+export function setupError(err: unknown, config: PendoConfig, request: string, aggregation = false): unknown {
+  const mapped = pendoError(err, config, aggregation);
+  if (mapped instanceof SourceError) return mapped;
+  if (err instanceof ApiHttpError) return new SourceError(`Pendo answered ${request} with HTTP ${err.status} in region ${config.region}${err.body ? `: ${err.body.slice(0, 300)}` : ''}`);
+  if (classifyHttpFailure(err).kind === 'transient') return new SourceError(`Could not reach Pendo at ${baseUrl(config.region)} (region ${config.region}): ${(err as Error).message}`, 'region');
   return err;
 }

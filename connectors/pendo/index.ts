@@ -1,7 +1,6 @@
-import { ApiHttpError, classifyHttpFailure } from '../kit';
 import type { Connector } from '../types';
 import { SourceError } from '../types';
-import { baseUrl, pendoApi, pendoError } from './client';
+import { pendoApi, setupError } from './client';
 import { pendoConfigSchema, type PendoConfig } from './config';
 import { discoverPendo } from './discover';
 import { readPendo } from './read';
@@ -20,11 +19,7 @@ export const pendoConnector: Connector<PendoConfig> = {
     try {
       for await (const _ of pendoApi(config).jsonItems('GET', '/api/v1/page', { query: { expand: '*' } })) break;
     } catch (err) {
-      const mapped = pendoError(err, config);
-      if (mapped instanceof SourceError) throw mapped;
-      if (err instanceof ApiHttpError) throw new SourceError(`Pendo answered GET /api/v1/page with HTTP ${err.status} in region ${config.region}: ${err.body.slice(0, 300)}`);
-      if (classifyHttpFailure(err).kind === 'transient') throw new SourceError(`Could not reach Pendo at ${baseUrl(config.region)}: ${(err as Error).message}`, 'region');
-      throw err;
+      throw setupError(err, config, 'GET /api/v1/page');
     }
   },
 
