@@ -21,8 +21,10 @@ export interface CallOptions {
   onWait?: () => void;
   /** Attempts for transient failures before giving up (default 6: about 30 s of back-off). */
   transientAttempts?: number;
-  /** Longest wait for one rate-limit back-off without Retry-After (default 60 s). */
+  /** Longest wait for one rate-limit back-off without Retry-After (default: maxBackoffMs, else 60 s). */
   rateLimitCapMs?: number;
+  /** Longest back-off the kit picks itself, rate limit or transient (default 60 s / 20 s); never shortens a Retry-After. */
+  maxBackoffMs?: number;
 }
 
 export async function callWithRetries<T>(fn: () => Promise<T>, opts: CallOptions): Promise<T> {
@@ -36,13 +38,13 @@ export async function callWithRetries<T>(fn: () => Promise<T>, opts: CallOptions
     } catch (err) {
       const failure = opts.classify(err);
       if (failure.kind === 'rate_limited') {
-        const wait = failure.retryAfterMs !== undefined ? Math.min(failure.retryAfterMs, 60_000) : backoffMs(limited, 1_000, opts.rateLimitCapMs ?? 60_000);
+        const wait = failure.retryAfterMs !== undefined ? Math.min(failure.retryAfterMs, 60_000) : backoffMs(limited, 1_000, opts.rateLimitCapMs ?? opts.maxBackoffMs ?? 60_000);
         limited++;
         await waitOut(wait, opts.onWait);
         continue;
       }
       if (failure.kind === 'transient' && transient < transientAttempts) {
-        await waitOut(backoffMs(transient), opts.onWait);
+        await waitOut(backoffMs(transient, 500, opts.maxBackoffMs ?? 20_000), opts.onWait);
         transient++;
         continue;
       }

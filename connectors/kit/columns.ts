@@ -56,10 +56,16 @@ export function kitColumn(name: string, kind: ColumnKind, opts: { path?: string[
   return { name, sourceName: opts.sourceName ?? name, kind, sourceType: kind, nullable, type: nullable ? `Nullable(${base})` : base, ...(opts.path ? { path: opts.path } : {}) };
 }
 
-/** ClickHouse's text form of an Array(String): ['a','b'] with \ and ' escaped. */
+/**
+ * ClickHouse's TabSeparated form of an Array(String): ['a','b'], each element a quoted string with backslash, quote and
+ * control characters escaped once. The field is not TSV-escaped again: ClickHouse reads an array straight from
+ * the row, so a second escaping would land every backslash doubled (and break on a quote).
+ */
 function arrayText(values: unknown[]): string {
-  return `[${values.map((v) => `'${(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(',')}]`;
+  const quoted = (v: unknown) => `'${(typeof v === 'string' ? v : JSON.stringify(v)).replace(/[\\'\t\n\r]/g, (c) => ARRAY_ESCAPES[c])}'`;
+  return `[${values.map(quoted).join(',')}]`;
 }
+const ARRAY_ESCAPES: Record<string, string> = { '\\': '\\\\', "'": "\\'", '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 const pad3 = (n: number) => String(n).padStart(3, '0');
 
@@ -76,7 +82,7 @@ function unixMillisText(ms: number): string {
 
 /** One value's TabSeparated text for its kind. */
 export function fieldText(kind: ColumnKind, value: unknown): string {
-  if (kind === 'strings') return tsvEscape(arrayText(Array.isArray(value) ? value : []));
+  if (kind === 'strings') return arrayText(Array.isArray(value) ? value : []);
   if (value === null || value === undefined) return TSV_NULL;
   switch (kind) {
     case 'int':

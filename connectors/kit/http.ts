@@ -40,6 +40,8 @@ export interface HttpApiOptions {
   timeoutMs?: number;
   /** Attempts for a transient failure before it is thrown to the activity (calls.ts). */
   transientAttempts?: number;
+  /** Longest back-off the kit picks itself (calls.ts); tests keep it short. */
+  maxBackoffMs?: number;
 }
 
 export interface RequestOptions {
@@ -73,7 +75,9 @@ export function classifyHttpFailure(err: unknown): FailureKind {
   if (err instanceof ApiTimeout) return { kind: 'transient' };
   // fetch's network failures (refused, DNS: "fetch failed"; a body cut off by a reset: "terminated") are TypeErrors
   // whose `cause` says what happened; any other TypeError is a bug, and retrying it would only hide it.
-  if (err instanceof TypeError && (err.cause !== undefined || err.message === 'fetch failed' || err.message === 'terminated')) return { kind: 'transient' };
+  // By name, not instanceof: fetch's errors come from Node's own realm, which is not the caller's under a VM (Jest).
+  const e = err as { name?: string; message?: string; cause?: unknown } | null;
+  if (e?.name === 'TypeError' && (e.cause !== undefined || e.message === 'fetch failed' || e.message === 'terminated')) return { kind: 'transient' };
   if ((err as { code?: string })?.code === 'ECONNRESET') return { kind: 'transient' };
   return { kind: 'fatal' };
 }
@@ -143,7 +147,7 @@ export class HttpApi {
   }
 
   private withRetries<T>(req: RequestOptions, fn: () => Promise<T>): Promise<T> {
-    return callWithRetries(fn, { pacer: this.opts.pacer, classify: classifyHttpFailure, onWait: req.onWait, transientAttempts: this.opts.transientAttempts });
+    return callWithRetries(fn, { pacer: this.opts.pacer, classify: classifyHttpFailure, onWait: req.onWait, transientAttempts: this.opts.transientAttempts, maxBackoffMs: this.opts.maxBackoffMs });
   }
 
   /** One request; resolves once a 2xx answer's headers are in, with a timer guarding the body's reads. */

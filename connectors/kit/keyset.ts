@@ -1,3 +1,4 @@
+import type { FailureKind } from './calls';
 import { classifyHttpFailure } from './http';
 import { backoffMs, waitOut } from './waiting';
 
@@ -17,6 +18,10 @@ export interface KeysetOptions<Item> {
   onWait?: () => void;
   /** Broken-off pages retried in a row before the failure is thrown (default 6). */
   attempts?: number;
+  /** Longest back-off between two of them (default 20 s). */
+  maxBackoffMs?: number;
+  /** Which failures break a page off (retried from its last item): `transient` ones (default: HttpApi's). */
+  classify?(err: unknown): FailureKind;
 }
 
 export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenerator<{ item: Item; key: string }> {
@@ -33,8 +38,8 @@ export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenera
         yield { item, key };
       }
     } catch (err) {
-      if (classifyHttpFailure(err).kind !== 'transient' || failures >= (opts.attempts ?? 6)) throw err;
-      await waitOut(backoffMs(failures++), opts.onWait);
+      if ((opts.classify ?? classifyHttpFailure)(err).kind !== 'transient' || failures >= (opts.attempts ?? 6)) throw err;
+      await waitOut(backoffMs(failures++, 500, opts.maxBackoffMs), opts.onWait);
       continue;
     }
     if (count < opts.limit) return;

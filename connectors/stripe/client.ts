@@ -50,12 +50,19 @@ export function stripeClient(config: StripeConfig): Stripe {
 /** A 403: the restricted key lacks a permission. `message` is Stripe's, which names the permission. */
 export class StripePermissionDenied extends SourceError {}
 
-/** What a failed Stripe call means to the kit: 429 waited out (Retry-After), network and 5xx retried, the rest thrown. */
+/**
+ * What a failed Stripe call means to the kit: a 429 is waited out (Retry-After); a lost connection, a 409 (a lock
+ * timeout) and a 5xx are retried, as the client itself would — unless Stripe answers `Stripe-Should-Retry`, which
+ * decides; the rest is thrown.
+ */
 export function classifyStripeFailure(err: unknown): FailureKind {
-  const e = err as { statusCode?: number; headers?: Record<string, string> };
-  if (err instanceof Stripe.errors.StripeRateLimitError || e?.statusCode === 429) return { kind: 'rate_limited', retryAfterMs: retryAfterMs(e.headers?.['retry-after'] ?? null) };
-  if (err instanceof Stripe.errors.StripeConnectionError || (e?.statusCode ?? 0) >= 500) return { kind: 'transient' };
-  return { kind: 'fatal' };
+  const e = err as { statusCode?: number; headers?: Record<string, string> } | null;
+  const status = e?.statusCode ?? 0;
+  if (err instanceof Stripe.errors.StripeRateLimitError || status === 429) return { kind: 'rate_limited', retryAfterMs: retryAfterMs(e?.headers?.['retry-after'] ?? null) };
+  if (err instanceof Stripe.errors.StripeConnectionError) return { kind: 'transient' };
+  const advice = e?.headers?.['stripe-should-retry'];
+  if (advice === 'true' || advice === 'false') return { kind: advice === 'true' ? 'transient' : 'fatal' };
+  return status === 409 || status >= 500 ? { kind: 'transient' } : { kind: 'fatal' };
 }
 
 /**

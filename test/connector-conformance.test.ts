@@ -1,0 +1,33 @@
+import { stripeConnector } from '../connectors/stripe';
+import { describeConnectorConformance } from './support/connector-conformance';
+import { startStripeFake } from './support/stripe-fake';
+
+/**
+ * Every API connector through the same conformance tests (test/support/connector-conformance.ts), each
+ * against its local fake of the API. A new connector (or another table of one) is one more entry.
+ */
+
+describeConnectorConformance({
+  connector: stripeConnector,
+  credentialField: 'stripe_secret_key',
+  table: 'Customer',
+  // Every page (100 customers) fills a batch.
+  batchBytes: 1,
+  exactPosition: true,
+  async start() {
+    const fake = await startStripeFake();
+    const created = Math.floor(Date.now() / 1000) - 3600;
+    for (let i = 0; i < 450; i++) {
+      fake.create('customer', { name: `Customer ${i}\t"quoted" \\ ${i % 7 ? 'plain' : 'ünï'}`, email: `c${i}@example.com`, balance: i * 100 - 5000, metadata: { i: String(i) } }, { created: created + (i % 40) });
+    }
+    const customer = fake.objects('customer')[0].id;
+    fake.create('payment_method', { type: 'card' }, { customer });
+    return {
+      goodConfig: { stripe_secret_key: fake.key },
+      badConfig: { stripe_secret_key: 'sk_test_notAKeyTheFakeKnows' },
+      rows: () => fake.objects('customer').length,
+      env: { TRIBUTARY_STRIPE_API_URL: fake.url, TRIBUTARY_STRIPE_TEST_RPS: '200' },
+      stop: () => fake.stop(),
+    };
+  },
+});
