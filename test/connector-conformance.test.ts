@@ -1,5 +1,7 @@
+import { pendoConnector } from '../connectors/pendo';
 import { stripeConnector } from '../connectors/stripe';
 import { describeConnectorConformance } from './support/connector-conformance';
+import { makeVisitor, startPendoFake } from './support/pendo-fake';
 import { startStripeFake } from './support/stripe-fake';
 
 /**
@@ -27,6 +29,31 @@ describeConnectorConformance({
       badConfig: { stripe_secret_key: 'sk_test_notAKeyTheFakeKnows' },
       rows: () => fake.objects('customer').length,
       env: { TRIBUTARY_STRIPE_API_URL: fake.url, TRIBUTARY_STRIPE_TEST_RPS: '200' },
+      stop: () => fake.stop(),
+    };
+  },
+});
+
+describeConnectorConformance({
+  name: 'Pendo',
+  connector: pendoConnector,
+  credentialField: 'integration_key',
+  table: 'visitors',
+  keyColumn: 'visitor_id',
+  batchBytes: 16 * 1024,
+  // Visitors resume after the last id of the last batch.
+  exactPosition: true,
+  async start() {
+    const fake = await startPendoFake();
+    fake.addKey('conformance-key-eu', 'app.eu.pendo.io');
+    const at = Date.UTC(2026, 10, 1);
+    for (let i = 0; i < 450; i++) fake.putVisitor(makeVisitor(i % 9 ? `visitor ${String(i).padStart(3, '0')}` : `odd "${i}" \\ ${i}`, at - i * 1000, [-323232], { accountId: `acct ${i % 20}` }));
+    return {
+      goodConfig: { integration_key: 'conformance-key-eu', region: 'EU' },
+      // The right key in another region: Pendo refuses it there.
+      badConfig: { integration_key: 'conformance-key-eu', region: 'US' },
+      rows: () => fake.visitors().length,
+      env: { TRIBUTARY_PENDO_API_URL: fake.apiUrl, TRIBUTARY_PENDO_PAGE_SIZE: '100', TRIBUTARY_PENDO_RPS: '1000' },
       stop: () => fake.stop(),
     };
   },

@@ -55,7 +55,14 @@ export interface GeneratedVisitors {
   count: number;
   /** Visitor at `index` (0-based); ids must sort in index order. */
   visitor(index: number): Json;
+  /** The same visitor as JSON text, built without JSON.stringify (so the fake outruns the connector it feeds). */
+  json(index: number): string;
   idOf(index: number): string;
+}
+
+/** A row already serialized (generated visitors), passed through to the answer as is. */
+class RawJson {
+  constructor(readonly text: string) {}
 }
 
 export interface PendoFake {
@@ -319,7 +326,24 @@ export function makeAccount(accountId: string, at: number, extra: { custom?: Jso
 /** A million visitors computed from their index: ids sort as their index does. */
 export function generatedVisitors(count: number, at = Date.UTC(2026, 0, 1), appIds = [-323232]): GeneratedVisitors {
   const idOf = (i: number) => `v${String(i).padStart(9, '0')}`;
-  return { count, idOf, visitor: (i) => makeVisitor(idOf(i), at + (i % 86_400) * 1000, appIds, { accountId: `a${i % 1000}` }) };
+  const accountOf = (i: number) => `a${i % 1000}`;
+  const atOf = (i: number) => at + (i % 86_400) * 1000;
+  const visitor = (i: number) => makeVisitor(idOf(i), atOf(i), appIds, { accountId: accountOf(i) });
+  // The JSON of a visitor with sentinel values, cut at them: a row is the pieces joined around its own values.
+  const ID = 'vIDIDIDIDI'; // as long as a real id (the salesforce id below depends on the length)
+  const ACCOUNT = '__ACCOUNT__';
+  const AT_SENTINEL = 987654321012345;
+  const template = JSON.stringify(makeVisitor(ID, AT_SENTINEL, appIds, { accountId: ACCOUNT }));
+  const pieces = template.split(new RegExp(`(${ID}|${ACCOUNT}|${AT_SENTINEL - 86_400_000}|${AT_SENTINEL})`));
+  const json = (i: number) => {
+    const id = idOf(i);
+    const acc = accountOf(i);
+    const t = atOf(i);
+    let out = '';
+    for (const p of pieces) out += p === ID ? id : p === ACCOUNT ? acc : p === String(AT_SENTINEL) ? t : p === String(AT_SENTINEL - 86_400_000) ? t - 86_400_000 : p;
+    return out;
+  };
+  return { count, idOf, visitor, json };
 }
 
 // ---- server ---------------------------------------------------------------------------------------------------
@@ -407,12 +431,12 @@ export async function startPendoFake(): Promise<PendoFake> {
     res.end();
   }
 
-  function* jsonArray(items: Iterable<Json>, head: string, tail: string, chunk: number): Generator<string> {
+  function* jsonArray(items: Iterable<Json | RawJson>, head: string, tail: string, chunk: number): Generator<string> {
     let buf = head;
     let n = 0;
     let first = true;
     for (const item of items) {
-      buf += (first ? '' : ',') + JSON.stringify(item);
+      buf += (first ? '' : ',') + (item instanceof RawJson ? item.text : JSON.stringify(item));
       first = false;
       if (++n % chunk === 0) {
         yield buf;
@@ -427,9 +451,11 @@ export async function startPendoFake(): Promise<PendoFake> {
    * any limit says where the keyed scan may start (filters commute with a sort), so a page deep into a million
    * generated visitors costs its own rows only.
    */
-  function* run(p: Plan): Generator<Json> {
+  function* run(p: Plan): Generator<Json | RawJson> {
     const key = keyField[p.source];
     const firstLimit = p.stages.findIndex((s) => 'limit' in s);
+    // A key bound before any limit is met by starting the scan at the strongest one: no need to test it per row.
+    const stages = p.stages.filter((s, n) => !('filter' in s && (firstLimit < 0 || n < firstLimit) && s.filter.op !== '&&' && lowerBound(s.filter, key)));
     const early = (firstLimit < 0 ? p.stages : p.stages.slice(0, firstLimit)).flatMap((s) => ('filter' in s ? [s.filter] : []));
     const bound = early.map((e) => lowerBound(e, key)).reduce<ReturnType<typeof lowerBound>>((a, b) => (!a || !b ? a ?? b : a.value > b.value || (a.value === b.value && !a.inclusive) ? a : b), undefined);
     const startIn = (n: number, keyAt: (i: number) => string) => {
@@ -443,12 +469,13 @@ export async function startPendoFake(): Promise<PendoFake> {
       }
       return lo;
     };
-    let rows: Iterable<Json>;
+    let rows: Iterable<Json | RawJson>;
     if (p.source === 'visitors' && generated) {
       const g = generated;
       const lo = startIn(g.count, g.idOf);
+      const raw = stages.every((s) => 'limit' in s || ('sort' in s && s.sort.field.join('.') === key && !s.sort.desc));
       rows = (function* () {
-        for (let i = lo; i < g.count; i++) yield g.visitor(i);
+        for (let i = lo; i < g.count; i++) yield raw ? new RawJson(g.json(i)) : g.visitor(i);
       })();
     } else {
       const list = sorted(p.source);
@@ -458,8 +485,8 @@ export async function startPendoFake(): Promise<PendoFake> {
       })();
     }
     let keyOrdered = true;
-    for (const stage of p.stages) {
-      const input = rows;
+    for (const stage of stages) {
+      const input = rows as Iterable<Json>;
       if ('filter' in stage) {
         rows = (function* () {
           for (const r of input) if (matches(stage.filter, r)) yield r;

@@ -1,0 +1,117 @@
+/**
+ * `npm run bench:pendo` — 1,000,000 Pendo visitors (BENCH_VISITORS) from the local Pendo server in generated mode
+ * (each visitor computed from its index and streamed: the server holds none of them), read by the connector's own
+ * read() — its production client over fetch, keyset pages of TRIBUTARY_PENDO_PAGE_SIZE, rows typed and rendered as
+ * TabSeparated batches. Prints rows/s and the reader's peak RSS, sampled during the run, after 100k rows and at the
+ * end (flat memory: the two are close). BENCH_PLATFORM=1 also syncs them through the real platform into the
+ * warehouse (a full refresh of a Pendo source) and prints that run's rows/s and the platform's peak RSS.
+ *
+ * The server runs in a child process, so the reader's RSS is its own and the two share the machine's cores as
+ * a remote API and a worker would not: the figures are a floor.
+ */
+import { spawn } from 'node:child_process';
+import readline from 'node:readline';
+import { memoryKb, sampleRss } from './bench-memory';
+import { BenchParts } from './bench-setup';
+import { pendoConnector } from '../connectors/pendo';
+import { PENDO_TABLES } from '../connectors/pendo/tables';
+import { generatedVisitors, startPendoFake } from '../test/support/pendo-fake';
+import { query, waitForJobs } from '../test/support/platform';
+
+const VISITORS = Number(process.env.BENCH_VISITORS ?? 1_000_000);
+const KEY = 'bench-key-0000-eu';
+const log = (m: string) => process.stderr.write(`[bench:pendo ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
+
+async function serve() {
+  const fake = await startPendoFake();
+  fake.addKey(KEY, 'app.eu.pendo.io');
+  fake.generate(generatedVisitors(VISITORS));
+  fake.chunkRows = 500;
+  process.stdout.write(JSON.stringify({ apiUrl: fake.apiUrl }) + '\n');
+  process.on('SIGTERM', () => void fake.stop().then(() => process.exit(0)));
+}
+
+/** The fake in a child process; its API URL template once it listens. */
+async function startServer(parts: BenchParts): Promise<{ apiUrl: string; pid: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', __filename, 'serve'], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  parts.onClose(async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`the Pendo server exited with ${code}`)));
+  });
+  return { apiUrl: JSON.parse(line).apiUrl, pid: child.pid! };
+}
+
+async function readerRun(apiUrl: string) {
+  process.env.TRIBUTARY_PENDO_API_URL = apiUrl;
+  const config = { integration_key: KEY, region: 'EU' as const };
+  const columns = await pendoConnector.describe(config, 'visitors');
+  // The peak so far, sampled every 50 ms: read at 100k rows and at the end.
+  let peakKb = 0;
+  const sample = () => (peakKb = Math.max(peakKb, memoryKb(process.pid)?.rss ?? 0));
+  const timer = setInterval(sample, 50);
+  let at100k: { peakKb: number; seconds: number } | undefined;
+  let rows = 0;
+  let bytes = 0;
+  let batches = 0;
+  const t0 = performance.now();
+  for await (const batch of pendoConnector.read(config, { table: 'visitors', mode: 'full_refresh', columns, version: 1n })) {
+    rows += batch.rows;
+    bytes += batch.data.length;
+    batches++;
+    if (!at100k && rows >= 100_000) at100k = { peakKb: sample(), seconds: (performance.now() - t0) / 1000 };
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(timer);
+  sample();
+  if (rows !== VISITORS) throw new Error(`read ${rows} visitors, expected ${VISITORS}`);
+  return { rows, bytes, batches, seconds, peakKb, at100k };
+}
+
+async function platformRun(parts: BenchParts, apiUrl: string) {
+  const platform = await parts.platform('bench-pendo', { TRIBUTARY_PENDO_API_URL: apiUrl, TRIBUTARY_PENDO_RPS: process.env.TRIBUTARY_PENDO_RPS ?? '1000' });
+  const schemas = PENDO_TABLES.map((t) => (t.name === 'visitors' ? { name: t.name, should_sync: true, sync_type: 'full_refresh', sync_frequency: '24hour' } : { name: t.name, should_sync: false }));
+  const rss = sampleRss(platform.pid, 100);
+  const engine = () => platform.enginePid();
+  let engineRss: ReturnType<typeof sampleRss> | undefined;
+  const t0 = performance.now();
+  const res = await platform.api('POST', '/api/sources', { source_type: 'Pendo', prefix: 'bench', payload: { integration_key: KEY, region: 'EU', schemas } });
+  if (res.status !== 201) throw new Error(`create source: ${res.status} ${JSON.stringify(res.body)}`);
+  const pid = engine();
+  if (pid) engineRss = sampleRss(pid, 100);
+  const job = await waitForJobs(platform, res.body.schemas.find((s: { name: string }) => s.name === 'visitors').id, 1, 3_600_000);
+  const seconds = (performance.now() - t0) / 1000;
+  const mem = rss.stop();
+  const eng = engineRss?.stop();
+  if (job.status !== 'Completed') throw new Error(`job ${job.status}: ${job.latest_error}`);
+  const [n] = await query(platform, 'SELECT count() AS n, uniqExact(visitor_id) AS u FROM bench_visitors FINAL');
+  if (Number(n.n) !== VISITORS || Number(n.u) !== VISITORS) throw new Error(`warehouse has ${n.n} visitors (${n.u} distinct), expected ${VISITORS}`);
+  return { seconds, peakKb: mem.peakKb, enginePeakKb: eng?.peakKb };
+}
+
+async function main(parts: BenchParts) {
+  process.env.TRIBUTARY_PENDO_RPS ??= '1000';
+  log(`${VISITORS.toLocaleString('en')} generated visitors; page size ${process.env.TRIBUTARY_PENDO_PAGE_SIZE ?? '5000 (default)'}; pacing ${process.env.TRIBUTARY_PENDO_RPS} requests/s`);
+  const server = await startServer(parts);
+  const serverRss = sampleRss(server.pid, 100);
+  const r = await readerRun(server.apiUrl);
+  const s = serverRss.stop();
+  log(
+    `connector read: ${r.rows.toLocaleString('en')} rows in ${r.seconds.toFixed(1)} s = ${Math.round(r.rows / r.seconds).toLocaleString('en')} rows/s ` +
+      `(${(r.bytes / 1024 / 1024 / r.seconds).toFixed(1)} MB/s of TSV, ${r.batches} batches)`,
+  );
+  log(`reader peak RSS: ${mb(r.at100k!.peakKb)} after 100k rows (${r.at100k!.seconds.toFixed(1)} s), ${mb(r.peakKb)} over all ${r.rows.toLocaleString('en')}; server peak RSS ${mb(s.peakKb)}`);
+  if (process.env.BENCH_PLATFORM === '1') {
+    const p = await platformRun(parts, server.apiUrl);
+    log(
+      `through the platform (create → job completed, full refresh): ${p.seconds.toFixed(1)} s = ${Math.round(VISITORS / p.seconds).toLocaleString('en')} rows/s; ` +
+        `platform peak RSS ${mb(p.peakKb)}${p.enginePeakKb ? `, warehouse engine ${mb(p.enginePeakKb)}` : ''}`,
+    );
+  }
+}
+
+if (process.argv[2] === 'serve') void serve();
+else BenchParts.run(log, main);
