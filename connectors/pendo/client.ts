@@ -11,6 +11,17 @@ import { REGION_HOSTS, type PendoConfig } from './config';
 /** Pendo documents no rate limit; a few requests per second keeps one key well clear of throttling. */
 const DEFAULT_RPS = 5;
 
+/**
+ * Silence allowed before the first byte and between chunks: a sorted aggregation over a large subscription may
+ * think for minutes before it answers, so more than the kit's 60 s (TRIBUTARY_API_TIMEOUT_MS still overrides).
+ */
+const DEFAULT_TIMEOUT_MS = 300_000;
+
+function timeoutMs(): number {
+  const v = Number(process.env.TRIBUTARY_API_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_TIMEOUT_MS;
+}
+
 export function baseUrl(region: PendoConfig['region']): string {
   const template = process.env.TRIBUTARY_PENDO_API_URL || 'https://{host}';
   return template.replace('{host}', REGION_HOSTS[region]);
@@ -27,6 +38,7 @@ export function pendoApi(config: PendoConfig): HttpApi {
       baseUrl: url,
       headers: { 'x-pendo-integration-key': config.integration_key },
       pacer: pacerFor('pendo', config.integration_key, rateFromEnv('TRIBUTARY_PENDO_RPS', DEFAULT_RPS)),
+      timeoutMs: timeoutMs(),
     });
     clients.set(id, api);
   }
