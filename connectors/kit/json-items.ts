@@ -32,6 +32,25 @@ export class JsonArrayScanner {
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk.charCodeAt(i);
       if (this.inString) {
+        if (this.keyText === null) {
+          // Most of a body is string content: jump to the quote that closes it (one not escaped by an odd run of
+          // backslashes) instead of stepping through it character by character.
+          let from = i;
+          if (this.escape) {
+            this.escape = false;
+            from = i + 1;
+          }
+          let q = chunk.indexOf('"', from);
+          while (q >= 0 && backslashesBefore(chunk, q, from) % 2 === 1) q = chunk.indexOf('"', q + 1);
+          if (q < 0) {
+            this.escape = backslashesBefore(chunk, chunk.length, from) % 2 === 1;
+            i = chunk.length;
+            continue;
+          }
+          this.inString = false;
+          i = q;
+          continue;
+        }
         if (this.escape) this.escape = false;
         else if (c === 92 /* \ */) this.escape = true;
         else if (c === 34 /* " */) {
@@ -114,4 +133,11 @@ export class JsonArrayScanner {
   end(): void {
     if (!this.done) throw new Error(this.arrayDepth ? 'the JSON array was cut off' : this.at === undefined ? 'expected a JSON array' : `no "${this.at}" array in the response`);
   }
+}
+
+/** How many backslashes come right before `end` in `text`, not looking before `from`. */
+function backslashesBefore(text: string, end: number, from: number): number {
+  let k = end - 1;
+  while (k >= from && text.charCodeAt(k) === 92) k--;
+  return end - 1 - k;
 }
