@@ -1,6 +1,6 @@
 import { fromZod } from '../api/errors';
 import { ApiHttpError, rowColumns } from '../connectors/kit';
-import { AggregationRefused, baseUrl, pendoError } from '../connectors/pendo/client';
+import { AggregationRefused, baseUrl, pendoError, setupError } from '../connectors/pendo/client';
 import { pendoConfigSchema } from '../connectors/pendo/config';
 import { aggregationBody, aggregationPipeline, quoteLiteral } from '../connectors/pendo/pipeline';
 import { incrementalCursor } from '../connectors/pendo/read';
@@ -229,7 +229,20 @@ describe('configuration and errors name the field', () => {
     expect(refused).toBeInstanceOf(AggregationRefused);
     expect((refused as Error).message).toMatch(/"Allow Write Access"/);
     const other = new ApiHttpError(500, '', 'GET', '/api/v1/page');
-    expect(pendoError(other, config)).toBe(other);
+    expect(pendoError(other, config)).toBe(other); // a sync retries it
+  });
+
+  test('setup calls turn every failure from Pendo into a SourceError (a 400), an unreachable host naming the region', () => {
+    const config = { integration_key: 'k', region: 'EU' as const };
+    const status = setupError(new ApiHttpError(502, 'Bad Gateway', 'GET', '/api/v1/page'), config, 'GET /api/v1/page');
+    expect(status).toBeInstanceOf(SourceError);
+    expect((status as Error).message).toBe('Pendo answered GET /api/v1/page with HTTP 502 in region EU: Bad Gateway');
+    const unreachable = setupError(new TypeError('fetch failed'), config, 'GET /api/v1/page') as SourceError;
+    expect(unreachable).toBeInstanceOf(SourceError);
+    expect(unreachable.field).toBe('region');
+    expect(unreachable.message).toMatch(/^Could not reach Pendo at .*app\.eu\.pendo\.io.*region EU/);
+    const bug = new RangeError('ours');
+    expect(setupError(bug, config, 'GET /api/v1/page')).toBe(bug);
   });
 
   test('regions map to their hosts, through the test template when set', () => {

@@ -1,4 +1,4 @@
-import { ApiHttpError, HttpApi, pacerFor, rateFromEnv } from '../kit';
+import { ApiHttpError, classifyHttpFailure, HttpApi, pacerFor, rateFromEnv } from '../kit';
 import { SourceError } from '../types';
 import { REGION_HOSTS, type PendoConfig } from './config';
 
@@ -10,6 +10,17 @@ import { REGION_HOSTS, type PendoConfig } from './config';
 
 /** Pendo documents no rate limit; a few requests per second keeps one key well clear of throttling. */
 const DEFAULT_RPS = 5;
+
+/**
+ * Silence allowed before the first byte and between chunks: a sorted aggregation over a large subscription may
+ * think for minutes before it answers, so more than the kit's 60 s (TRIBUTARY_API_TIMEOUT_MS still overrides).
+ */
+const DEFAULT_TIMEOUT_MS = 300_000;
+
+function timeoutMs(): number {
+  const v = Number(process.env.TRIBUTARY_API_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_TIMEOUT_MS;
+}
 
 export function baseUrl(region: PendoConfig['region']): string {
   const template = process.env.TRIBUTARY_PENDO_API_URL || 'https://{host}';
@@ -27,6 +38,7 @@ export function pendoApi(config: PendoConfig): HttpApi {
       baseUrl: url,
       headers: { 'x-pendo-integration-key': config.integration_key },
       pacer: pacerFor('pendo', config.integration_key, rateFromEnv('TRIBUTARY_PENDO_RPS', DEFAULT_RPS)),
+      timeoutMs: timeoutMs(),
     });
     clients.set(id, api);
   }
@@ -55,5 +67,18 @@ export function pendoError(err: unknown, config: PendoConfig, aggregation = fals
       'integration_key',
     );
   }
+  return err;
+}
+
+/**
+ * For setup calls (check, discover), whose failure is shown to the user as a 400: every failure that comes from
+ * Pendo or the way to it, in words — the refusals above, any other HTTP status with Pendo's own text, and a
+ * host that could not be reached (after the kit's retries) naming the region.
+ */
+export function setupError(err: unknown, config: PendoConfig, request: string, aggregation = false): unknown {
+  const mapped = pendoError(err, config, aggregation);
+  if (mapped instanceof SourceError) return mapped;
+  if (err instanceof ApiHttpError) return new SourceError(`Pendo answered ${request} with HTTP ${err.status} in region ${config.region}${err.body ? `: ${err.body.slice(0, 300)}` : ''}`);
+  if (classifyHttpFailure(err).kind === 'transient') return new SourceError(`Could not reach Pendo at ${baseUrl(config.region)} (region ${config.region}): ${(err as Error).message}`, 'region');
   return err;
 }

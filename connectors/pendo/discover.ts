@@ -1,6 +1,6 @@
 import { KIND_LABELS } from '../kit';
 import type { DiscoveredTable } from '../types';
-import { AggregationRefused, pendoApi, pendoError } from './client';
+import { AggregationRefused, pendoApi, setupError } from './client';
 import type { PendoConfig } from './config';
 import { aggregationBody } from './pipeline';
 import { INCREMENTAL_FIELD, PENDO_TABLES, type PendoTable } from './tables';
@@ -14,7 +14,7 @@ export async function probeAggregation(config: PendoConfig): Promise<string | un
     await pendoApi(config).json('POST', '/api/v1/aggregation', { body: aggregationBody({ source: 'visitors', key: 'visitorId', limit: 1 }) });
     return undefined;
   } catch (err) {
-    const mapped = pendoError(err, config, true);
+    const mapped = setupError(err, config, 'POST /api/v1/aggregation', true);
     if (mapped instanceof AggregationRefused) return mapped.message;
     throw mapped;
   }
