@@ -1,7 +1,7 @@
 import { pendoConnector } from '../connectors/pendo';
 import { stripeConnector } from '../connectors/stripe';
 import { describeConnectorConformance } from './support/connector-conformance';
-import { makeVisitor, startPendoFake } from './support/pendo-fake';
+import { makeFeature, makeVisitor, startPendoFake, type PendoFake } from './support/pendo-fake';
 import { startStripeFake } from './support/stripe-fake';
 
 /**
@@ -34,8 +34,31 @@ describeConnectorConformance({
   },
 });
 
+/** The local Pendo with 450 visitors and 300 features of two apps (ids with quotes and backslashes among them). */
+async function startPendo() {
+  const fake = await startPendoFake();
+  fake.appIds = [-323232, 5629499534213120];
+  fake.addKey('conformance-key-eu', 'app.eu.pendo.io');
+  const at = Date.UTC(2026, 10, 1);
+  const id = (prefix: string, i: number) => (i % 9 ? `${prefix} ${String(i).padStart(3, '0')}` : `odd "${i}" \\ ${prefix}`);
+  for (let i = 0; i < 450; i++) fake.putVisitor(makeVisitor(id('visitor', i), at - i * 1000, fake.appIds, { accountId: `acct ${i % 20}` }));
+  for (let i = 0; i < 300; i++) fake.features.push(makeFeature(id('feature', i), fake.appIds[i % 2], at - i * 1000));
+  return fake;
+}
+
+const pendoSource = (rows: (fake: PendoFake) => number) => async () => {
+  const fake = await startPendo();
+  return {
+    goodConfig: { integration_key: 'conformance-key-eu', region: 'EU' },
+    // The right key in another region: Pendo refuses it there.
+    badConfig: { integration_key: 'conformance-key-eu', region: 'US' },
+    rows: () => rows(fake),
+    env: { TRIBUTARY_PENDO_API_URL: fake.apiUrl, TRIBUTARY_PENDO_PAGE_SIZE: '100', TRIBUTARY_PENDO_RPS: '1000' },
+    stop: () => fake.stop(),
+  };
+};
+
 describeConnectorConformance({
-  name: 'Pendo',
   connector: pendoConnector,
   credentialField: 'integration_key',
   table: 'visitors',
@@ -43,18 +66,15 @@ describeConnectorConformance({
   batchBytes: 16 * 1024,
   // Visitors resume after the last id of the last batch.
   exactPosition: true,
-  async start() {
-    const fake = await startPendoFake();
-    fake.addKey('conformance-key-eu', 'app.eu.pendo.io');
-    const at = Date.UTC(2026, 10, 1);
-    for (let i = 0; i < 450; i++) fake.putVisitor(makeVisitor(i % 9 ? `visitor ${String(i).padStart(3, '0')}` : `odd "${i}" \\ ${i}`, at - i * 1000, [-323232], { accountId: `acct ${i % 20}` }));
-    return {
-      goodConfig: { integration_key: 'conformance-key-eu', region: 'EU' },
-      // The right key in another region: Pendo refuses it there.
-      badConfig: { integration_key: 'conformance-key-eu', region: 'US' },
-      rows: () => fake.visitors().length,
-      env: { TRIBUTARY_PENDO_API_URL: fake.apiUrl, TRIBUTARY_PENDO_PAGE_SIZE: '100', TRIBUTARY_PENDO_RPS: '1000' },
-      stop: () => fake.stop(),
-    };
-  },
+  start: pendoSource((fake) => fake.visitors().length),
+});
+
+describeConnectorConformance({
+  connector: pendoConnector,
+  credentialField: 'integration_key',
+  table: 'features',
+  batchBytes: 16 * 1024,
+  // One listing, not paged by Pendo: a resumed read skips as many items as the last batch had reached.
+  exactPosition: true,
+  start: pendoSource((fake) => fake.features.length),
 });
