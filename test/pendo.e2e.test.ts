@@ -5,6 +5,7 @@ import { PENDO_TABLES } from '../connectors/pendo/tables';
 import type { DevServer } from '../temporal/dev-server';
 import { makeAccount, makeFeature, makeGuide, makePage, makeVisitor, startPendoFake, type PendoFake } from './support/pendo-fake';
 import { startTestTemporal } from './support/temporal-dev';
+import { historyText, withTemporal } from './support/temporal-history';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 
 /**
@@ -288,6 +289,27 @@ describe('Pendo source (local Pendo API)', () => {
     const full = await col('pendo_visitors', 'visitor_id');
     expect(full).not.toContain(gone);
     expect(full).toEqual(fake.visitors().map((v) => v.visitorId));
+  });
+
+  test('the integration key: masked in answers, in no log line and no workflow history', async () => {
+    const list = (await platform.api('GET', '/api/sources')).body.results as { id: string; prefix: string }[];
+    expect(list.map((x) => x.prefix).sort()).toEqual(['pendo', 'pendo_inc', 'pendo_ro']);
+    for (const { id } of list) {
+      const res = await platform.api('GET', `/api/sources/${id}`);
+      expect(res.body.payload.integration_key).toBe('********');
+      expect(res.body.payload.region).toBe('EU');
+    }
+    expect(platform.output()).not.toContain(KEY);
+    let histories = 0;
+    await withTemporal(temporal.address, async (client) => {
+      for await (const w of client.workflow.list()) {
+        const text = await historyText(client, w.workflowId, w.runId);
+        histories++;
+        expect(text).not.toContain(KEY);
+        expect(text).not.toContain(READ_ONLY_KEY);
+      }
+    });
+    expect(histories).toBeGreaterThan(10);
   });
 
   test('SIGKILL of the platform mid-load of visitors: after the restart the warehouse equals the source, no duplicates under FINAL', async () => {
