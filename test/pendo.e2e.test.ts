@@ -221,6 +221,8 @@ describe('Pendo source (local Pendo API)', () => {
     // (The create's key check also probes aggregation with a page of its own size.)
     const pages = aggregations('visitors', since).filter((r) => r.pipeline!.some((s) => s.limit === PAGE_SIZE));
     expect(pages.length).toBeGreaterThanOrEqual(Math.ceil(1234 / PAGE_SIZE));
+    // Every request the connector sent passed the fake's strict pipeline grammar (it answers 400 to anything else).
+    expect(fake.requests.filter((r) => r.status === 400)).toEqual([]);
     const ids = fake.visitors().map((x) => x.visitorId);
     const resumed = pages.map((r) => r.pipeline!.find((s) => typeof s.filter === 'string' && s.filter.startsWith('visitorId >'))?.filter).filter(Boolean);
     expect(resumed).toContain(`visitorId > ${JSON.stringify(ids[PAGE_SIZE - 1])}`);
