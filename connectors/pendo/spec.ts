@@ -13,7 +13,7 @@ export const spec: ConnectorSpec = {
     { name: 'integration_key', label: 'Integration key', type: 'password', required: true, secret: true, placeholder: 'Pendo integration key' },
     {
       name: 'region',
-      label: 'Region (your subscription\'s data centre)',
+      label: 'Data region (the one you log in to; the key works only there)',
       type: 'select',
       required: true,
       options: PENDO_REGIONS.map((r) => ({ label: `${r} (${REGION_HOSTS[r]})`, value: r })),
