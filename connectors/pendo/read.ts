@@ -56,11 +56,17 @@ interface Reader {
   onWait: () => void;
 }
 
+/**
+ * Rows per batch, at most: a batch is one insert and one heartbeat, so the bytes limit (4 MiB: ~5,600 visitors) is
+ * what cuts them; Stripe's 1,000-row default would make a million visitors a thousand inserts.
+ */
+const BATCH_ROWS = 100_000;
+
 export async function* readPendo(config: PendoConfig, req: ReadRequest): AsyncGenerator<Batch> {
   const table = pendoTable(req.table);
   if (!table) throw new Error(`Pendo has no table "${req.table}"`);
   const columns = readColumns(table.columns, req.columns);
-  const r: Reader = { config, columns, batcher: new Batcher(rowColumns(columns), req.batchBytes ?? DEFAULT_BATCH_BYTES), version: req.version, onWait: () => req.heartbeat?.() };
+  const r: Reader = { config, columns, batcher: new Batcher(rowColumns(columns), req.batchBytes ?? DEFAULT_BATCH_BYTES, BATCH_ROWS), version: req.version, onWait: () => req.heartbeat?.() };
   try {
     if (table.kind === 'list') {
       if (req.mode !== 'full_refresh') throw new Error(`Pendo ${table.name} sync with full_refresh only (asked: ${req.mode})`);
