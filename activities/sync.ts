@@ -13,6 +13,7 @@ import { appendChangesSql, diffTableName, dropDiffTable, firstLoadChangesSql, re
 import { sqlString, type Warehouse } from '../warehouse/client';
 import { recordChanges } from './change-recorder';
 import { Heartbeats, loadSchemaContext, rethrowForGood, stagingTableName, testHold, warehouseKey, type ActivityDeps } from './context';
+import { importAllFiles, importNewFiles } from './files-import';
 import { pipelined, streamBatches } from './pipeline';
 
 /** The engine's clock (UTC, microseconds): what `_tributary_synced_at` is compared with. */
@@ -79,7 +80,10 @@ export function createSyncActivities(deps: ActivityDeps) {
      */
     loadFullRefresh: load(async (hb, schemaId: string, jobId: string, version: string): Promise<LoadResult> => {
       const ctx = Context.current();
-      const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
+      const sc = await loadSchemaContext(deps, schemaId);
+      // Files are copied by the engine itself, not read through the connector.
+      if (sc.connector.files) return importAllFiles(deps, hb, sc, jobId, version);
+      const { schema, connector, config, targetTable } = sc;
       const staging = stagingTableName(targetTable, jobId);
       // The live table's names, so a table synced under the old naming rule is swapped for one named alike.
       const [described, live] = await Promise.all([connector.describe(config, schema.name), tableColumns(warehouse, targetTable)]);
@@ -137,7 +141,10 @@ export function createSyncActivities(deps: ActivityDeps) {
      */
     loadIncremental: load(async (hb, schemaId: string, jobId: string, version: string): Promise<IncrementalResult> => {
       const ctx = Context.current();
-      const { schema, connector, config, targetTable } = await loadSchemaContext(deps, schemaId);
+      const sc = await loadSchemaContext(deps, schemaId);
+      // A files table's append is by new files (and rewritten ones), with no cursor column.
+      if (sc.connector.files && sc.schema.sync_type === 'append') return importNewFiles(deps, hb, sc, jobId, version, () => engineNow(warehouse));
+      const { schema, connector, config, targetTable } = sc;
       const mode = schema.sync_type as 'incremental' | 'append' | 'webhook';
       const cursorField = schema.incremental_field ?? undefined;
       if (!cursorField && mode !== 'webhook') throw ApplicationFailure.nonRetryable(`Schema "${schema.name}" has no incremental_field`, 'BadConfig');

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Warehouse } from '../warehouse/client';
 import type { WarehouseColumn } from '../warehouse/columns';
 
 /**
@@ -195,6 +196,28 @@ export interface WebhookCapability<Config = Record<string, unknown>> {
   rankEvents?(config: Config, table: string, seconds: number[]): Promise<Map<string, number>>;
 }
 
+/**
+ * The engine's own reader of one table's files (object storage or a local folder): an import is an
+ * `INSERT … SELECT … FROM <from()>` run by the engine, never rows through JavaScript.
+ */
+export interface FileTableReader {
+  /**
+   * A table-function expression reading every file the table's pattern matches (its virtual columns `_path`,
+   * `_size`, `_time` and, where `hasEtag`, `_etag` included), in `format` (default: the table's own).
+   */
+  from(format?: string): string;
+  /** Whether `from()` has an `_etag` column (object storage: yes; a local folder: no). */
+  hasEtag: boolean;
+  /** Settings the read needs (e.g. hive partitioning, the CSV delimiter), for the statement's SETTINGS. */
+  settings?: Record<string, string | number>;
+}
+
+/** Sources of files the engine reads itself: linked tables read them on every query, imported tables copy them. */
+export interface FileTables<Config = Record<string, unknown>> {
+  /** Prepares what the engine needs to reach the source (e.g. its encrypted named collection) and gives the reader. */
+  reader(warehouse: Warehouse, source: { id: string; prefix: string }, config: Config, table: string): Promise<FileTableReader>;
+}
+
 export class SourceError extends Error {
   /** `message` is the source's own words, shown verbatim to the user. */
   constructor(message: string, readonly field?: string) {
@@ -228,6 +251,8 @@ export interface Connector<Config = Record<string, unknown>> {
   checkCdcPrerequisites?(config: Config, tables?: string[]): Promise<string[]>;
   /** Push delivery of changes (sync_type "webhook"). */
   webhooks?: WebhookCapability<Config>;
+  /** Files the engine reads itself: imports load them with INSERT … SELECT (activities/files-import.ts), not read(). */
+  files?: FileTables<Config>;
   /**
    * Undoes what the connector set up at the source (replication slot, publication, webhook) when the
    * source is deleted; must tolerate their absence.
