@@ -7,6 +7,7 @@ export interface TestState {
   databaseUrl: string;
   temporalCliPath: string;
   stripeMockPath: string;
+  versitygwPath: string;
   pgDataDir?: string;
 }
 
