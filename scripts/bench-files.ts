@@ -1,0 +1,147 @@
+/**
+ * `npm run bench:files` — files in object storage (issue 15). versitygw serves a scratch folder as S3; the engine
+ * itself writes BENCH_ROWS rows (10,000,000 by default) into it as BENCH_FILES (100) Parquet files and as as many
+ * gzip CSV files (`INSERT INTO FUNCTION s3(…) PARTITION BY`, so the objects carry ETags as uploads do), and
+ * BENCH_LINK_FILES (10,000) small CSV files are written into the bucket's folder directly. Then, BENCH_REPEATS
+ * (5) times each, medians compared:
+ *
+ * - an aggregate over the linked table (POST /api/query) against the same query run by the engine on `s3()` over
+ *   the same files (target ≥ 0.95×, time ratio engine / linked);
+ * - linking the 10,000-file bucket: db-schema (listing + schema inference) + create (target < 10 s);
+ * - importing (a full refresh of the table as an imported table; the job's duration) against the engine's own
+ *   `INSERT … SELECT FROM s3()` into a MergeTree of the same columns (target ≥ 0.9×).
+ *
+ * The engine-direct runs use a second embedded engine (its own process and data dir, the same chDB build): the
+ * platform's users may not call `s3()`. The two engines never run at the same time. BENCH_PLATFORM=0 runs only
+ * the engine-direct half.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BenchParts } from './bench-setup';
+import { openWarehouse, sqlString, type Warehouse } from '../warehouse/client';
+import { ensureVersitygw, startVersitygw, type Versitygw } from '../test/support/versitygw';
+import { query, waitForJobs, type RunningPlatform } from '../test/support/platform';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
+const FILES = Number(process.env.BENCH_FILES ?? 100);
+const LINK_FILES = Number(process.env.BENCH_LINK_FILES ?? 10_000);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
+const ACCESS = 'bench-access';
+const SECRET = 'bench-secret-0000';
+const BUCKET = 'bench';
+const log = (m: string) => process.stderr.write(`[bench:files ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const secs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' / ');
+const load = () => os.loadavg()[0].toFixed(1);
+
+/** The formats benchmarked: where their files are and how the engine reads them. */
+const FORMATS = [
+  { name: 'parquet', folder: 'parquet', ext: 'parquet', format: 'Parquet' },
+  { name: 'csv_gz', folder: 'csv', ext: 'csv.gz', format: 'CSVWithNames' },
+] as const;
+type Format = (typeof FORMATS)[number];
+
+/** Orders-like rows: a key, a timestamp, a customer, an amount, a status, a nullable text. */
+const STRUCTURE = "id UInt64, created_at DateTime64(6, 'UTC'), customer_id UInt32, amount Decimal(12, 2), status String, email Nullable(String)";
+const GENERATE = `SELECT number AS id,
+    toDateTime64('2024-01-01 00:00:00', 6, 'UTC') + toIntervalMicrosecond(number * 3155) AS created_at,
+    toUInt32(cityHash64(number) % 200000) AS customer_id,
+    toDecimal64((cityHash64(number, 1) % 100000) / 100, 2) AS amount,
+    ['paid', 'open', 'void', 'refunded', 'failed', 'draft'][1 + cityHash64(number, 2) % 6] AS status,
+    if(number % 13 = 0, NULL, concat('user', toString(number % 500000), '@example.com')) AS email
+  FROM numbers(${ROWS})`;
+const AGGREGATE = (from: string) =>
+  `SELECT status, count() AS n, sum(amount) AS total, uniq(customer_id) AS customers, max(created_at) AS latest FROM ${from} GROUP BY status ORDER BY status`;
+
+const s3Url = (gw: Versitygw, f: Format) => `${gw.endpoint}/${BUCKET}/${f.folder}/*.${f.ext}`;
+const s3Direct = (gw: Versitygw, f: Format) => `s3(${sqlString(s3Url(gw, f))}, ${sqlString(ACCESS)}, ${sqlString(SECRET)}, ${sqlString(f.format)})`;
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { seconds: (performance.now() - t0) / 1000, value };
+}
+
+async function generate(wh: Warehouse, gw: Versitygw) {
+  for (const f of FORMATS) {
+    const url = `${gw.endpoint}/${BUCKET}/${f.folder}/part-{_partition_id}.${f.ext}`;
+    const t = await timed(() =>
+      wh.command(`INSERT INTO FUNCTION s3(${sqlString(url)}, ${sqlString(ACCESS)}, ${sqlString(SECRET)}, ${sqlString(f.format)}, ${sqlString(STRUCTURE)}) PARTITION BY id % ${FILES} ${GENERATE}`),
+    );
+    const dir = path.join(gw.dir, BUCKET, f.folder);
+    const bytes = fs.readdirSync(dir).reduce((n, file) => n + fs.statSync(path.join(dir, file)).size, 0);
+    log(`${f.name}: ${ROWS.toLocaleString('en')} rows written as ${fs.readdirSync(dir).length} files, ${(bytes / 1024 / 1024).toFixed(0)} MB, in ${t.seconds.toFixed(1)} s`);
+  }
+  // The link bench's many small files, straight into the bucket's folder (versitygw serves what is there).
+  const many = path.join(gw.dir, BUCKET, 'many');
+  fs.mkdirSync(many, { recursive: true });
+  for (let i = 0; i < LINK_FILES; i++) {
+    const day = `dt=2024-${String(1 + (i % 12)).padStart(2, '0')}-01`;
+    fs.mkdirSync(path.join(many, day), { recursive: true });
+    fs.writeFileSync(path.join(many, day, `events-${i}.csv`), `id,event,value\n${i * 2},signup,${i % 97}\n${i * 2 + 1},login,${i % 89}\n`);
+  }
+  log(`many: ${LINK_FILES.toLocaleString('en')} small CSV files in 12 hive partitions`);
+}
+
+/** The engine on s3() directly: the aggregate, and the import into a MergeTree of the imported table's shape. */
+async function engineDirect(wh: Warehouse, gw: Versitygw) {
+  const out: Record<string, { query: number[]; import: number[] }> = {};
+  for (const f of FORMATS) {
+    const query: number[] = [];
+    const imports: number[] = [];
+    for (let i = 0; i < REPEATS; i++) query.push((await timed(() => wh.queryRows(AGGREGATE(s3Direct(gw, f))))).seconds);
+    for (let i = 0; i < REPEATS; i++) {
+      await wh.command('DROP TABLE IF EXISTS direct_import');
+      // The columns as the engine infers them from the files (what a linked or imported table is given).
+      const inferred = await wh.queryRows<{ name: string; type: string }>(`DESCRIBE ${s3Direct(gw, f)}`);
+      await wh.command(
+        `CREATE TABLE direct_import (${inferred.map((c) => `\`${c.name}\` ${c.type}`).join(', ')}, _tributary_file LowCardinality(String),
+           _tributary_synced_at DateTime64(6, 'UTC') DEFAULT now64(6), _tributary_version UInt64 DEFAULT 0, _tributary_is_deleted UInt8 DEFAULT 0)
+         ENGINE = MergeTree ORDER BY tuple()`,
+      );
+      const t = await timed(() => wh.command(`INSERT INTO direct_import SELECT *, _path, now64(6), 1, 0 FROM ${s3Direct(gw, f)}`));
+      const [{ n }] = await wh.queryRows<{ n: string }>('SELECT toString(count()) AS n FROM direct_import');
+      if (Number(n) !== ROWS) throw new Error(`the direct import of ${f.name} holds ${n} rows, expected ${ROWS}`);
+      imports.push(t.seconds);
+    }
+    await wh.command('DROP TABLE IF EXISTS direct_import');
+    out[f.name] = { query, import: imports };
+    log(`engine on s3(), ${f.name}: aggregate ${secs(query)} s (median ${median(query).toFixed(2)}); INSERT … SELECT ${secs(imports)} s (median ${median(imports).toFixed(2)}, ${Math.round(ROWS / median(imports)).toLocaleString('en')} rows/s); load ${load()}`);
+  }
+  return out;
+}
+
+/** The platform's half: link, query the linked tables, import. Filled in against the Files source's API. */
+async function throughPlatform(parts: BenchParts, gw: Versitygw, direct: Awaited<ReturnType<typeof engineDirect>>) {
+  void parts;
+  void gw;
+  void direct;
+  void query;
+  void waitForJobs;
+  void (undefined as unknown as RunningPlatform);
+  log('BENCH_PLATFORM: the Files source is not in this build yet');
+}
+
+async function main(parts: BenchParts) {
+  log(`${ROWS.toLocaleString('en')} rows as ${FILES} files per format; ${LINK_FILES.toLocaleString('en')} files to link; ${REPEATS} runs each; load ${load()} on ${os.cpus().length} cores`);
+  const gw = await startVersitygw(await ensureVersitygw(log), { access: ACCESS, secret: SECRET, buckets: [BUCKET] });
+  parts.onClose(async () => fs.rmSync(gw.dir, { recursive: true, force: true }));
+  parts.onClose(() => gw.stop());
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-files-engine-'));
+  parts.onClose(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const wh = await openWarehouse({ user: 'default', password: '', database: 'bench', dataDir });
+  let closed = false;
+  const close = async () => {
+    if (!closed) await wh.close();
+    closed = true;
+  };
+  parts.onClose(close);
+  await generate(wh, gw);
+  const direct = await engineDirect(wh, gw);
+  await close(); // the platform's engine runs alone
+  if (process.env.BENCH_PLATFORM !== '0') await throughPlatform(parts, gw, direct);
+}
+
+BenchParts.run(log, main);
