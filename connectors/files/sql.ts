@@ -1,0 +1,86 @@
+import { quoteIdent, sqlString } from '../../warehouse/client';
+import { FILE_FORMATS, type FilesConfig, type FilesTable } from './config';
+
+/**
+ * How the engine reads a Files table: the SQL an import's `INSERT … SELECT` or a linked table's definition
+ * needs. The secret never appears in it: an S3 reader names the source's named collection (created from the
+ * catalog's sealed secret, kept in the engine's encrypted named-collection storage), which holds the keys.
+ */
+
+/** The named collection that holds a Files source's keys (one per source). */
+export function namedCollectionName(sourceId: string): string {
+  return `tributary_files_${sourceId.replace(/[^a-zA-Z0-9]/g, '').toLowerCase()}`;
+}
+
+/** The bucket's base URL, path-style (`…/bucket/`), for the S3 providers. */
+export function bucketUrl(config: Pick<FilesConfig, 'provider' | 'region' | 'account_id' | 'endpoint' | 'bucket'>): string {
+  const bucket = encodeURIComponent(config.bucket ?? '');
+  switch (config.provider) {
+    case 'aws':
+      return `https://s3.${config.region ?? 'us-east-1'}.amazonaws.com/${bucket}/`;
+    case 'gcs':
+      return `https://storage.googleapis.com/${bucket}/`;
+    case 'r2':
+      return `https://${config.account_id}.r2.cloudflarestorage.com/${bucket}/`;
+    case 's3_compatible':
+      return `${(config.endpoint ?? '').replace(/\/+$/, '')}/${bucket}/`;
+    case 'local':
+      throw new Error('a local folder has no bucket URL');
+  }
+}
+
+/** A key or glob as a URL path: each character percent-encoded except `/` and the glob syntax the engine reads. */
+export function encodeKeyPattern(pattern: string): string {
+  return pattern
+    .replace(/^\/+/, '')
+    .split('')
+    .map((c) => (/[A-Za-z0-9\-._~/*?{},=]/.test(c) ? c : encodeURIComponent(c)))
+    .join('');
+}
+
+/** The engine's format name for a table. */
+export const engineFormat = (table: Pick<FilesTable, 'format'>) => FILE_FORMATS[table.format];
+
+/** Settings the table's format needs (CSV delimiter), for a SETTINGS clause. */
+export function formatSettings(table: Pick<FilesTable, 'format' | 'delimiter'>): Record<string, string> {
+  const s: Record<string, string> = {};
+  if ((table.format === 'csv' || table.format === 'csv_with_header') && table.delimiter) s.format_csv_delimiter = table.delimiter;
+  return s;
+}
+
+export function settingsClause(settings: Record<string, string | number>): string {
+  const entries = Object.entries(settings);
+  return entries.length ? ` SETTINGS ${entries.map(([k, v]) => `${k} = ${typeof v === 'number' ? v : sqlString(v)}`).join(', ')}` : '';
+}
+
+export interface ReaderOptions {
+  /** The source's named collection (namedCollectionName). */
+  collection: string;
+  /** `name Type, …`; omitted: the engine infers it from the files. */
+  structure?: string;
+  /** Local provider: the absolute path of the confined folder (TRIBUTARY_FILES_ROOT joined with the table's path, checked). */
+  localPath?: string;
+}
+
+/**
+ * The table function that reads one table's files:
+ * `s3(collection, url = '…', format = '…', compression_method = '…'[, structure = '…'])`, or
+ * `file('/abs/glob', 'Format'[, 'structure'][, 'compression'])` for a local folder. Virtual columns `_path`, `_file`,
+ * `_size`, `_time` (and `_etag` for S3) are selectable. Pair with `formatSettings(table)` in the query's SETTINGS.
+ */
+export function readerExpression(config: FilesConfig, table: FilesTable, opts: ReaderOptions): string {
+  const compression = table.compression === 'auto' ? 'auto' : table.compression;
+  if (config.provider === 'local') {
+    if (!opts.localPath) throw new Error('a local table needs its checked absolute path');
+    const args = [sqlString(opts.localPath), sqlString(engineFormat(table)), sqlString(opts.structure ?? 'auto'), sqlString(compression)];
+    return `file(${args.join(', ')})`;
+  }
+  const args = [
+    quoteIdent(opts.collection),
+    `url = ${sqlString(bucketUrl(config) + encodeKeyPattern(table.path))}`,
+    `format = ${sqlString(engineFormat(table))}`,
+    `compression_method = ${sqlString(compression)}`,
+  ];
+  if (opts.structure) args.push(`structure = ${sqlString(opts.structure)}`);
+  return `s3(${args.join(', ')})`;
+}
