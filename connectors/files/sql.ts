@@ -60,6 +60,8 @@ export interface ReaderOptions {
   structure?: string;
   /** Local provider: the absolute path of the confined folder (TRIBUTARY_FILES_ROOT joined with the table's path, checked). */
   localPath?: string;
+  /** The engine format to read with instead of the table's: `One` lists the files (a row each) without reading them. */
+  engineFormat?: string;
 }
 
 /**
@@ -72,13 +74,13 @@ export function readerExpression(config: FilesConfig, table: FilesTable, opts: R
   const compression = table.compression === 'auto' ? 'auto' : table.compression;
   if (config.provider === 'local') {
     if (!opts.localPath) throw new Error('a local table needs its checked absolute path');
-    const args = [sqlString(opts.localPath), sqlString(engineFormat(table)), sqlString(opts.structure ?? 'auto'), sqlString(compression)];
+    const args = [sqlString(opts.localPath), sqlString(opts.engineFormat ?? engineFormat(table)), sqlString(opts.structure ?? 'auto'), sqlString(compression)];
     return `file(${args.join(', ')})`;
   }
   const args = [
     quoteIdent(opts.collection),
     `url = ${sqlString(bucketUrl(config) + encodeKeyPattern(table.path))}`,
-    `format = ${sqlString(engineFormat(table))}`,
+    `format = ${sqlString(opts.engineFormat ?? engineFormat(table))}`,
     `compression_method = ${sqlString(compression)}`,
   ];
   if (opts.structure) args.push(`structure = ${sqlString(opts.structure)}`);
