@@ -95,9 +95,11 @@ export async function updateSchemaSettings(db: Queryable, id: string, s: SchemaS
 
 /**
  * Forgets what was synced (after the warehouse table is dropped, or the cursor's meaning changed):
- * the next run starts from scratch instead of from a cursor into data that is gone.
+ * the next run starts from scratch instead of from a cursor into data that is gone (an imported files
+ * table: instead of skipping files whose rows are gone).
  */
 export async function resetSchemaSyncState(db: Queryable, id: string): Promise<void> {
+  await db.query('DELETE FROM imported_files WHERE schema_id = $1', [id]);
   await db.query(
     `UPDATE schemas SET sync_cursor = NULL, status = NULL, last_synced_at = NULL, rows_synced = NULL, latest_error = NULL,
             updated_at = now() WHERE id = $1`,
