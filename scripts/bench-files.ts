@@ -113,15 +113,73 @@ async function engineDirect(wh: Warehouse, gw: Versitygw) {
   return out;
 }
 
-/** The platform's half: link, query the linked tables, import. Filled in against the Files source's API. */
+/** A Files source over the bench bucket with `tables`, each with its sync settings. */
+function filesPayload(gw: Versitygw, tables: { name: string; path: string; format: string }[], schemas: Record<string, unknown>[]) {
+  return { provider: 's3_compatible', endpoint: gw.endpoint, bucket: BUCKET, access_key_id: ACCESS, secret_access_key: SECRET, tables, schemas };
+}
+
+const TABLES = [
+  { name: 'parquet', path: 'parquet/*.parquet', format: 'parquet' },
+  { name: 'csv_gz', path: 'csv/*.csv.gz', format: 'csv_with_header' },
+];
+
+/** The platform's half: link the 10,000-file bucket, query the linked tables, import the files. */
 async function throughPlatform(parts: BenchParts, gw: Versitygw, direct: Awaited<ReturnType<typeof engineDirect>>) {
-  void parts;
-  void gw;
-  void direct;
-  void query;
-  void waitForJobs;
-  void (undefined as unknown as RunningPlatform);
-  log('BENCH_PLATFORM: the Files source is not in this build yet');
+  // Users' queries get half the cores by default (TRIBUTARY_QUERY_MAX_THREADS): the engine's own default here, so
+  // the linked table and s3() are compared on the same threads.
+  const platform = await parts.platform('bench-files', { TRIBUTARY_QUERY_TIMEOUT_SECONDS: '600', TRIBUTARY_QUERY_MAX_THREADS: String(os.cpus().length) });
+  const api = async (method: string, url: string, body?: unknown) => {
+    const res = await platform.api(method, url, body);
+    if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body).slice(0, 2000)}`);
+    return res.body;
+  };
+
+  // Linking a 10,000-file bucket: db-schema (listing, inference), then create.
+  const many = [{ name: 'many', path: 'many/**/*.csv', format: 'csv_with_header' }];
+  const links: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const t = await timed(async () => {
+      const listed = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...filesPayload(gw, many, []) });
+      const created = await api('POST', '/api/sources', {
+        source_type: 'Files', prefix: `link${i}`, payload: filesPayload(gw, many, [{ name: 'many', should_sync: true, sync_type: 'linked' }]),
+      });
+      return { listed, created };
+    });
+    if (i === 0) log(`db-schema of the 10,000-file bucket: ${JSON.stringify(t.value.listed).slice(0, 400)}`);
+    links.push(t.seconds);
+  }
+  const [{ n: linkedRows }] = await query(platform, 'SELECT toString(count()) AS n FROM link0_many');
+  if (Number(linkedRows) !== LINK_FILES * 2) throw new Error(`link0_many has ${linkedRows} rows, expected ${LINK_FILES * 2}`);
+  log(`link a ${LINK_FILES.toLocaleString('en')}-file bucket (db-schema + create): ${secs(links)} s, median ${median(links).toFixed(2)} s; load ${load()}`);
+
+  await api('POST', '/api/sources', { source_type: 'Files', prefix: 'bench', payload: filesPayload(gw, TABLES, TABLES.map((t) => ({ name: t.name, should_sync: true, sync_type: 'linked' }))) });
+  const results: string[] = [];
+  for (const f of FORMATS) {
+    const linked: number[] = [];
+    for (let i = 0; i < REPEATS; i++) linked.push((await timed(() => query(platform, AGGREGATE(`bench_${f.name}`)))).seconds);
+    const ratio = median(direct[f.name].query) / median(linked);
+    log(`linked ${f.name}: aggregate ${secs(linked)} s (median ${median(linked).toFixed(2)}); engine on s3() / linked = ${ratio.toFixed(2)}; load ${load()}`);
+    results.push(`query ${f.name} ${ratio.toFixed(2)}`);
+  }
+
+  // Imports: each table as a full refresh (its first run on create, then "sync now"); the job's own duration.
+  const created = await api('POST', '/api/sources', {
+    source_type: 'Files', prefix: 'imp', payload: filesPayload(gw, TABLES, TABLES.map((t) => ({ name: t.name, should_sync: true, sync_type: 'full_refresh', sync_frequency: '24hour' }))),
+  });
+  for (const f of FORMATS) {
+    const schemaId = created.schemas.find((s: { name: string }) => s.name === f.name).id;
+    const runs: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      if (i > 0) await api('POST', `/api/schemas/${schemaId}/sync`);
+      const job = await waitForJobs(platform, schemaId, i + 1, 1_800_000);
+      if (job.status !== 'Completed' || Number(job.rows_synced) !== ROWS) throw new Error(`import of ${f.name}: ${job.status}, ${job.rows_synced} rows: ${job.latest_error}`);
+      runs.push(Number(job.duration_seconds));
+    }
+    const ratio = median(direct[f.name].import) / median(runs);
+    log(`import ${f.name} (full refresh job): ${secs(runs)} s (median ${median(runs).toFixed(2)}, ${Math.round(ROWS / median(runs)).toLocaleString('en')} rows/s); INSERT … SELECT / import = ${ratio.toFixed(2)}; load ${load()}`);
+    results.push(`import ${f.name} ${ratio.toFixed(2)}`);
+  }
+  log(`summary: link ${median(links).toFixed(2)} s; ${results.join('; ')}`);
 }
 
 async function main(parts: BenchParts) {
