@@ -1,6 +1,6 @@
 import type { Queryable } from './db';
 
-/** A file an imported table holds, at the version it was loaded (migrations/006). */
+/** A file an imported table holds, at the version it was loaded (migrations/007). */
 export interface ImportedFile {
   path: string;
   version: string;
