@@ -17,6 +17,7 @@ const num = (v: string | number | null) => (v === null ? null : Number(v));
 export function schemaStatus(s: SchemaRow): string | null {
   if (!s.sync_type) return 'not set up';
   if (!s.should_sync) return 'Paused';
+  if (s.sync_type === 'linked') return 'Linked';
   return s.status;
 }
 
@@ -60,6 +61,11 @@ export function presentSchema(source: SourceRow, s: SchemaRow) {
     last_synced_at: iso(s.last_synced_at),
     rows_synced: num(s.rows_synced),
     latest_error: s.latest_error,
+    ...(s.sync_type === 'linked' || s.linked_columns
+      ? {
+          columns: (s.linked_columns ?? []).map((c) => ({ name: c.name, type: s.linked_type_overrides?.[c.name] ?? c.type, inferred_type: c.type })),
+        }
+      : {}),
   };
 }
 

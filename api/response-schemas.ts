@@ -29,10 +29,14 @@ export const schemaResponse = z
     incremental_field: z.string().nullable(),
     incremental_field_type: z.enum(CURSOR_FIELD_TYPES).nullable(),
     primary_key_columns: z.array(z.string()).nullable(),
-    status: z.enum(['Running', 'Completed', 'Failed', 'Paused', 'not set up']).nullable(),
+    status: z.enum(['Running', 'Completed', 'Failed', 'Paused', 'Linked', 'not set up']).nullable(),
     last_synced_at: timestamp.nullable(),
     rows_synced: z.number().nullable(),
     latest_error: z.string().nullable(),
+    columns: z
+      .array(z.object({ name: z.string(), type: z.string(), inferred_type: z.string() }))
+      .optional()
+      .describe('linked file tables: the columns the warehouse reads the files as (type: the override, if any)'),
   })
   .meta({ id: 'Schema' });
 
@@ -91,8 +95,19 @@ export const discoveredTableResponse = z
     detected_primary_keys: z.array(z.string()),
     available_columns: z.array(z.object({ field: z.string(), type: z.string(), nullable: z.boolean() })),
     description: z.string(),
+    linked_available: z.boolean().optional().describe('Files sources: the table can be linked (sync_type "linked")'),
+    files: z.object({ count: z.number(), bytes: z.number(), sample: z.array(z.string()) }).optional().describe('Files sources: what the path or glob matches now'),
   })
   .meta({ id: 'DiscoveredTable' });
+
+export const linkedStatsResult = z
+  .object({
+    files: z.number().int(),
+    bytes: z.number(),
+    sample: z.array(z.string()),
+    rows_estimate: z.number().nullable().describe('rows the engine counts now (null: disabled, or not counted within 30 s)'),
+  })
+  .meta({ id: 'LinkedStats' });
 
 export const jobResponse = z
   .object({

@@ -2,7 +2,7 @@ import { clearSnapshots } from '../catalog/cdc';
 import { cdcTablesChanged, isCdc } from './cdc-control';
 import { unsealConfig } from '../catalog';
 import { hasCompletedJob } from '../catalog/jobs';
-import { getSchema, getSchemasByIds, updateSchemaSettings, type SchemaRow, type SchemaSettings } from '../catalog/schemas';
+import { getSchema, getSchemasByIds, setLinkedColumns, updateSchemaSettings, type SchemaRow, type SchemaSettings } from '../catalog/schemas';
 import { getSource, type SourceRow } from '../catalog/sources';
 import { ONE_MINUTE_ONLY_FOR_CDC } from '../common/frequencies';
 import type { DiscoveredTable } from '../connectors/types';
@@ -14,6 +14,7 @@ import type { BulkAction, PatchSchemaBody } from './schema-requests';
 import {
   effectivePrimaryKey,
   frequencyViolation,
+  linkedViolations,
   schemaWarnings,
   tableRuleViolations,
   throwIfAny,
@@ -23,6 +24,7 @@ import { againstSource, parseConnectionConfig, resolveConnector } from './source
 import { awaitOperation, OPERATION_WAIT_MS, type PendingOperation } from './operations';
 import { startSchemaReset, startSync, syncBlocker, withLiveRunState, type Selected, type Skipped } from './sync-control';
 import { followWebhookTables, isWebhook } from './webhook-management';
+import { isLinked, linkSchema, unlinkSchema } from './linked-tables';
 
 /** Changing one schema (PATCH /api/schemas/:id) and many at once (POST /api/schemas/bulk). */
 
@@ -32,7 +34,7 @@ const NEEDS_DISCOVERY = ['sync_type', 'incremental_field', 'incremental_field_ty
 async function discoverTable(deps: ApiDeps, source: SourceRow, name: string): Promise<DiscoveredTable> {
   const connector = resolveConnector(source.source_type);
   const config = parseConnectionConfig(connector, unsealConfig(deps.catalog.secrets, source));
-  const tables = await againstSource(() => connector.discover(config));
+  const tables = await againstSource(() => connector.discover(config, { warehouse: deps.warehouse }));
   const table = tables.find((t) => t.table === name);
   if (!table) throw conflict(`table "${name}" no longer exists in the source`, [{ field: 'name', message: 'not found in the source' }]);
   return table;
@@ -47,8 +49,50 @@ async function primaryKeyLocked(deps: ApiDeps, source: SourceRow, schema: Schema
   return tableExists(deps.warehouse, warehouseTableName(source.prefix, schema.name));
 }
 
+/** A linked table's settings: enabled or not, and the column types over the inferred ones. */
+async function patchLinked(deps: ApiDeps, source: SourceRow, schema: SchemaRow, body: PatchSchemaBody) {
+  if (body.sync_type !== undefined && body.sync_type !== 'linked' && isLinked(schema)) {
+    throw badRequest(`schema "${schema.name}" is linked: its sync type cannot be changed here`, [{ field: 'sync_type', message: 'a linked table stays linked' }]);
+  }
+  throwIfAny(linkedViolations(body, schema.name, (f) => f));
+  let current = schema;
+  if (!isLinked(schema)) {
+    const table = await discoverTable(deps, source, schema.name);
+    throwIfAny(tableRuleViolations({ name: schema.name, should_sync: true, sync_type: 'linked' }, table, (f) => f));
+    await updateSchemaSettings(deps.catalog.db, schema.id, { sync_type: 'linked' });
+    current = (await setLinkedColumns(deps.catalog.db, schema.id, table.available_columns.map((c) => ({ name: c.field, type: c.type })), null))!;
+  }
+  if (body.column_types) {
+    const known = new Set((current.linked_columns ?? []).map((c) => c.name));
+    const details = Object.keys(body.column_types)
+      .filter((c) => !known.has(c))
+      .map((c) => ({ field: `column_types.${c}`, message: `schema "${schema.name}" has no column "${c}" (columns: ${[...known].join(', ')})` }));
+    for (const [c, t] of Object.entries(body.column_types)) {
+      if (t === null || !known.has(c)) continue;
+      // The engine's own parser says whether the type exists.
+      const bad = await deps.warehouse.queryRows('SELECT defaultValueOfTypeName({t:String}) AS v', { params: { t } }).then(() => undefined, (err: Error) => err.message.split(':')[0]);
+      if (bad) details.push({ field: `column_types.${c}`, message: `"${t}" is not a ClickHouse type (${bad})` });
+    }
+    throwIfAny(details);
+    const overrides = { ...(current.linked_type_overrides ?? {}) };
+    for (const [c, t] of Object.entries(body.column_types)) {
+      if (t === null) delete overrides[c];
+      else overrides[c] = t;
+    }
+    current = (await setLinkedColumns(deps.catalog.db, schema.id, null, overrides))!;
+  }
+  if (body.should_sync !== undefined) current = (await updateSchemaSettings(deps.catalog.db, schema.id, { should_sync: body.should_sync }))!;
+  if (current.should_sync) await linkSchema(deps, source, current);
+  else await unlinkSchema(deps, source, current);
+  return { schema: current, source, warnings: [] as string[], pending: undefined as PendingOperation | undefined };
+}
+
 export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchSchemaBody) {
   const source = (await getSource(deps.catalog.db, schema.source_id))!;
+  if (isLinked(schema) || body.sync_type === 'linked') return patchLinked(deps, source, schema, body);
+  if (body.column_types !== undefined) {
+    throw badRequest(`column_types applies to linked tables only; "${schema.name}" is ${schema.sync_type ?? 'not set up'}`, [{ field: 'column_types', message: 'linked tables only' }]);
+  }
   const pick = <K extends keyof PatchSchemaBody & keyof SchemaRow>(k: K) => (body[k] !== undefined ? body[k] : schema[k]) as SchemaRow[K];
   const next: SchemaSettingsInput & Required<Pick<SchemaSettingsInput, 'sync_type'>> = {
     name: schema.name,

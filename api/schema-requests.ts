@@ -12,6 +12,8 @@ export const patchSchemaSchema = strictObject({
   incremental_field: schemaEntrySchema.shape.incremental_field,
   incremental_field_type: schemaEntrySchema.shape.incremental_field_type,
   primary_key_columns: schemaEntrySchema.shape.primary_key_columns,
+  /** Linked tables: ClickHouse types over the inferred ones, by column name (null: back to the inferred type). */
+  column_types: z.record(z.string(), z.string().min(1).nullable(), 'column_types must be an object of column name to ClickHouse type').optional(),
   // Only when the keys themselves are valid, so an unknown key is reported alone.
 }).refine((b) => Object.keys(b).length > 0, { message: 'give at least one setting to change', when: (p) => p.issues.length === 0 });
 export type PatchSchemaBody = z.infer<typeof patchSchemaSchema>;
@@ -32,7 +34,7 @@ export const bulkActionSchema = z.discriminatedUnion(
 );
 export type BulkAction = z.infer<typeof bulkActionSchema>;
 
-export const SCHEMA_STATUSES = ['Running', 'Completed', 'Failed', 'Paused', 'not set up'] as const;
+export const SCHEMA_STATUSES = ['Running', 'Completed', 'Failed', 'Paused', 'Linked', 'not set up'] as const;
 export const SCHEMA_SORT_KEYS = ['name', 'status', 'frequency', 'last_synced_at', 'rows_synced'] as const;
 
 export const schemasQuerySchema = strictObject({

@@ -32,10 +32,12 @@ function availability(s: SchemaSettingsInput, t: DiscoveredTable): string | unde
     append: t.append_available,
     cdc: t.cdc_available === true,
     webhook: t.supports_webhooks,
+    linked: t.linked_available === true,
   };
   if (!s.sync_type || ok[s.sync_type]) return undefined;
   if (s.sync_type === 'cdc') return `schema "${s.name}": cdc is not available for this table (check POST /api/sources/check-cdc-prerequisites)`;
   if (s.sync_type === 'webhook') return `schema "${s.name}": this source does not support webhooks`;
+  if (s.sync_type === 'linked') return `schema "${s.name}": linked applies to Files sources only (their tables are read from storage on every query)`;
   return `schema "${s.name}": ${s.sync_type} needs a column of a cursor type (integer, numeric, date, timestamp), and this table has none`;
 }
 
@@ -80,6 +82,16 @@ export function tableRuleViolations(s: SchemaSettingsInput, t: DiscoveredTable, 
     });
   }
   return details;
+}
+
+const NOT_FOR_LINKED = ['sync_frequency', 'incremental_field', 'incremental_field_type', 'primary_key_columns'] as const;
+
+/** A linked table is read from storage on every query: no schedule, no cursor, no key. Saying one is a mistake. */
+export function linkedViolations(sent: Partial<Record<(typeof NOT_FOR_LINKED)[number], unknown>>, name: string, at: (f: string) => string): Detail[] {
+  return NOT_FOR_LINKED.filter((f) => sent[f] !== undefined && sent[f] !== null).map((f) => ({
+    field: at(f),
+    message: `schema "${name}": ${f} does not apply to a linked table (it is read from storage on every query: nothing is scheduled or synced)`,
+  }));
 }
 
 /** Violations that need only the settings themselves. */
@@ -132,6 +144,7 @@ export function validateSchemaEntries(entries: SchemaSettingsInput[], tables: Di
     if (seen.has(e.name)) details.push({ field: at('name'), message: `schema "${e.name}" is listed twice` });
     seen.add(e.name);
     details.push(...settingsRuleViolations(e, at));
+    if (e.sync_type === 'linked') details.push(...linkedViolations(e, e.name, at));
     if (table) {
       details.push(...tableRuleViolations(e, table, at));
       warnings.push(...schemaWarnings(e, table));

@@ -13,6 +13,7 @@ import { badRequest, conflict } from './errors';
 import { awaitOperation, startOperation, type PendingOperation } from './operations';
 import { againstSource, parseConnectionConfig, resolveConnector } from './source-setup';
 import { withLiveRunState } from './sync-control';
+import { unlinkSource } from './linked-tables';
 
 /** Managing a source after it is created: pull new schemas, change it, delete it. */
 
@@ -25,7 +26,7 @@ function liveConfig(deps: ApiDeps, source: SourceRow) {
 /** "Pull new schemas": tables found at the source and not in the catalog are added, disabled. Nothing syncs. */
 export async function refreshSchemas(deps: ApiDeps, source: SourceRow) {
   const { connector, config } = liveConfig(deps, source);
-  const tables = await againstSource(() => connector.discover(config));
+  const tables = await againstSource(() => connector.discover(config, { warehouse: deps.warehouse }));
   const existing = await listSchemas(deps.catalog.db, source.id);
   const known = new Set(existing.map((s) => s.name));
   const added: SchemaRow[] = [];
@@ -55,6 +56,8 @@ export async function refreshSchemas(deps: ApiDeps, source: SourceRow) {
  * wait bound — still going, with the operation's id.
  */
 export async function removeSource(deps: ApiDeps, source: SourceRow, opts: { deleteData: boolean }) {
+  // Linked tables hold no data of their own: they go with the source whatever delete_data says.
+  if (source.source_type === 'Files') await unlinkSource(deps, source, await listSchemas(deps.catalog.db, source.id));
   const handle = await startOperation<typeof deleteSourceWorkflow>(
     deps,
     'deleteSource',
@@ -109,7 +112,7 @@ export async function changeSource(
 ): Promise<{ pending?: PendingOperation }> {
   const sealed = body.payload ? await (async () => {
     const { connector, config } = mergedConfig(deps, source, body.payload!);
-    await againstSource(() => connector.check(config));
+    await againstSource(() => connector.check(config, { warehouse: deps.warehouse }));
     return sealConfig(deps.catalog.secrets, connector.spec, config);
   })() : undefined;
   const newPrefix = body.prefix !== undefined && body.prefix !== source.prefix ? body.prefix : undefined;

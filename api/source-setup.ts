@@ -1,6 +1,6 @@
 import { cdcTablesChanged, isCdc } from './cdc-control';
 import { sealConfig } from '../catalog';
-import { insertSchema, type SchemaRow } from '../catalog/schemas';
+import { insertSchema, setLinkedColumns, type SchemaRow } from '../catalog/schemas';
 import { getSourceByPrefix, insertSource, type SourceRow } from '../catalog/sources';
 import { DEFAULT_SYNC_FREQUENCY } from '../common/frequencies';
 import { connectorFor, connectors } from '../connectors/registry';
@@ -10,6 +10,7 @@ import type { ApiDeps } from './context';
 import { ApiError, badRequest, conflict, fromZod } from './errors';
 import { effectivePrimaryKey, validateSchemaEntries } from './schema-rules';
 import type { SchemaEntry } from './validation';
+import { isLinked, linkSchema } from './linked-tables';
 
 export function resolveConnector(sourceType: string): Connector<Record<string, unknown>> {
   const connector = connectorFor(sourceType);
@@ -59,8 +60,8 @@ export async function createSource(deps: ApiDeps, input: CreateSourceInput): Pro
   if (await getSourceByPrefix(deps.catalog.db, prefix)) {
     throw conflict(`prefix "${prefix}" is already used by another source`, [{ field: 'prefix', message: 'already taken' }]);
   }
-  await againstSource(() => connector.check(config));
-  const tables = await againstSource(() => connector.discover(config));
+  await againstSource(() => connector.check(config, { warehouse: deps.warehouse }));
+  const tables = await againstSource(() => connector.discover(config, { warehouse: deps.warehouse }));
   const warnings = validateSchemaEntries(input.payload.schemas, tables);
 
   const byName = new Map(tables.map((t) => [t.table, t]));
@@ -89,8 +90,15 @@ export async function createSource(deps: ApiDeps, input: CreateSourceInput): Pro
       throw err;
     });
 
+  // Linked tables: the columns as inferred, and the table the engine reads the files through. Nothing is scheduled.
+  for (const [i, schema] of created.schemas.entries()) {
+    if (!isLinked(schema)) continue;
+    const columns = byName.get(schema.name)?.available_columns.map((c) => ({ name: c.field, type: c.type })) ?? [];
+    created.schemas[i] = (await setLinkedColumns(deps.catalog.db, schema.id, columns, null))!;
+    if (schema.should_sync) await linkSchema(deps, created.source, created.schemas[i]);
+  }
   for (const schema of created.schemas) {
-    if (!schema.should_sync || isCdc(schema)) continue;
+    if (!schema.should_sync || isCdc(schema) || isLinked(schema)) continue;
     await upsertSchedule(deps.temporal, deps.taskQueue, created.source, schema);
     await triggerSync(deps.temporal, created.source, schema);
   }

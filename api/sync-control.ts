@@ -27,6 +27,7 @@ export interface Skipped extends Selected {
 export function syncBlocker(schema: SchemaRow): string | undefined {
   if (!schema.should_sync) return 'disabled';
   if (!schema.sync_type) return 'no sync method configured';
+  if (schema.sync_type === 'linked') return 'linked: read from storage on every query, there is nothing to sync';
   if (schema.status === 'Running') return 'already syncing';
   return undefined;
 }

@@ -4,7 +4,7 @@ import { strictObject } from '../common/strict-object';
 
 /** Request bodies, in seed 001's snake_case vocabulary. Every object refuses keys it does not know (common/strict-object). */
 
-export const SYNC_TYPES = ['full_refresh', 'incremental', 'append', 'cdc', 'webhook'] as const;
+export const SYNC_TYPES = ['full_refresh', 'incremental', 'append', 'cdc', 'webhook', 'linked'] as const;
 export const CURSOR_FIELD_TYPES = ['integer', 'numeric', 'date', 'timestamp', 'datetime'] as const;
 
 export const schemaEntrySchema = strictObject({

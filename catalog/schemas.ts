@@ -18,6 +18,9 @@ export interface SchemaRow {
   latest_error: string | null;
   /** CDC: when the table's snapshot completed (NULL: a snapshot is needed). */
   cdc_snapshot_at?: Date | null;
+  /** Linked file tables: the columns inferred from the files, and the user's type overrides. */
+  linked_columns?: { name: string; type: string }[] | null;
+  linked_type_overrides?: Record<string, string> | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -130,4 +133,24 @@ export async function disableSourceSchemas(db: Queryable, sourceId: string): Pro
 export async function failStaleRun(db: Queryable, id: string, error: string): Promise<boolean> {
   const r = await db.query(`UPDATE schemas SET status = 'Failed', latest_error = $2, updated_at = now() WHERE id = $1 AND status = 'Running' RETURNING id`, [id, error]);
   return r.rows.length > 0;
+}
+
+/** Linked file tables: the columns inferred (null: keep) and the user's type overrides (null: keep). */
+export async function setLinkedColumns(
+  db: Queryable,
+  id: string,
+  columns: { name: string; type: string }[] | null,
+  overrides: Record<string, string> | null,
+): Promise<SchemaRow | undefined> {
+  const r = await db.query<SchemaRow>(
+    `UPDATE schemas SET linked_columns = COALESCE($2::jsonb, linked_columns), linked_type_overrides = COALESCE($3::jsonb, linked_type_overrides),
+            updated_at = now() WHERE id = $1 RETURNING *`,
+    [id, columns ? JSON.stringify(columns) : null, overrides ? JSON.stringify(overrides) : null],
+  );
+  return r.rows[0];
+}
+
+/** Every enabled linked table, for re-creating them at an engine start. */
+export async function listLinkedSchemas(db: Queryable): Promise<SchemaRow[]> {
+  return (await db.query<SchemaRow>(`SELECT * FROM schemas WHERE should_sync AND sync_type = 'linked' ORDER BY created_at`)).rows;
 }

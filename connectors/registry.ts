@@ -1,4 +1,5 @@
 import type { Connector } from './types';
+import { filesConnector } from './files';
 import { pendoConnector } from './pendo';
 import { postgresConnector } from './postgres';
 import { stripeConnector } from './stripe';
@@ -8,6 +9,7 @@ export const connectors: Record<string, Connector<any>> = {
   [postgresConnector.spec.name]: postgresConnector,
   [stripeConnector.spec.name]: stripeConnector,
   [pendoConnector.spec.name]: pendoConnector,
+  [filesConnector.spec.name]: filesConnector,
 };
 
 export function connectorFor(sourceType: string): Connector<any> | undefined {

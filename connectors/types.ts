@@ -30,7 +30,7 @@ export interface ConnectorSpec {
   unreleasedSource: boolean;
 }
 
-export type SyncType = 'full_refresh' | 'incremental' | 'append' | 'cdc' | 'webhook';
+export type SyncType = 'full_refresh' | 'incremental' | 'append' | 'cdc' | 'webhook' | 'linked';
 export type CursorFieldType = 'integer' | 'numeric' | 'date' | 'timestamp' | 'datetime';
 
 /** One discovered table, in exactly the shape of seed 001's db-schema entry. */
@@ -46,6 +46,15 @@ export interface DiscoveredTable {
   detected_primary_keys: string[];
   available_columns: { field: string; type: string; nullable: boolean }[];
   description: string;
+  /** Files sources: the table can be linked (read from storage on every query; sync_type "linked"). */
+  linked_available?: boolean;
+  /** Files sources: what the table's path or glob matches now. */
+  files?: { count: number; bytes: number; sample: string[] };
+}
+
+/** What some connectors need besides their config: the Files connector asks the warehouse engine to read storage. */
+export interface ConnectorContext {
+  warehouse: Warehouse;
 }
 
 export interface ReadRequest {
@@ -231,10 +240,10 @@ export interface Connector<Config = Record<string, unknown>> {
   /** Validates a payload's connection fields; field errors name the field. */
   configSchema: z.ZodType<Config>;
   /** Validates credentials against the live source; throws SourceError with the source's message. */
-  check(config: Config): Promise<void>;
-  discover(config: Config): Promise<DiscoveredTable[]>;
+  check(config: Config, ctx?: ConnectorContext): Promise<void>;
+  discover(config: Config, ctx?: ConnectorContext): Promise<DiscoveredTable[]>;
   /** The warehouse columns a table lands as (typed from the source). */
-  describe(config: Config, table: string): Promise<WarehouseColumn[]>;
+  describe(config: Config, table: string, ctx?: ConnectorContext): Promise<WarehouseColumn[]>;
   read(config: Config, request: ReadRequest): AsyncIterable<Batch>;
   /**
    * A full refresh's batches carry a position a retried attempt resumes from (an API listing): they are

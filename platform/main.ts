@@ -18,6 +18,7 @@ import { listDestinations } from '../catalog/destinations';
 import { ensureDelivery } from '../temporal/destination-workflows';
 import { failOrphanedChangeBatches, pruneChangeBatches } from '../catalog/change-batches';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
+import { linkedStartupStatements } from '../api/linked-tables';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
 import { ensureDir, persistentSecret, randomHex } from './data-dir';
@@ -47,7 +48,7 @@ async function reconcileSchedules(catalog: Catalog, temporal: Client, taskQueue:
   const schemas = await listSyncingSchemas(catalog.db);
   for (const schema of schemas) {
     const source = await getSource(catalog.db, schema.source_id);
-    if (source) await upsertSchedule(temporal, taskQueue, source, schema);
+    if (source && schema.sync_type !== 'linked') await upsertSchedule(temporal, taskQueue, source, schema);
   }
   // Mirrors too: a Temporal that lost its state (a new cluster) gets each source's mirror back; a running
   // one is left alone (signalling it would restart its stream on every deploy).
@@ -157,6 +158,7 @@ async function main(role: Role) {
       log,
       userQueryLimits: config.queryLimits,
       engineLockWaitMs: config.clickhouse.engineLockWaitMs,
+      startupStatements: () => linkedStartupStatements(catalog, config.clickhouse.database, log),
     });
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);

@@ -63,6 +63,8 @@ describe('GET /api/openapi.json document', () => {
         'PATCH /api/schemas/{id}',
         'POST /api/schemas/bulk',
         'POST /api/schemas/{id}/sync',
+        'POST /api/schemas/{id}/refresh-schema',
+        'GET /api/schemas/{id}/linked-stats',
         'GET /api/jobs',
         'POST /api/query',
         'POST /api/sources/{id}/webhook',
@@ -126,6 +128,7 @@ describe('GET /api/openapi.json document', () => {
       ['Postgres', ['source_type', 'host', 'dbname', 'user']],
       ['Stripe', ['source_type', 'stripe_secret_key']],
       ['Pendo', ['source_type', 'integration_key', 'region']],
+      ['Files', ['source_type', 'provider', 'tables']],
     ]);
     const cdcCheck = deref.paths['/api/sources/check-cdc-prerequisites'].post.requestBody.content['application/json'].schema;
     expect(Object.keys(cdcCheck.oneOf[0].properties)).toEqual(expect.arrayContaining(['source_type', 'host', 'tables', 'schemas']));
@@ -137,7 +140,7 @@ describe('GET /api/openapi.json document', () => {
     expect(list.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(
       ['path:id', 'query:status', 'query:sync_type', 'query:frequency', 'query:search', 'query:enabled_only', 'query:sort', 'query:order'],
     );
-    expect(list.parameters.find((p: any) => p.name === 'status').schema.enum).toEqual(['Running', 'Completed', 'Failed', 'Paused', 'not set up']);
+    expect(list.parameters.find((p: any) => p.name === 'status').schema.enum).toEqual(['Running', 'Completed', 'Failed', 'Paused', 'Linked', 'not set up']);
     const schema = list.responses['200'].content['application/json'].schema.properties.results.items;
     expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['id', 'table', 'should_sync', 'sync_type', 'status', 'last_synced_at', 'rows_synced']));
     expect(deref.paths['/api/sources/db-schema'].post.responses['200'].content['application/json'].schema.items.required).toEqual(

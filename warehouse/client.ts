@@ -347,6 +347,8 @@ export async function openWarehouse(opts: {
   userQueryLimits?: QueryLimits;
   /** Embedded: how long to wait for another engine to release the data dir. */
   engineLockWaitMs?: number;
+  /** Statements run at every engine start before any other (embedded), or once now (a server): linked file tables. */
+  startupStatements?: () => Promise<string[]>;
 }): Promise<Warehouse> {
   const userSettings = userQuerySettings(opts.userQueryLimits ?? DEFAULT_QUERY_LIMITS);
   let wh: ClickHouseWarehouse;
@@ -364,6 +366,7 @@ export async function openWarehouse(opts: {
       log: opts.log,
       readOnlySettings: userSettings,
       lockWaitMs: opts.engineLockWaitMs,
+      startupStatements: opts.startupStatements,
     });
     const client = createClient({ connection: engine.connection('main') });
     const readOnly = createClient({ connection: engine.connection('readonly') }); // the user query limits, readonly = 1, for its life
@@ -373,5 +376,8 @@ export async function openWarehouse(opts: {
     wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool), userSettings, loads);
   }
   if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
+  if (opts.url && opts.startupStatements) {
+    for (const stmt of await opts.startupStatements()) await wh.command(stmt).catch((err: Error) => opts.log?.warn({ err: err.message.replace(/(NAMED COLLECTION[\s\S]*?\bAS\b)[\s\S]*/i, '$1 [HIDDEN]') }, 'a warehouse startup statement failed'));
+  }
   return wh;
 }

@@ -14,15 +14,36 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Session as ChdbSession } from 'chdb';
 import { createChdbConnection } from 'chdb/connection';
 import { Lane, laneSizes, type Session } from './engine-lanes';
-import type { EngineReply, EngineRequest } from './engine-protocol';
+import { NAMED_COLLECTIONS_KEY_ENV, type EngineReply, type EngineRequest } from './engine-protocol';
 
 type Settings = NonNullable<Parameters<Session['query']>[0]['clickhouse_settings']>;
 
 const dataPath = process.argv[2];
 /** From the platform (engine.ts): the read-only session's settings, and how long to wait for the data dir. */
 const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Settings; lockWaitMs?: number };
+
+
+/**
+ * Named collections (the keys of linked file sources) are written to the data dir encrypted (AES-128-CTR), under
+ * a key this process was given in its environment — never in a file. They are a copy of the catalog's sealed
+ * secrets, re-created at every engine start (the platform's startup statements), so a fresh key each start
+ * costs nothing and none can go wrong: the folder an earlier engine wrote is removed before opening, since
+ * ClickHouse refuses to start on collections it cannot decrypt. Returns the engine's extra command-line.
+ */
+function namedCollectionsConfig(dir: string): string[] {
+  if (!process.env[NAMED_COLLECTIONS_KEY_ENV]) return [];
+  fs.rmSync(path.join(dir, 'named_collections'), { recursive: true, force: true });
+  const config = path.join(dir, 'tributary-engine.xml');
+  fs.writeFileSync(
+    config,
+    '<clickhouse><named_collections_storage><type>local_encrypted</type><algorithm>aes_128_ctr</algorithm>' +
+      `<key_hex from_env="${NAMED_COLLECTIONS_KEY_ENV}"/></named_collections_storage></clickhouse>\n`,
+  );
+  return [`--config-file=${config}`];
+}
 
 const send = (msg: EngineReply) => process.send!(msg);
 
@@ -52,11 +73,17 @@ function lockHolder(dir: string): number | undefined {
  * and a first attempt that failed after taking the lock holds it for this process's life, so every retry would
  * only meet its own lock. chDB's error does not say why it failed; it prints that to stderr (engine.ts shows it).
  */
+let configured: ChdbSession | undefined;
+
 async function openSession(dir: string, lockWaitMs: number): Promise<Session> {
   const deadline = Date.now() + lockWaitMs;
   let triedUnlocked = false;
+  const args = namedCollectionsConfig(dir);
   for (;;) {
     try {
+      // The engine's configuration is given once, by the first session on the data dir; the connections opened
+      // on it afterwards share that engine. The session is kept for the process's life.
+      if (args.length) configured ??= new ChdbSession(dir, { connectionArgs: args });
       return createChdbConnection({ path: dir });
     } catch (err) {
       const holder = lockHolder(dir);

@@ -36,3 +36,6 @@ export interface EngineFailure {
 export type EngineStatus = { type: 'ready' } | { type: 'failed'; message: string };
 
 export type EngineReply = EngineStatus | EngineAnswer | EngineFailure;
+
+/** The env var the engine reads its named collections' key from (engine.ts sets it, for that process only). */
+export const NAMED_COLLECTIONS_KEY_ENV = 'TRIBUTARY_ENGINE_NAMED_COLLECTIONS_KEY';

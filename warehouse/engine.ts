@@ -1,11 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseError, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
 import type { Logger } from '../platform/logger';
 import { engineThreadPoolSize, laneSizes } from './engine-lanes';
-import type { EngineAnswer, EngineReply, EngineRequest } from './engine-protocol';
+import { NAMED_COLLECTIONS_KEY_ENV, type EngineAnswer, type EngineReply, type EngineRequest } from './engine-protocol';
 
 type Connection = NonNullable<ClickHouseClientConfigOptions['connection']>;
 type Session = EngineRequest['session'];
@@ -29,6 +29,16 @@ export interface EngineOptions {
    * number of read-only sessions the engine's lane for them may open (default: engine-lanes.ts laneSizes()).
    */
   readOnlyLanes?: number;
+  /**
+   * Statements run on every engine start (the first, and one after a crash) before any other request: what
+   * lives only as long as the engine (linked file tables and the named collections with their keys).
+   */
+  startupStatements?: () => Promise<string[]>;
+}
+
+/** Secrets in statements (CREATE/ALTER NAMED COLLECTION … AS key = 'value'): never shown in /health or logs. */
+export function maskStatement(sql: string): string {
+  return sql.replace(/((?:CREATE|ALTER)\s+NAMED\s+COLLECTION\b[\s\S]*?\b(?:AS|SET)\b)[\s\S]*/gi, '$1 [HIDDEN]');
 }
 
 /** A request the engine has, or that waits for it: what /health shows when the engine is slow to answer. */
@@ -102,7 +112,12 @@ export class EmbeddedEngine {
     const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
     // chDB runs each query on a libuv pool thread for as long as it takes, and a streaming load (an INSERT fed
     // through a pipe) as long as its source: a thread for every session the engine's lanes may open.
-    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(engineThreadPoolSize()) };
+    // A fresh key for the named collections at each start: they are re-created from the catalog (engine-process.ts).
+    const env = {
+      ...process.env,
+      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(engineThreadPoolSize()),
+      [NAMED_COLLECTIONS_KEY_ENV]: randomBytes(16).toString('hex'),
+    };
     const startup = JSON.stringify({ readOnlySettings: this.opts.readOnlySettings ?? {}, lockWaitMs: this.opts.lockWaitMs });
     // stderr passes through here: chDB prints why it could not open the data dir there, not in its error.
     const child = fork(ENTRY, [this.dataPath, startup], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'], detached: true });
@@ -129,11 +144,20 @@ export class EmbeddedEngine {
             else child.once('exit', gone);
             return;
           }
-          this.child = child;
           stderrTail = '';
           child.once('exit', (code, signal) => this.lost(child, code, signal));
           this.log?.info({ pid: child.pid, dir: this.dataPath }, 'warehouse engine (chDB) started');
-          resolve(child);
+          void this.startup(child).then(
+            () => {
+              if (child.exitCode !== null || child.signalCode !== null) return reject(new Error('the warehouse engine stopped while starting'));
+              this.child = child;
+              resolve(child);
+            },
+            (err: Error) => {
+              child.kill('SIGKILL');
+              reject(new Error(`the warehouse engine's startup statements failed: ${err.message}`));
+            },
+          );
           return;
         }
         const waiting = this.pending.get(msg.id);
@@ -143,6 +167,19 @@ export class EmbeddedEngine {
         else waiting.reject(msg.code ? new ClickHouseError({ message: msg.message, code: msg.code, type: msg.errorType }) : new Error(msg.message));
       });
     });
+  }
+
+  /** Runs the startup statements on a started engine, before it takes any other request. */
+  private async startup(child: ChildProcess): Promise<void> {
+    for (const query of (await this.opts.startupStatements?.()) ?? []) {
+      const id = this.nextId++;
+      const req: EngineRequest = { id, session: 'main', op: 'command', query };
+      // One that fails (a linked table the engine refuses) is logged: the rest of the warehouse still opens.
+      await new Promise<EngineAnswer>((resolve, reject) => {
+        this.pending.set(id, { req, shown: query, since: Date.now(), state: 'running', resolve, reject });
+        child.send(req);
+      }).catch((err: Error) => this.log?.warn({ statement: maskStatement(query).slice(0, QUERY_TEXT_MAX), err: maskStatement(err.message) }, 'an engine startup statement failed'));
+    }
   }
 
   private lost(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) {
@@ -242,7 +279,7 @@ export class EmbeddedEngine {
     return [...this.pending.values()].map((p) => ({
       session: p.req.session,
       // With its parameters: a user's SQL reaches the engine as one while it is checked (read-query.ts).
-      query: [p.shown ?? (p.req.op === 'ping' ? 'SELECT 1' : ''), p.req.query_params ? JSON.stringify(p.req.query_params) : ''].join(' ').trim().slice(0, QUERY_TEXT_MAX),
+      query: [maskStatement(p.shown ?? (p.req.op === 'ping' ? 'SELECT 1' : '')), p.req.query_params ? JSON.stringify(p.req.query_params) : ''].join(' ').trim().slice(0, QUERY_TEXT_MAX),
       age_ms: now - p.since,
       state: p.state,
     }));

@@ -9,6 +9,7 @@ import { patchSchema, runBulkAction } from '../schema-management';
 import { bulkActionSchema, patchSchemaSchema, schemasQuerySchema } from '../schema-requests';
 import { refreshRunState, startSync, syncBlocker, withLiveRunState } from '../sync-control';
 import { isUuid, sourceOr404 } from './sources';
+import { isLinked, linkedStats, refreshLinkedColumns } from '../linked-tables';
 
 export function schemaRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -56,6 +57,21 @@ export function schemaRoutes(deps: ApiDeps): Router {
     if (reason) throw conflict(`Schema "${schema.name}" is ${reason === 'disabled' ? 'disabled: enable it before syncing' : `not syncable: ${reason}`}`);
     await startSync(deps, (await getSource(db, schema.source_id))!, schema);
     res.status(202).json({ schema_id: schema.id, triggered: true });
+  });
+
+  /** Linked tables: the files' columns inferred again (type overrides kept). */
+  r.post('/schemas/:id/refresh-schema', async (req, res) => {
+    const schema = await schemaOr404(req.params.id);
+    if (!isLinked(schema)) throw conflict(`Schema "${schema.name}" is not linked: refresh-schema re-infers the columns of linked file tables`);
+    const updated = await refreshLinkedColumns(deps, schema);
+    res.json(presentSchema((await getSource(db, schema.source_id))!, updated));
+  });
+
+  /** Linked tables, on request: what the pattern matches now, and the rows the engine counts. */
+  r.get('/schemas/:id/linked-stats', async (req, res) => {
+    const schema = await schemaOr404(req.params.id);
+    if (!isLinked(schema)) throw conflict(`Schema "${schema.name}" is not linked`);
+    res.json(await linkedStats(deps, schema));
   });
 
   return r;

@@ -54,8 +54,8 @@ export function sourceRoutes(deps: ApiDeps): Router {
     const { source_type, ...fields } = connectionCheckSchema.parse(req.body ?? {});
     const connector = resolveConnector(source_type);
     const config = parseConnectionConfig(connector, fields, []);
-    await againstSource(() => connector.check(config), '');
-    res.json(await againstSource(() => connector.discover(config), ''));
+    await againstSource(() => connector.check(config, { warehouse: deps.warehouse }), '');
+    res.json(await againstSource(() => connector.discover(config, { warehouse: deps.warehouse }), ''));
   });
 
   /**

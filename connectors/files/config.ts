@@ -53,5 +53,33 @@ export const filesConfigSchema = strictObject({
   access_key_id: z.string().trim().min(1, 'access_key_id must not be empty').optional(),
   secret_access_key: z.string().min(1, 'secret_access_key must not be empty').optional(),
   tables: z.array(filesTableSchema, 'tables is required: a list of { name, path, format }').min(1, 'tables must list at least one table'),
+}).superRefine((c, ctx) => {
+  const need = (field: keyof typeof c, why: string) => {
+    if (c[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} is required ${why}` });
+  };
+  const refuse = (field: keyof typeof c, why: string) => {
+    if (c[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} does not apply ${why}` });
+  };
+  if (c.provider === 'aws') need('region', 'for AWS S3 (e.g. us-east-1)');
+  else refuse('region', `to provider ${c.provider} (AWS only)`);
+  if (c.provider === 'r2') need('account_id', 'for Cloudflare R2');
+  else refuse('account_id', `to provider ${c.provider} (R2 only)`);
+  if (c.provider === 's3_compatible') need('endpoint', 'for an S3-compatible store');
+  else refuse('endpoint', `to provider ${c.provider} (s3_compatible only)`);
+  if (c.provider === 'local') {
+    for (const f of ['bucket', 'access_key_id', 'secret_access_key'] as const) refuse(f, 'to a local folder');
+  } else {
+    need('bucket', 'for object storage');
+    need('access_key_id', 'for object storage (GCS: an HMAC key; R2: an API token\'s access key id)');
+    need('secret_access_key', 'for object storage');
+  }
+  const seen = new Set<string>();
+  c.tables.forEach((t, i) => {
+    if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tables', i, 'name'], message: `table "${t.name}" is listed twice` });
+    seen.add(t.name);
+    if (t.delimiter !== undefined && t.format !== 'csv' && t.format !== 'csv_with_header') {
+      ctx.addIssue({ code: 'custom', path: ['tables', i, 'delimiter'], message: `delimiter applies to CSV only, not ${t.format}` });
+    }
+  });
 });
 export type FilesConfig = z.infer<typeof filesConfigSchema>;

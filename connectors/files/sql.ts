@@ -86,3 +86,70 @@ export function readerExpression(config: FilesConfig, table: FilesTable, opts: R
   if (opts.structure) args.push(`structure = ${sqlString(opts.structure)}`);
   return `s3(${args.join(', ')})`;
 }
+
+/** The engine's database for linked tables: Memory, so nothing of them is on disk and an engine start never waits on a bucket. */
+export const LINKED_DATABASE = '_tributary_linked';
+
+/** The linked table behind a schema (by id: a prefix change renames only the view users query). */
+export const linkedTableName = (schemaId: string) => `s_${schemaId.replace(/[^a-zA-Z0-9]/g, '')}`;
+
+/**
+ * The statements that make a source's named collection hold its keys; their text holds the secret (masked wherever
+ * shown). ALTER, not DROP and CREATE: a collection its tables use cannot be dropped.
+ */
+export function collectionDdl(name: string, keys: { access_key_id: string; secret_access_key: string }): string[] {
+  const values = `access_key_id = ${sqlString(keys.access_key_id)}, secret_access_key = ${sqlString(keys.secret_access_key)}`;
+  return [`CREATE NAMED COLLECTION IF NOT EXISTS ${quoteIdent(name)} AS ${values}`, `ALTER NAMED COLLECTION ${quoteIdent(name)} SET ${values}`];
+}
+
+export interface LinkedColumn {
+  name: string;
+  type: string;
+}
+
+/** The table engine clause reading one table's files: S3(collection, …) or File(format, '/abs/glob'). */
+export function linkedEngine(config: FilesConfig, table: FilesTable, opts: { collection: string; localPath?: string }): string {
+  const settings = settingsClause(formatSettings(table));
+  if (config.provider === 'local') {
+    if (!opts.localPath) throw new Error('a local table needs its checked absolute path');
+    const compression = table.compression === 'auto' ? '' : `, ${sqlString(table.compression)}`;
+    return `File(${engineFormat(table)}, ${sqlString(opts.localPath)}${compression})${settings}`;
+  }
+  const args = [
+    quoteIdent(opts.collection),
+    `url = ${sqlString(bucketUrl(config) + encodeKeyPattern(table.path))}`,
+    `format = ${sqlString(engineFormat(table))}`,
+    `compression_method = ${sqlString(table.compression)}`,
+  ];
+  return `S3(${args.join(', ')})${settings}`;
+}
+
+/** The linked table and the view `{prefix}_{name}` users query, in this order. */
+export function linkedTableDdl(database: string, view: string, schemaId: string, columns: LinkedColumn[], engine: string): string[] {
+  const inner = `${quoteIdent(LINKED_DATABASE)}.${quoteIdent(linkedTableName(schemaId))}`;
+  return [
+    `CREATE DATABASE IF NOT EXISTS ${quoteIdent(LINKED_DATABASE)} ENGINE = Memory`,
+    // A Memory database cannot rename, so no CREATE OR REPLACE: the view is re-pointed right after.
+    `DROP TABLE IF EXISTS ${inner}`,
+    `CREATE TABLE ${inner} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = ${engine}`,
+    `CREATE OR REPLACE VIEW ${quoteIdent(database)}.${quoteIdent(view)} AS SELECT * FROM ${inner}`,
+  ];
+}
+
+export function unlinkDdl(database: string, view: string, schemaId: string): string[] {
+  return [
+    `DROP VIEW IF EXISTS ${quoteIdent(database)}.${quoteIdent(view)}`,
+    `DROP TABLE IF EXISTS ${quoteIdent(LINKED_DATABASE)}.${quoteIdent(linkedTableName(schemaId))}`,
+  ];
+}
+
+/**
+ * Bounds on a probe of storage (db-schema, refresh): one retry and short connect/request timeouts, because the
+ * engine's defaults retry an unreachable endpoint for minutes.
+ */
+export const PROBE_SETTINGS: Record<string, number> = {
+  s3_retry_attempts: 1,
+  s3_connect_timeout_ms: 3000,
+  s3_request_timeout_ms: 10000,
+  max_execution_time: 60,
+};
