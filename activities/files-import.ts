@@ -29,7 +29,7 @@ async function prepare(deps: ActivityDeps, sc: SchemaContext, table: string): Pr
   if (!files) throw ApplicationFailure.nonRetryable(`${sc.source.source_type} is not a files source`, 'BadConfig');
   const [reader, described, existing] = await Promise.all([
     files.reader(deps.warehouse, { id: sc.source.id, prefix: sc.source.prefix }, sc.config, sc.schema.name),
-    sc.connector.describe(sc.config, sc.schema.name),
+    sc.connector.describe(sc.config, sc.schema.name, { warehouse: deps.warehouse }),
     tableColumns(deps.warehouse, table),
   ]);
   const columns = [...keepExistingColumnNames(described, existing.map((c) => c.name)).filter((c) => c.name !== FILE_COLUMN.name), FILE_COLUMN];

@@ -52,7 +52,15 @@ export function tableRuleViolations(s: SchemaSettingsInput, t: DiscoveredTable, 
   const details: Detail[] = [];
   const unavailable = availability(s, t);
   if (unavailable) details.push({ field: at('sync_type'), message: unavailable });
-  if (s.sync_type && CURSOR_TYPES.has(s.sync_type) && !unavailable) {
+  // A Files table's append is by new files: the files are the cursor, there is no column to name.
+  const byFiles = s.sync_type === 'append' && t.files !== undefined;
+  if (byFiles && (s.incremental_field || s.incremental_field_type)) {
+    details.push({
+      field: at(s.incremental_field ? 'incremental_field' : 'incremental_field_type'),
+      message: `schema "${s.name}": a Files table's append is by new files (a file not loaded yet, or rewritten, is loaded): it takes no incremental_field`,
+    });
+  }
+  if (s.sync_type && CURSOR_TYPES.has(s.sync_type) && !unavailable && !byFiles) {
     const field = t.incremental_fields.find((f) => f.field === s.incremental_field);
     if (!field) {
       const choices = t.incremental_fields.map((f) => f.field).join(', ');

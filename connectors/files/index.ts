@@ -1,9 +1,11 @@
 import type { Connector, ConnectorContext } from '../types';
 import { SourceError } from '../types';
 import { filesConfigSchema, type FilesConfig } from './config';
-import { filesRoot } from './local';
+import { importReader } from './import-reader';
+import { confinedPattern, filesRoot } from './local';
 import { probeTables, toDiscovered } from './probe';
 import { spec } from './spec';
+import { collectionDdl, namedCollectionName } from './sql';
 
 function engine(ctx: ConnectorContext | undefined) {
   if (!ctx) throw new Error('the Files connector reads storage through the warehouse engine: pass it the warehouse');
@@ -34,6 +36,21 @@ export const filesConnector: Connector<FilesConfig> = {
   },
 
   async *read() {
-    throw new SourceError('Files tables are linked: the engine reads them on every query, nothing is synced');
+    throw new SourceError('Files tables are never read row by row: linked ones are read by the engine on every query, imported ones copied by it (files.reader)');
+  },
+
+  // Imported tables (full_refresh, append by new files): the engine copies the files (activities/files-import.ts).
+  files: {
+    async reader(warehouse, source, config, name) {
+      const table = config.tables.find((t) => t.name === name);
+      if (!table) throw new SourceError(`this Files source has no table "${name}"`);
+      const collection = namedCollectionName(source.id);
+      // The engine keeps no collection across starts, and the source's keys may have changed: made as they are now.
+      if (config.provider !== 'local') {
+        for (const stmt of collectionDdl(collection, { access_key_id: config.access_key_id!, secret_access_key: config.secret_access_key! })) await warehouse.command(stmt);
+      }
+      const localPath = config.provider === 'local' ? confinedPattern(filesRoot(), table.path, 'path') : undefined;
+      return importReader(config, table, { collection, localPath });
+    },
   },
 };

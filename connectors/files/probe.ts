@@ -124,7 +124,8 @@ export function toDiscovered(p: ProbedTable): DiscoveredTable {
     should_sync: false,
     rows: null,
     incremental_available: false,
-    append_available: false,
+    // Imported by new files (and rewritten ones): no cursor column (activities/files-import.ts).
+    append_available: true,
     cdc_available: null,
     supports_webhooks: false,
     incremental_fields: [],
