@@ -2,11 +2,11 @@ import { unsealConfig, type Catalog } from '../catalog';
 import { listLinkedSchemas, setLinkedColumns, type SchemaRow } from '../catalog/schemas';
 import { getSource, listSources, type SourceRow } from '../catalog/sources';
 import { filesConfigSchema, type FilesConfig } from '../connectors/files/config';
-import { confinedPattern, filesRoot } from '../connectors/files/local';
+import { checkConfined, confinedPattern, filesRoot } from '../connectors/files/local';
 import { probeTables } from '../connectors/files/probe';
 import { collectionDdl, linkedEngine, linkedTableDdl, LINKED_DATABASE, namedCollectionName, unlinkDdl, type LinkedColumn } from '../connectors/files/sql';
 import { SourceError } from '../connectors/types';
-import type { Warehouse } from '../warehouse/client';
+import { sqlString, type Warehouse } from '../warehouse/client';
 import { warehouseTableName } from '../warehouse/tables';
 import type { ApiDeps } from './context';
 import { againstSource } from './source-setup';
@@ -31,7 +31,11 @@ export function effectiveColumns(schema: SchemaRow): LinkedColumn[] {
   return (schema.linked_columns ?? []).map((c) => ({ name: c.name, type: overrides[c.name] ?? c.type }));
 }
 
-/** The statements that make one source's linked tables exist as the catalog says (collection first). */
+/**
+ * The statements that make one source's linked tables exist as the catalog says (collection first). A local
+ * folder's table is never among the startup statements: the engine's File table fixes the files its glob matches
+ * when it is created, so it is created, confinement checked, right before each query that reads it (relinkLocal).
+ */
 function sourceStatements(catalog: Catalog, database: string, source: SourceRow, schemas: SchemaRow[]): string[] {
   const config = filesConfig(catalog, source);
   const collection = namedCollectionName(source.id);
@@ -53,7 +57,7 @@ export async function linkedStartupStatements(catalog: Catalog, database: string
   const out = [`CREATE DATABASE IF NOT EXISTS ${LINKED_DATABASE} ENGINE = Memory`];
   for (const source of await listSources(catalog.db)) {
     const schemas = bySource.get(source.id);
-    if (!schemas) continue;
+    if (!schemas || (source.config as { provider?: string }).provider === 'local') continue;
     try {
       out.push(...sourceStatements(catalog, database, source, schemas));
     } catch (err) {
@@ -69,7 +73,34 @@ async function run(wh: Warehouse, statements: string[]) {
 
 /** Creates (or re-creates, with its current columns) one linked table, and its source's collection. */
 export async function linkSchema(deps: Pick<ApiDeps, 'catalog' | 'warehouse'>, source: SourceRow, schema: SchemaRow): Promise<void> {
-  await againstSource(() => run(deps.warehouse, sourceStatements(deps.catalog, deps.warehouse.database, source, [schema])));
+  await againstSource(async () => {
+    const config = filesConfig(deps.catalog, source);
+    const table = config.tables.find((t) => t.name === schema.name);
+    if (config.provider === 'local' && table) {
+      // Every file the glob matches now must really be under the root (symlinks followed) before the engine may read it.
+      const root = filesRoot();
+      const glob = confinedPattern(root, table.path, 'path');
+      const files = await deps.warehouse.queryRows<{ p: string }>(`SELECT _path AS p FROM file(${sqlString(glob)}, 'One')`);
+      checkConfined(root, files.map((f) => f.p), 'path');
+    }
+    await run(deps.warehouse, sourceStatements(deps.catalog, deps.warehouse.database, source, [schema]));
+  });
+}
+
+/**
+ * Before a user's query: the local-folder linked tables it names are created again, so a file added to the folder
+ * shows (a File table reads the files its glob matched when it was made), each file's confinement checked again.
+ */
+export async function relinkLocal(deps: Pick<ApiDeps, 'catalog' | 'warehouse'>, sql: string): Promise<void> {
+  const linked = await listLinkedSchemas(deps.catalog.db);
+  if (!linked.length) return;
+  const sources = new Map((await listSources(deps.catalog.db)).map((s) => [s.id, s]));
+  for (const schema of linked) {
+    const source = sources.get(schema.source_id);
+    if (!source || (source.config as { provider?: string }).provider !== 'local') continue;
+    const view = warehouseTableName(source.prefix, schema.name);
+    if (new RegExp(`(^|[^A-Za-z0-9_])${view}($|[^A-Za-z0-9_])`).test(sql)) await linkSchema(deps, source, schema);
+  }
 }
 
 export async function unlinkSchema(deps: Pick<ApiDeps, 'warehouse'>, source: SourceRow, schema: SchemaRow): Promise<void> {

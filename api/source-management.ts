@@ -1,7 +1,7 @@
 import { MASK } from '../catalog/secrets';
 import { sealConfig, unsealConfig } from '../catalog';
 import { insertSchema, listSchemas, type SchemaRow } from '../catalog/schemas';
-import { getSourceByPrefix, updateSource, type SourceRow } from '../catalog/sources';
+import { getSource, getSourceByPrefix, updateSource, type SourceRow } from '../catalog/sources';
 import { DEFAULT_SYNC_FREQUENCY } from '../common/frequencies';
 import { secretFieldNames } from '../connectors/types';
 import { sourceAdminWorkflowId } from '../temporal/ids';
@@ -13,7 +13,7 @@ import { badRequest, conflict } from './errors';
 import { awaitOperation, startOperation, type PendingOperation } from './operations';
 import { againstSource, parseConnectionConfig, resolveConnector } from './source-setup';
 import { withLiveRunState } from './sync-control';
-import { unlinkSource } from './linked-tables';
+import { isLinked, linkSchema, unlinkSource } from './linked-tables';
 
 /** Managing a source after it is created: pull new schemas, change it, delete it. */
 
@@ -118,6 +118,11 @@ export async function changeSource(
   const newPrefix = body.prefix !== undefined && body.prefix !== source.prefix ? body.prefix : undefined;
   if (newPrefix) await checkRename(deps, source, newPrefix);
   if (sealed) await updateSource(deps.catalog.db, source.id, { ...sealed });
+  // Linked tables read with the new keys and patterns at once (their named collection is altered in place).
+  if (sealed && source.source_type === 'Files') {
+    const updated = (await getSource(deps.catalog.db, source.id))!;
+    for (const s of (await listSchemas(deps.catalog.db, source.id)).filter((x) => isLinked(x) && x.should_sync)) await linkSchema(deps, updated, s);
+  }
   if (!newPrefix) return {};
   const handle = await startOperation<typeof changePrefix>(
     deps,

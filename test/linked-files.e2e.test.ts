@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { testEnv } from './support/env';
@@ -14,6 +15,7 @@ jest.setTimeout(240_000);
 let s3: Versitygw;
 let platform: RunningPlatform;
 let dataDir: string;
+let filesRoot: string;
 const answers: string[] = [];
 
 const put = (key: string, body: string | Buffer) => {
@@ -45,7 +47,10 @@ beforeAll(async () => {
   put('tsv/t2.tsv', 'a\tb\n2\ty\n');
   put('bad/broken.parquet', 'this is not parquet');
   dataDir = makeDataDir('linked');
-  platform = await startPlatform({ dataDir });
+  filesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-files-root-'));
+  fs.mkdirSync(path.join(filesRoot, 'logs'));
+  fs.writeFileSync(path.join(filesRoot, 'logs/1.jsonl'), '{"level":"info","n":1}\n');
+  platform = await startPlatform({ dataDir, env: { TRIBUTARY_FILES_ROOT: filesRoot } });
 });
 
 afterAll(async () => {
@@ -122,6 +127,52 @@ test('db-schema lists and infers; create links; queries read the files on every 
   const grep = spawnSync('grep', ['-rl', '--binary-files=text', CANARY, dataDir], { encoding: 'utf8' }).stdout;
   expect(grep).toBe('');
 }, 240_000);
+
+test('a local folder: linked, a file added shows on the next query, a symlink out of the root is refused', async () => {
+  const created = await api('POST', '/api/sources', {
+    source_type: 'Files',
+    prefix: 'disk',
+    payload: { provider: 'local', tables: [{ name: 'logs', path: 'logs/*.jsonl', format: 'jsonl' }], schemas: [{ name: 'logs', should_sync: true, sync_type: 'linked' }] },
+  });
+  expect(created.status).toBe(201);
+  expect((await query('SELECT count() AS n FROM disk_logs')).rows[0].n).toBe('1');
+  fs.writeFileSync(path.join(filesRoot, 'logs/2.jsonl'), '{"level":"warn","n":2}\n');
+  expect((await query('SELECT sum(n) AS s FROM disk_logs')).rows[0].s).toBe('3');
+
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-outside-'));
+  fs.writeFileSync(path.join(outside, 'x.jsonl'), '{"level":"secret","n":100}\n');
+  fs.symlinkSync(path.join(outside, 'x.jsonl'), path.join(filesRoot, 'logs/3.jsonl'));
+  const refused = await api('POST', '/api/query', { sql: 'SELECT sum(n) AS s FROM disk_logs' });
+  expect(refused.status).toBe(400);
+  expect(refused.body.message).toMatch(/3\.jsonl" resolves to a place outside the files root/);
+  fs.rmSync(path.join(filesRoot, 'logs/3.jsonl'));
+
+  const up = await api('POST', '/api/sources/db-schema', { source_type: 'Files', provider: 'local', tables: [{ name: 'x', path: '../*.jsonl', format: 'jsonl' }] });
+  expect(up.status).toBe(400);
+  expect(up.body.message).toMatch(/must not contain "\.\."/);
+});
+
+test('linked tables are back after a restart; refresh-schema re-infers; deleting the source removes its tables', async () => {
+  await platform.stop();
+  platform = await startPlatform({ dataDir, token: platform.token, env: { TRIBUTARY_FILES_ROOT: filesRoot } });
+  expect((await query('SELECT count() AS n FROM lake_events')).rows[0].n).toBe('4');
+  expect((await query('SELECT sum(n) AS s FROM disk_logs')).rows[0].s).toBe('3');
+
+  const sources = (await api('GET', '/api/sources')).body.results;
+  const lake = sources.find((s: any) => s.prefix === 'lake');
+  const events = (await api('GET', `/api/sources/${lake.id}/schemas`)).body.results.find((s: any) => s.name === 'events');
+  put('events/dt=2024-01-04/d.csv', 'id,name,extra\n5,eps,yes\n');
+  const refreshed = await api('POST', `/api/schemas/${events.id}/refresh-schema`);
+  expect(refreshed.status).toBe(200);
+  expect(refreshed.body.columns.map((c: any) => c.name)).toContain('id');
+  // The override made before is kept.
+  expect(refreshed.body.columns.find((c: any) => c.name === 'id').type).toBe('Int32');
+
+  const del = await api('DELETE', `/api/sources/${lake.id}`);
+  expect(del.status).toBe(200);
+  const gone = await api('POST', '/api/query', { sql: 'SELECT count() FROM lake_events' });
+  expect(gone.status).toBe(400);
+});
 
 afterAll(() => {
   expect(platform.output()).not.toContain(CANARY);

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { ensureDir } from '../platform/data-dir';
 import type { Logger } from '../platform/logger';
-import { EmbeddedEngine } from './engine';
+import { EmbeddedEngine, maskStatement } from './engine';
 import { DEFAULT_QUERY_LIMITS, userQuerySettings, type QueryLimits } from './query-limits';
 
 /**
@@ -280,7 +280,7 @@ class ClickHouseWarehouse implements Warehouse {
     const rows = await this.queryRows<{ user: string; query: string; elapsed: number }>(
       'SELECT user, substring(query, 1, 200) AS query, elapsed FROM system.processes WHERE query_id != queryID() ORDER BY elapsed DESC',
     );
-    return rows.map((r) => ({ session: r.user, query: r.query, age_ms: Math.round(Number(r.elapsed) * 1000), state: 'running' }));
+    return rows.map((r) => ({ session: r.user, query: maskStatement(r.query), age_ms: Math.round(Number(r.elapsed) * 1000), state: 'running' }));
   }
 
   get enginePid() {
@@ -377,7 +377,7 @@ export async function openWarehouse(opts: {
   }
   if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
   if (opts.url && opts.startupStatements) {
-    for (const stmt of await opts.startupStatements()) await wh.command(stmt).catch((err: Error) => opts.log?.warn({ err: err.message.replace(/(NAMED COLLECTION[\s\S]*?\bAS\b)[\s\S]*/i, '$1 [HIDDEN]') }, 'a warehouse startup statement failed'));
+    for (const stmt of await opts.startupStatements()) await wh.command(stmt).catch((err: Error) => opts.log?.warn({ err: maskStatement(err.message) }, 'a warehouse startup statement failed'));
   }
   return wh;
 }

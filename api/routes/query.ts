@@ -4,6 +4,7 @@ import { checkReadQuery, UnsafeQueryError } from '../../warehouse/read-query';
 import type { ApiDeps } from '../context';
 import { ApiError } from '../errors';
 import { querySchema } from '../validation';
+import { relinkLocal } from '../linked-tables';
 
 /** ClickHouse's error for each user query limit (warehouse/query-limits.ts), and what to tell the user. */
 function limitError(err: { code?: string; message: string }): ApiError | undefined {
@@ -46,10 +47,12 @@ export function queryRoutes(deps: ApiDeps): Router {
     });
     try {
       const checked = await checkReadQuery(deps.warehouse, sql, gone.signal);
+      await relinkLocal(deps, checked);
       const result = await deps.warehouse.queryReadOnly(checked, { signal: gone.signal });
       res.json({ columns: result.meta, rows: result.data, row_count: result.rows });
     } catch (err) {
       if (gone.signal.aborted) return;
+      if (err instanceof ApiError) throw err;
       const e = err as Error & { code?: string };
       const limit = limitError(e);
       if (limit) throw limit;

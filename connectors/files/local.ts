@@ -22,7 +22,8 @@ export function filesRoot(env: NodeJS.ProcessEnv = process.env): string {
 /** The table's pattern as an absolute glob under the root; refused when it is absolute or climbs out. */
 export function confinedPattern(root: string, pattern: string, field: string): string {
   if (path.isAbsolute(pattern) || /^[a-zA-Z]:/.test(pattern)) throw new SourceError(`path "${pattern}" must be relative to the files root, not absolute`, field);
-  if (pattern.split(/[\\/]/).includes('..')) throw new SourceError(`path "${pattern}" must not contain ".." (it may not leave the files root)`, field);
+  // `..` anywhere, braces included (`{..,x}` expands to it), except in a numeric range such as {1..9}.
+  if (pattern.replace(/\{-?\d+\.\.-?\d+\}/g, '').includes('..')) throw new SourceError(`path "${pattern}" must not contain ".." (it may not leave the files root)`, field);
   return path.join(root, pattern);
 }
 
