@@ -2,9 +2,10 @@ import type { Connector, ConnectorContext } from '../types';
 import { SourceError } from '../types';
 import { filesConfigSchema, type FilesConfig } from './config';
 import { importReader } from './import-reader';
-import { confinedPattern, filesRoot } from './local';
+import { checkConfined, confinedPattern, filesRoot } from './local';
 import { probeTables, toDiscovered } from './probe';
 import { spec } from './spec';
+import { sqlString } from '../../warehouse/client';
 import { collectionDdl, namedCollectionName } from './sql';
 
 function engine(ctx: ConnectorContext | undefined) {
@@ -49,7 +50,14 @@ export const filesConnector: Connector<FilesConfig> = {
       if (config.provider !== 'local') {
         for (const stmt of collectionDdl(collection, { access_key_id: config.access_key_id!, secret_access_key: config.secret_access_key! })) await warehouse.command(stmt);
       }
-      const localPath = config.provider === 'local' ? confinedPattern(filesRoot(), table.path, 'path') : undefined;
+      let localPath: string | undefined;
+      if (config.provider === 'local') {
+        // As for a linked table: every file the glob matches now must really be under the root (symlinks followed).
+        const root = filesRoot();
+        localPath = confinedPattern(root, table.path, 'path');
+        const files = await warehouse.queryRows<{ p: string }>(`SELECT _path AS p FROM file(${sqlString(localPath)}, 'One')`);
+        checkConfined(root, files.map((f) => f.p), 'path');
+      }
       return importReader(config, table, { collection, localPath });
     },
   },
