@@ -89,6 +89,12 @@ async function patchLinked(deps: ApiDeps, source: SourceRow, schema: SchemaRow, 
 
 export async function patchSchema(deps: ApiDeps, schema: SchemaRow, body: PatchSchemaBody) {
   const source = (await getSource(deps.catalog.db, schema.source_id))!;
+  // An imported table's rows are in a MergeTree of the name the linked view would take, with a schedule: no swap in place.
+  if (body.sync_type === 'linked' && !isLinked(schema) && schema.sync_type) {
+    throw badRequest(`schema "${schema.name}" is imported (${schema.sync_type}): it cannot become linked here`, [
+      { field: 'sync_type', message: 'an imported table stays imported' },
+    ]);
+  }
   if (isLinked(schema) || body.sync_type === 'linked') return patchLinked(deps, source, schema, body);
   if (body.column_types !== undefined) {
     throw badRequest(`column_types applies to linked tables only; "${schema.name}" is ${schema.sync_type ?? 'not set up'}`, [{ field: 'column_types', message: 'linked tables only' }]);

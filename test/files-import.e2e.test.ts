@@ -168,6 +168,15 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     expect(Number(third.rows_synced)).toBe(0);
   }, 120_000);
 
+  test('the rules: an append by files takes no incremental_field, and an imported table does not turn linked', async () => {
+    const cursor = await platform.api('PATCH', `/api/schemas/${schemas.appended}`, { incremental_field: 'id', incremental_field_type: 'integer' });
+    expect(cursor.status).toBe(400);
+    expect(cursor.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'incremental_field', message: expect.stringMatching(/by new files/) })]));
+    const linked = await platform.api('PATCH', `/api/schemas/${schemas.appended}`, { sync_type: 'linked' });
+    expect(linked.status).toBe(400);
+    expect(linked.body.details).toEqual([expect.objectContaining({ field: 'sync_type' })]);
+  });
+
   test('the secret is nowhere in the data dir or the log', () => {
     expect(platform.output()).not.toContain(SECRET);
     const grep = (dir: string): string[] =>
