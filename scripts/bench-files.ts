@@ -12,8 +12,8 @@
  *   `INSERT … SELECT FROM s3()` into a MergeTree of the same columns (target ≥ 0.9×).
  *
  * The engine-direct runs use a second embedded engine (its own process and data dir, the same chDB build): the
- * platform's users may not call `s3()`. The two engines never run at the same time. BENCH_PLATFORM=0 runs only
- * the engine-direct half.
+ * platform's users may not call `s3()`. The two engines take turns, run by run (never at the same time), so a
+ * ratio compares runs made under the same machine load. BENCH_PLATFORM=0 runs only the engine-direct half.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,32 +85,24 @@ async function generate(wh: Warehouse, gw: Versitygw) {
   log(`many: ${LINK_FILES.toLocaleString('en')} small CSV files in 12 hive partitions`);
 }
 
-/** The engine on s3() directly: the aggregate, and the import into a MergeTree of the imported table's shape. */
-async function engineDirect(wh: Warehouse, gw: Versitygw) {
-  const out: Record<string, { query: number[]; import: number[] }> = {};
-  for (const f of FORMATS) {
-    const query: number[] = [];
-    const imports: number[] = [];
-    for (let i = 0; i < REPEATS; i++) query.push((await timed(() => wh.queryRows(AGGREGATE(s3Direct(gw, f))))).seconds);
-    for (let i = 0; i < REPEATS; i++) {
-      await wh.command('DROP TABLE IF EXISTS direct_import');
-      // The columns as the engine infers them from the files (what a linked or imported table is given).
-      const inferred = await wh.queryRows<{ name: string; type: string }>(`DESCRIBE ${s3Direct(gw, f)}`);
-      await wh.command(
-        `CREATE TABLE direct_import (${inferred.map((c) => `\`${c.name}\` ${c.type}`).join(', ')}, _tributary_file LowCardinality(String),
-           _tributary_synced_at DateTime64(6, 'UTC') DEFAULT now64(6), _tributary_version UInt64 DEFAULT 0, _tributary_is_deleted UInt8 DEFAULT 0)
-         ENGINE = MergeTree ORDER BY tuple()`,
-      );
-      const t = await timed(() => wh.command(`INSERT INTO direct_import SELECT *, _path, now64(6), 1, 0 FROM ${s3Direct(gw, f)}`));
-      const [{ n }] = await wh.queryRows<{ n: string }>('SELECT toString(count()) AS n FROM direct_import');
-      if (Number(n) !== ROWS) throw new Error(`the direct import of ${f.name} holds ${n} rows, expected ${ROWS}`);
-      imports.push(t.seconds);
-    }
-    await wh.command('DROP TABLE IF EXISTS direct_import');
-    out[f.name] = { query, import: imports };
-    log(`engine on s3(), ${f.name}: aggregate ${secs(query)} s (median ${median(query).toFixed(2)}); INSERT … SELECT ${secs(imports)} s (median ${median(imports).toFixed(2)}, ${Math.round(ROWS / median(imports)).toLocaleString('en')} rows/s); load ${load()}`);
-  }
-  return out;
+/** The engine on s3() directly: the aggregate. */
+const directQuery = (wh: Warehouse, gw: Versitygw, f: Format) => timed(() => wh.queryRows(AGGREGATE(s3Direct(gw, f)))).then((t) => t.seconds);
+
+/** The engine on s3() directly: INSERT … SELECT into a MergeTree of the imported table's shape (the time of the INSERT). */
+async function directImport(wh: Warehouse, gw: Versitygw, f: Format): Promise<number> {
+  await wh.command('DROP TABLE IF EXISTS direct_import');
+  // The columns as the engine infers them from the files (what a linked or imported table is given).
+  const inferred = await wh.queryRows<{ name: string; type: string }>(`DESCRIBE ${s3Direct(gw, f)}`);
+  await wh.command(
+    `CREATE TABLE direct_import (${inferred.map((c) => `\`${c.name}\` ${c.type}`).join(', ')}, _tributary_file LowCardinality(String),
+       _tributary_synced_at DateTime64(6, 'UTC') DEFAULT now64(6), _tributary_version UInt64 DEFAULT 0, _tributary_is_deleted UInt8 DEFAULT 0)
+     ENGINE = MergeTree ORDER BY tuple()`,
+  );
+  const t = await timed(() => wh.command(`INSERT INTO direct_import SELECT *, _path, now64(6), 1, 0 FROM ${s3Direct(gw, f)}`));
+  const [{ n }] = await wh.queryRows<{ n: string }>('SELECT toString(count()) AS n FROM direct_import');
+  if (Number(n) !== ROWS) throw new Error(`the direct import of ${f.name} holds ${n} rows, expected ${ROWS}`);
+  await wh.command('DROP TABLE IF EXISTS direct_import');
+  return t.seconds;
 }
 
 /** A Files source over the bench bucket with `tables`, each with its sync settings. */
@@ -124,7 +116,7 @@ const TABLES = [
 ];
 
 /** The platform's half: link the 10,000-file bucket, query the linked tables, import the files. */
-async function throughPlatform(parts: BenchParts, gw: Versitygw, direct: Awaited<ReturnType<typeof engineDirect>>) {
+async function throughPlatform(parts: BenchParts, gw: Versitygw, wh: Warehouse) {
   // Users' queries get half the cores by default (TRIBUTARY_QUERY_MAX_THREADS): the engine's own default here, so
   // the linked table and s3() are compared on the same threads.
   const platform = await parts.platform('bench-files', { TRIBUTARY_QUERY_TIMEOUT_SECONDS: '600', TRIBUTARY_QUERY_MAX_THREADS: String(os.cpus().length) });
@@ -154,11 +146,16 @@ async function throughPlatform(parts: BenchParts, gw: Versitygw, direct: Awaited
 
   await api('POST', '/api/sources', { source_type: 'Files', prefix: 'bench', payload: filesPayload(gw, TABLES, TABLES.map((t) => ({ name: t.name, should_sync: true, sync_type: 'linked' }))) });
   const results: string[] = [];
+  // Each run: the engine on s3(), then the linked table, one after the other, so both see the same machine load.
   for (const f of FORMATS) {
+    const direct: number[] = [];
     const linked: number[] = [];
-    for (let i = 0; i < REPEATS; i++) linked.push((await timed(() => query(platform, AGGREGATE(`bench_${f.name}`)))).seconds);
-    const ratio = median(direct[f.name].query) / median(linked);
-    log(`linked ${f.name}: aggregate ${secs(linked)} s (median ${median(linked).toFixed(2)}); engine on s3() / linked = ${ratio.toFixed(2)}; load ${load()}`);
+    for (let i = 0; i < REPEATS; i++) {
+      direct.push(await directQuery(wh, gw, f));
+      linked.push((await timed(() => query(platform, AGGREGATE(`bench_${f.name}`)))).seconds);
+    }
+    const ratio = median(direct) / median(linked);
+    log(`aggregate over ${f.name}: engine on s3() ${secs(direct)} s (median ${median(direct).toFixed(2)}); linked table ${secs(linked)} s (median ${median(linked).toFixed(2)}); s3() / linked = ${ratio.toFixed(2)}; load ${load()}`);
     results.push(`query ${f.name} ${ratio.toFixed(2)}`);
   }
 
@@ -168,15 +165,20 @@ async function throughPlatform(parts: BenchParts, gw: Versitygw, direct: Awaited
   });
   for (const f of FORMATS) {
     const schemaId = created.schemas.find((s: { name: string }) => s.name === f.name).id;
+    const direct: number[] = [];
     const runs: number[] = [];
     for (let i = 0; i < REPEATS; i++) {
       if (i > 0) await api('POST', `/api/schemas/${schemaId}/sync`);
       const job = await waitForJobs(platform, schemaId, i + 1, 1_800_000);
       if (job.status !== 'Completed' || Number(job.rows_synced) !== ROWS) throw new Error(`import of ${f.name}: ${job.status}, ${job.rows_synced} rows: ${job.latest_error}`);
       runs.push(Number(job.duration_seconds));
+      direct.push(await directImport(wh, gw, f));
     }
-    const ratio = median(direct[f.name].import) / median(runs);
-    log(`import ${f.name} (full refresh job): ${secs(runs)} s (median ${median(runs).toFixed(2)}, ${Math.round(ROWS / median(runs)).toLocaleString('en')} rows/s); INSERT … SELECT / import = ${ratio.toFixed(2)}; load ${load()}`);
+    const ratio = median(direct) / median(runs);
+    log(
+      `import ${f.name}: engine INSERT … SELECT ${secs(direct)} s (median ${median(direct).toFixed(2)}); full refresh job ${secs(runs)} s (median ${median(runs).toFixed(2)}, ` +
+        `${Math.round(ROWS / median(runs)).toLocaleString('en')} rows/s); INSERT … SELECT / import = ${ratio.toFixed(2)}; load ${load()}`,
+    );
     results.push(`import ${f.name} ${ratio.toFixed(2)}`);
   }
   log(`summary: link ${median(links).toFixed(2)} s; ${results.join('; ')}`);
@@ -190,16 +192,20 @@ async function main(parts: BenchParts) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-files-engine-'));
   parts.onClose(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
   const wh = await openWarehouse({ user: 'default', password: '', database: 'bench', dataDir });
-  let closed = false;
-  const close = async () => {
-    if (!closed) await wh.close();
-    closed = true;
-  };
-  parts.onClose(close);
+  parts.onClose(() => wh.close());
   await generate(wh, gw);
-  const direct = await engineDirect(wh, gw);
-  await close(); // the platform's engine runs alone
-  if (process.env.BENCH_PLATFORM !== '0') await throughPlatform(parts, gw, direct);
+  if (process.env.BENCH_PLATFORM === '0') {
+    for (const f of FORMATS) {
+      const q: number[] = [];
+      const imp: number[] = [];
+      for (let i = 0; i < REPEATS; i++) q.push(await directQuery(wh, gw, f));
+      for (let i = 0; i < REPEATS; i++) imp.push(await directImport(wh, gw, f));
+      log(`engine on s3(), ${f.name}: aggregate ${secs(q)} s (median ${median(q).toFixed(2)}); INSERT … SELECT ${secs(imp)} s (median ${median(imp).toFixed(2)}); load ${load()}`);
+    }
+    return;
+  }
+  // Both engines stay open; they run in turn, never at once.
+  await throughPlatform(parts, gw, wh);
 }
 
 BenchParts.run(log, main);
