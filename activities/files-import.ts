@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { forgetImportedFiles, importedFiles, recordImportedFiles } from '../catalog/imported-files';
 import type { IncrementalProgress, IncrementalResult, LoadResult } from '../common/types';
 import type { FileTableReader } from '../connectors/types';
+import { settingsClause } from '../connectors/files/sql';
 import { quoteIdent, sqlString } from '../warehouse/client';
 import { keepExistingColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns, type ExistingColumn } from '../warehouse/evolution';
@@ -27,11 +28,14 @@ function sliceLimits(): { files: number; bytes: number } {
 async function prepare(deps: ActivityDeps, sc: SchemaContext, table: string): Promise<{ reader: FileTableReader; columns: WarehouseColumn[]; existing: ExistingColumn[] }> {
   const files = sc.connector.files;
   if (!files) throw ApplicationFailure.nonRetryable(`${sc.source.source_type} is not a files source`, 'BadConfig');
-  const [reader, described, existing] = await Promise.all([
+  const [reader, existing] = await Promise.all([
     files.reader(deps.warehouse, { id: sc.source.id, prefix: sc.source.prefix }, sc.config, sc.schema.name),
-    sc.connector.describe(sc.config, sc.schema.name, { warehouse: deps.warehouse }),
     tableColumns(deps.warehouse, table),
   ]);
+  // The engine's inference over the files as they are now (db-schema's, without its listing and sample read: the
+  // load itself says which file does not parse).
+  const inferred = await deps.warehouse.queryRows<{ name: string; type: string }>(`DESCRIBE ${reader.from()}${settingsClause(reader.settings ?? {})}`);
+  const described: WarehouseColumn[] = inferred.map((c) => ({ name: c.name, sourceName: c.name, type: c.type, sourceType: c.type, nullable: /^Nullable\(/.test(c.type) }));
   const columns = [...keepExistingColumnNames(described, existing.map((c) => c.name)).filter((c) => c.name !== FILE_COLUMN.name), FILE_COLUMN];
   return { reader, columns, existing };
 }

@@ -1,3 +1,4 @@
+import { settingsClause } from '../connectors/files/sql';
 import type { FileTableReader } from '../connectors/types';
 import { quoteIdent, sqlString } from './client';
 import { rawColumnName, type WarehouseColumn } from './columns';
@@ -16,12 +17,6 @@ export interface ListedFile {
   size: number;
 }
 
-function settingsClause(settings: Record<string, string | number> | undefined): string {
-  const entries = Object.entries(settings ?? {});
-  for (const [k] of entries) if (!/^[a-z_][a-z0-9_]*$/i.test(k)) throw new Error(`invalid setting name ${k}`);
-  return entries.length ? ` SETTINGS ${entries.map(([k, v]) => `${k} = ${typeof v === 'number' ? v : sqlString(v)}`).join(', ')}` : '';
-}
-
 /**
  * The files and their versions, without reading them (format `One`: a row per file). An object store's listing
  * gives each file's ETag; where there is none (a local folder, a store that lists none) size and mtime stand in,
@@ -29,7 +24,7 @@ function settingsClause(settings: Record<string, string | number> | undefined): 
  */
 export function listFilesSql(reader: FileTableReader): string {
   const etag = reader.hasEtag ? '_etag' : "''";
-  return `SELECT _path AS path, ${etag} AS etag, toString(_size) AS size, toString(toUnixTimestamp(_time)) AS mtime FROM ${reader.from('One')} ORDER BY _path${settingsClause(reader.settings)}`;
+  return `SELECT _path AS path, ${etag} AS etag, toString(_size) AS size, toString(toUnixTimestamp(_time)) AS mtime FROM ${reader.from('One')} ORDER BY _path${settingsClause(reader.settings ?? {})}`;
 }
 
 export function fileVersion(row: { etag: string; size: string; mtime: string }): string {
