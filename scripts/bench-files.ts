@@ -13,7 +13,8 @@
  *
  * The engine-direct runs use a second embedded engine (its own process and data dir, the same chDB build): the
  * platform's users may not call `s3()`. The two engines take turns, run by run (never at the same time), so a
- * ratio compares runs made under the same machine load. BENCH_PLATFORM=0 runs only the engine-direct half.
+ * ratio compares runs made under the same machine load. BENCH_PLATFORM=0 runs only the engine-direct half;
+ * BENCH_PARTS (a comma list of link, query, import; default all) chooses the measures.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,6 +28,8 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
 const FILES = Number(process.env.BENCH_FILES ?? 100);
 const LINK_FILES = Number(process.env.BENCH_LINK_FILES ?? 10_000);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
+/** BENCH_PARTS: which of link, query, import to run (default all). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'link,query,import').split(','));
 const ACCESS = 'bench-access';
 const SECRET = 'bench-secret-0000';
 const BUCKET = 'bench';
@@ -129,7 +132,7 @@ async function throughPlatform(parts: BenchParts, gw: Versitygw, wh: Warehouse) 
   // Linking a 10,000-file bucket: db-schema (listing, inference), then create.
   const many = [{ name: 'many', path: 'many/**/*.csv', format: 'csv_with_header' }];
   const links: number[] = [];
-  for (let i = 0; i < REPEATS; i++) {
+  for (let i = 0; i < (PARTS.has('link') ? REPEATS : 0); i++) {
     const t = await timed(async () => {
       const listed = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...filesPayload(gw, many, []) });
       const created = await api('POST', '/api/sources', {
@@ -140,14 +143,17 @@ async function throughPlatform(parts: BenchParts, gw: Versitygw, wh: Warehouse) 
     if (i === 0) log(`db-schema of the 10,000-file bucket: ${JSON.stringify(t.value.listed).slice(0, 400)}`);
     links.push(t.seconds);
   }
-  const [{ n: linkedRows }] = await query(platform, 'SELECT toString(count()) AS n FROM link0_many');
-  if (Number(linkedRows) !== LINK_FILES * 2) throw new Error(`link0_many has ${linkedRows} rows, expected ${LINK_FILES * 2}`);
-  log(`link a ${LINK_FILES.toLocaleString('en')}-file bucket (db-schema + create): ${secs(links)} s, median ${median(links).toFixed(2)} s; load ${load()}`);
+  if (links.length) {
+    const [{ n: linkedRows }] = await query(platform, 'SELECT toString(count()) AS n FROM link0_many');
+    if (Number(linkedRows) !== LINK_FILES * 2) throw new Error(`link0_many has ${linkedRows} rows, expected ${LINK_FILES * 2}`);
+    log(`link a ${LINK_FILES.toLocaleString('en')}-file bucket (db-schema + create): ${secs(links)} s, median ${median(links).toFixed(2)} s; load ${load()}`);
+  }
 
-  await api('POST', '/api/sources', { source_type: 'Files', prefix: 'bench', payload: filesPayload(gw, TABLES, TABLES.map((t) => ({ name: t.name, should_sync: true, sync_type: 'linked' }))) });
+  if (PARTS.has('query')) await api('POST', '/api/sources', { source_type: 'Files', prefix: 'bench', payload: filesPayload(gw, TABLES, TABLES.map((t) => ({ name: t.name, should_sync: true, sync_type: 'linked' }))) });
   const results: string[] = [];
   // Each run: the engine on s3(), then the linked table, one after the other, so both see the same machine load.
   for (const f of FORMATS) {
+    if (!PARTS.has('query')) break;
     const direct: number[] = [];
     const linked: number[] = [];
     for (let i = 0; i < REPEATS; i++) {
@@ -159,12 +165,15 @@ async function throughPlatform(parts: BenchParts, gw: Versitygw, wh: Warehouse) 
     results.push(`query ${f.name} ${ratio.toFixed(2)}`);
   }
 
-  // Imports: each table as a full refresh (its first run on create, then "sync now"); the job's own duration.
-  const created = await api('POST', '/api/sources', {
-    source_type: 'Files', prefix: 'imp', payload: filesPayload(gw, TABLES, TABLES.map((t) => ({ name: t.name, should_sync: true, sync_type: 'full_refresh', sync_frequency: '24hour' }))),
-  });
+  // Imports: each table as a full refresh (its first run on create, then "sync now"); the job's own duration. A
+  // source per format, so that no two imports run at once (a create starts every enabled table's first run).
   for (const f of FORMATS) {
-    const schemaId = created.schemas.find((s: { name: string }) => s.name === f.name).id;
+    if (!PARTS.has('import')) break;
+    const table = TABLES.filter((t) => t.name === f.name);
+    const created = await api('POST', '/api/sources', {
+      source_type: 'Files', prefix: `imp_${f.name}`, payload: filesPayload(gw, table, [{ name: f.name, should_sync: true, sync_type: 'full_refresh', sync_frequency: '24hour' }]),
+    });
+    const schemaId = created.schemas[0].id;
     const direct: number[] = [];
     const runs: number[] = [];
     for (let i = 0; i < REPEATS; i++) {
@@ -181,7 +190,7 @@ async function throughPlatform(parts: BenchParts, gw: Versitygw, wh: Warehouse) 
     );
     results.push(`import ${f.name} ${ratio.toFixed(2)}`);
   }
-  log(`summary: link ${median(links).toFixed(2)} s; ${results.join('; ')}`);
+  log(`summary: ${links.length ? `link ${median(links).toFixed(2)} s; ` : ''}${results.join('; ')}`);
 }
 
 async function main(parts: BenchParts) {
