@@ -50,7 +50,7 @@ beforeAll(async () => {
   filesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-files-root-'));
   fs.mkdirSync(path.join(filesRoot, 'logs'));
   fs.writeFileSync(path.join(filesRoot, 'logs/1.jsonl'), '{"level":"info","n":1}\n');
-  platform = await startPlatform({ dataDir, env: { TRIBUTARY_FILES_ROOT: filesRoot } });
+  platform = await startPlatform({ dataDir, env: { TRIBUTARY_FILES_ROOT: filesRoot, TRIBUTARY_FILES_ALLOW_PRIVATE: '1' } });
 });
 
 afterAll(async () => {
@@ -117,6 +117,9 @@ test('db-schema lists and infers; create links; queries read the files on every 
   expect(wrong.body.message).toMatch(/access denied/);
   const nobucket = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ bucket: 'nosuchbucket', tables: one }) });
   expect(nobucket.body.message).toMatch(/no such bucket "nosuchbucket"/);
+  const metadata = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ endpoint: 'http://169.254.169.254', tables: one }) });
+  expect([metadata.status, metadata.body.details[0].field]).toEqual([400, 'endpoint']);
+  expect(metadata.body.message).toMatch(/TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1/);
   const empty = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ tables: [{ name: 'x', path: 'nothing/*.csv', format: 'csv' }] }) });
   expect(empty.body.message).toMatch(/no file matches "nothing\/\*\.csv"/);
   const corrupt = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ tables: [{ name: 'p', path: 'bad/*.parquet', format: 'parquet' }] }) });
@@ -154,7 +157,7 @@ test('a local folder: linked, a file added shows on the next query, a symlink ou
 
 test('linked tables are back after a restart; refresh-schema re-infers; deleting the source removes its tables', async () => {
   await platform.stop();
-  platform = await startPlatform({ dataDir, token: platform.token, env: { TRIBUTARY_FILES_ROOT: filesRoot } });
+  platform = await startPlatform({ dataDir, token: platform.token, env: { TRIBUTARY_FILES_ROOT: filesRoot, TRIBUTARY_FILES_ALLOW_PRIVATE: '1' } });
   expect((await query('SELECT count() AS n FROM lake_events')).rows[0].n).toBe('4');
   expect((await query('SELECT sum(n) AS s FROM disk_logs')).rows[0].s).toBe('3');
 

@@ -1,6 +1,7 @@
 import type { Connector, ConnectorContext } from '../types';
 import { SourceError } from '../types';
 import { filesConfigSchema, type FilesConfig } from './config';
+import { checkEndpoint } from './endpoint';
 import { filesRoot } from './local';
 import { probeTables, toDiscovered } from './probe';
 import { spec } from './spec';
@@ -21,9 +22,11 @@ export const filesConnector: Connector<FilesConfig> = {
   // Reaching the bucket is each table's listing (discover): one round trip less, the same errors.
   async check(config) {
     if (config.provider === 'local') filesRoot();
+    if (config.provider === 's3_compatible') await checkEndpoint(config.endpoint!);
   },
 
   async discover(config, ctx) {
+    if (config.provider === 's3_compatible') await checkEndpoint(config.endpoint!);
     return (await probeTables(engine(ctx), config)).map(toDiscovered);
   },
 
