@@ -26,6 +26,10 @@ export function frequencyViolation(s: Pick<SchemaSettingsInput, 'name' | 'sync_t
 }
 
 function availability(s: SchemaSettingsInput, t: DiscoveredTable): string | undefined {
+  // Files tables are read where they are; copying them in (imports) is not offered yet.
+  if (t.linked_available && s.sync_type && s.sync_type !== 'linked') {
+    return `schema "${s.name}": a Files table is linked (sync_type "linked": read from storage on every query); ${s.sync_type} is not available for it`;
+  }
   const ok: Record<string, boolean> = {
     full_refresh: true,
     incremental: t.incremental_available,

@@ -72,6 +72,21 @@ test('db-schema lists and infers; create links; queries read the files on every 
   expect(events.available_columns.map((c: any) => c.field)).toEqual(['id', 'name', 'dt']);
   expect(schema.body.find((t: any) => t.table === 'tabs').files.count).toBe(2);
 
+  // Sync settings that do not apply are refused before anything is stored.
+  const withFrequency = await api('POST', '/api/sources', {
+    source_type: 'Files',
+    prefix: 'lake',
+    payload: { ...conn({ tables }), schemas: tables.map((t) => ({ name: t.name, should_sync: true, sync_type: 'linked', sync_frequency: '1hour' })) },
+  });
+  expect([withFrequency.status, withFrequency.body.details[0].field]).toEqual([400, 'payload.schemas.0.sync_frequency']);
+  const copied = await api('POST', '/api/sources', {
+    source_type: 'Files',
+    prefix: 'lake',
+    payload: { ...conn({ tables }), schemas: tables.map((t) => ({ name: t.name, should_sync: true, sync_type: 'incremental', incremental_field: 'id', incremental_field_type: 'integer' })) },
+  });
+  expect(copied.status).toBe(400);
+  expect(copied.body.message).toMatch(/a Files table is linked/);
+
   const created = await api('POST', '/api/sources', {
     source_type: 'Files',
     prefix: 'lake',
@@ -102,6 +117,9 @@ test('db-schema lists and infers; create links; queries read the files on every 
   const freq = await api('PATCH', `/api/schemas/${id}`, { sync_frequency: '1hour' });
   expect(freq.status).toBe(400);
   expect(freq.body.message).toMatch(/does not apply to a linked table/);
+  const retype = await api('PATCH', `/api/schemas/${id}`, { sync_type: 'full_refresh' });
+  expect([retype.status, retype.body.details[0].field]).toEqual([400, 'sync_type']);
+  expect((await api('POST', `/api/schemas/${id}/sync`)).status).toBe(409);
 
   // A type override, then stats.
   const typed = await api('PATCH', `/api/schemas/${id}`, { column_types: { id: 'Int32' } });
