@@ -54,6 +54,7 @@ function sourceStatements(catalog: Catalog, database: string, source: SourceRow,
 export async function linkedStartupStatements(catalog: Catalog, database: string, log?: { warn(o: object, m: string): void }): Promise<string[]> {
   const bySource = new Map<string, SchemaRow[]>();
   for (const s of await listLinkedSchemas(catalog.db)) bySource.set(s.source_id, [...(bySource.get(s.source_id) ?? []), s]);
+  if (!bySource.size) return [];
   const out = [`CREATE DATABASE IF NOT EXISTS ${LINKED_DATABASE} ENGINE = Memory`];
   for (const source of await listSources(catalog.db)) {
     const schemas = bySource.get(source.id);

@@ -26,6 +26,10 @@ export function frequencyViolation(s: Pick<SchemaSettingsInput, 'name' | 'sync_t
 }
 
 function availability(s: SchemaSettingsInput, t: DiscoveredTable): string | undefined {
+  // Files tables are read where they are, or copied in by the engine (imports): whole, or by new files.
+  if (t.linked_available && s.sync_type && !['linked', 'full_refresh', 'append'].includes(s.sync_type)) {
+    return `schema "${s.name}": a Files table is linked (sync_type "linked": read from storage on every query) or imported (full_refresh, or append: by new files); ${s.sync_type} is not available for it`;
+  }
   const ok: Record<string, boolean> = {
     full_refresh: true,
     incremental: t.incremental_available,

@@ -122,7 +122,7 @@ const TABLES = [
 async function throughPlatform(parts: BenchParts, gw: Versitygw, wh: Warehouse) {
   // Users' queries get half the cores by default (TRIBUTARY_QUERY_MAX_THREADS): the engine's own default here, so
   // the linked table and s3() are compared on the same threads.
-  const platform = await parts.platform('bench-files', { TRIBUTARY_QUERY_TIMEOUT_SECONDS: '600', TRIBUTARY_QUERY_MAX_THREADS: String(os.cpus().length) });
+  const platform = await parts.platform('bench-files', { TRIBUTARY_QUERY_TIMEOUT_SECONDS: '600', TRIBUTARY_QUERY_MAX_THREADS: String(os.cpus().length), TRIBUTARY_FILES_ALLOW_PRIVATE: '1' });
   const api = async (method: string, url: string, body?: unknown) => {
     const res = await platform.api(method, url, body);
     if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body).slice(0, 2000)}`);

@@ -36,6 +36,7 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100',
     TRIBUTARY_HEARTBEAT_TIMEOUT_MS: '3000',
     TRIBUTARY_FILES_IMPORT_SLICE_FILES: '2',
+    TRIBUTARY_FILES_ALLOW_PRIVATE: '1', // versitygw listens on 127.0.0.1
     LOG_LEVEL: 'debug',
     ...extra,
   });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { filesConfigSchema, type FilesConfig } from '../connectors/files/config';
+import { checkEndpoint } from '../connectors/files/endpoint';
 import { FILES_ROOT_ENV } from '../connectors/files/local';
 import { probeTables } from '../connectors/files/probe';
 import { collectionDdl, linkedEngine, linkedTableDdl, namedCollectionName } from '../connectors/files/sql';
@@ -101,6 +102,14 @@ test('an unreachable endpoint fails the probe with what to fix instead of hangin
   const err = await failure(probeTables(wh, s3Config([{ name: 't', path: '*.csv', format: 'csv', compression: 'auto' }], { endpoint: 'http://127.0.0.1:1' })));
   expect(err).toBeInstanceOf(SourceError);
   expect(err.message).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1/);
+});
+
+test('a custom endpoint follows the SSRF rules: loopback only when allowed, cloud metadata never by default', async () => {
+  await expect(checkEndpoint('http://127.0.0.1:9000', { allowPrivate: false, allowLinkLocal: false })).rejects.toThrow(/TRIBUTARY_FILES_ALLOW_PRIVATE=1/);
+  await expect(checkEndpoint('http://localhost:9000', { allowPrivate: false, allowLinkLocal: false })).rejects.toThrow(/resolves to .*TRIBUTARY_FILES_ALLOW_PRIVATE/);
+  await expect(checkEndpoint('http://169.254.169.254', { allowPrivate: true, allowLinkLocal: false })).rejects.toThrow(/TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1/);
+  await expect(checkEndpoint('file:///etc', { allowPrivate: true, allowLinkLocal: true })).rejects.toThrow(/http or https/);
+  await expect(checkEndpoint('http://127.0.0.1:9000', { allowPrivate: true, allowLinkLocal: false })).resolves.toBeUndefined();
 });
 
 test('a local folder is confined to the files root: absolute paths, .., and symlinks out are refused', async () => {

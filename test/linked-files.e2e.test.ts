@@ -50,7 +50,7 @@ beforeAll(async () => {
   filesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-files-root-'));
   fs.mkdirSync(path.join(filesRoot, 'logs'));
   fs.writeFileSync(path.join(filesRoot, 'logs/1.jsonl'), '{"level":"info","n":1}\n');
-  platform = await startPlatform({ dataDir, env: { TRIBUTARY_FILES_ROOT: filesRoot } });
+  platform = await startPlatform({ dataDir, env: { TRIBUTARY_FILES_ROOT: filesRoot, TRIBUTARY_FILES_ALLOW_PRIVATE: '1' } });
 });
 
 afterAll(async () => {
@@ -71,6 +71,21 @@ test('db-schema lists and infers; create links; queries read the files on every 
   expect(events.files.count).toBe(2);
   expect(events.available_columns.map((c: any) => c.field)).toEqual(['id', 'name', 'dt']);
   expect(schema.body.find((t: any) => t.table === 'tabs').files.count).toBe(2);
+
+  // Sync settings that do not apply are refused before anything is stored.
+  const withFrequency = await api('POST', '/api/sources', {
+    source_type: 'Files',
+    prefix: 'lake',
+    payload: { ...conn({ tables }), schemas: tables.map((t) => ({ name: t.name, should_sync: true, sync_type: 'linked', sync_frequency: '1hour' })) },
+  });
+  expect([withFrequency.status, withFrequency.body.details[0].field]).toEqual([400, 'payload.schemas.0.sync_frequency']);
+  const copied = await api('POST', '/api/sources', {
+    source_type: 'Files',
+    prefix: 'lake',
+    payload: { ...conn({ tables }), schemas: tables.map((t) => ({ name: t.name, should_sync: true, sync_type: 'incremental', incremental_field: 'id', incremental_field_type: 'integer' })) },
+  });
+  expect(copied.status).toBe(400);
+  expect(copied.body.message).toMatch(/a Files table is linked/);
 
   const created = await api('POST', '/api/sources', {
     source_type: 'Files',
@@ -102,6 +117,9 @@ test('db-schema lists and infers; create links; queries read the files on every 
   const freq = await api('PATCH', `/api/schemas/${id}`, { sync_frequency: '1hour' });
   expect(freq.status).toBe(400);
   expect(freq.body.message).toMatch(/does not apply to a linked table/);
+  const retype = await api('PATCH', `/api/schemas/${id}`, { sync_type: 'full_refresh' });
+  expect([retype.status, retype.body.details[0].field]).toEqual([400, 'sync_type']);
+  expect((await api('POST', `/api/schemas/${id}/sync`)).status).toBe(409);
 
   // A type override, then stats.
   const typed = await api('PATCH', `/api/schemas/${id}`, { column_types: { id: 'Int32' } });
@@ -117,6 +135,9 @@ test('db-schema lists and infers; create links; queries read the files on every 
   expect(wrong.body.message).toMatch(/access denied/);
   const nobucket = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ bucket: 'nosuchbucket', tables: one }) });
   expect(nobucket.body.message).toMatch(/no such bucket "nosuchbucket"/);
+  const metadata = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ endpoint: 'http://169.254.169.254', tables: one }) });
+  expect([metadata.status, metadata.body.details[0].field]).toEqual([400, 'endpoint']);
+  expect(metadata.body.message).toMatch(/TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1/);
   const empty = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ tables: [{ name: 'x', path: 'nothing/*.csv', format: 'csv' }] }) });
   expect(empty.body.message).toMatch(/no file matches "nothing\/\*\.csv"/);
   const corrupt = await api('POST', '/api/sources/db-schema', { source_type: 'Files', ...conn({ tables: [{ name: 'p', path: 'bad/*.parquet', format: 'parquet' }] }) });
@@ -154,7 +175,7 @@ test('a local folder: linked, a file added shows on the next query, a symlink ou
 
 test('linked tables are back after a restart; refresh-schema re-infers; deleting the source removes its tables', async () => {
   await platform.stop();
-  platform = await startPlatform({ dataDir, token: platform.token, env: { TRIBUTARY_FILES_ROOT: filesRoot } });
+  platform = await startPlatform({ dataDir, token: platform.token, env: { TRIBUTARY_FILES_ROOT: filesRoot, TRIBUTARY_FILES_ALLOW_PRIVATE: '1' } });
   expect((await query('SELECT count() AS n FROM lake_events')).rows[0].n).toBe('4');
   expect((await query('SELECT sum(n) AS s FROM disk_logs')).rows[0].s).toBe('3');
 

@@ -1,6 +1,7 @@
 import type { Connector, ConnectorContext } from '../types';
 import { SourceError } from '../types';
 import { filesConfigSchema, type FilesConfig } from './config';
+import { checkEndpoint } from './endpoint';
 import { importReader } from './import-reader';
 import { checkConfined, confinedPattern, filesRoot } from './local';
 import { probeTables, toDiscovered } from './probe';
@@ -24,9 +25,11 @@ export const filesConnector: Connector<FilesConfig> = {
   // Reaching the bucket is each table's listing (discover): one round trip less, the same errors.
   async check(config) {
     if (config.provider === 'local') filesRoot();
+    if (config.provider === 's3_compatible') await checkEndpoint(config.endpoint!);
   },
 
   async discover(config, ctx) {
+    if (config.provider === 's3_compatible') await checkEndpoint(config.endpoint!);
     return (await probeTables(engine(ctx), config)).map(toDiscovered);
   },
 
@@ -45,6 +48,8 @@ export const filesConnector: Connector<FilesConfig> = {
     async reader(warehouse, source, config, name) {
       const table = config.tables.find((t) => t.name === name);
       if (!table) throw new SourceError(`this Files source has no table "${name}"`);
+      // Each run, as each db-schema: the endpoint's name may resolve elsewhere by now.
+      if (config.provider === 's3_compatible') await checkEndpoint(config.endpoint!);
       const collection = namedCollectionName(source.id);
       // The engine keeps no collection across starts, and the source's keys may have changed: made as they are now.
       if (config.provider !== 'local') {

@@ -1,0 +1,39 @@
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import { addressRefusal, checkOutgoingUrl, type OutgoingPolicy } from '../../destinations/outgoing-network';
+import { SourceError } from '../types';
+
+/**
+ * A custom S3-compatible endpoint is a URL the user gives and the engine connects to: the same SSRF rules as
+ * destinations' (destinations/outgoing-network.ts), with their own switches. Link-local and cloud metadata
+ * addresses are refused unless TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1; private and loopback ones (a MinIO on the
+ * private network) unless TRIBUTARY_FILES_ALLOW_PRIVATE=1. The name is resolved here and every address it gives
+ * judged; the engine resolves it again when it connects, so this is a check of intent, not a pin.
+ */
+export const FILES_ALLOW_PRIVATE_ENV = 'TRIBUTARY_FILES_ALLOW_PRIVATE';
+export const FILES_ALLOW_LINK_LOCAL_ENV = 'TRIBUTARY_FILES_ALLOW_LINK_LOCAL';
+
+const on = (env: NodeJS.ProcessEnv, name: string) => ['1', 'true', 'yes'].includes((env[name] ?? '').trim().toLowerCase());
+
+export function filesEndpointPolicy(env: NodeJS.ProcessEnv = process.env): OutgoingPolicy {
+  return { allowPrivate: on(env, FILES_ALLOW_PRIVATE_ENV), allowLinkLocal: on(env, FILES_ALLOW_LINK_LOCAL_ENV) };
+}
+
+const withSwitch = (why: string) => why.replace(/TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE/g, FILES_ALLOW_PRIVATE_ENV).replace(/TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL/g, FILES_ALLOW_LINK_LOCAL_ENV);
+
+export async function checkEndpoint(endpoint: string, policy: OutgoingPolicy = filesEndpointPolicy()): Promise<void> {
+  const asWritten = checkOutgoingUrl(endpoint, policy);
+  if (asWritten) throw new SourceError(`endpoint ${withSwitch(asWritten)}`, 'endpoint');
+  const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host)) return;
+  let addresses: { address: string }[];
+  try {
+    addresses = await dns.lookup(host, { all: true });
+  } catch (err) {
+    throw new SourceError(`endpoint host "${host}" does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'endpoint');
+  }
+  for (const a of addresses) {
+    const why = addressRefusal(a.address, policy);
+    if (why) throw new SourceError(`endpoint host "${host}" resolves to ${withSwitch(why)}`, 'endpoint');
+  }
+}
