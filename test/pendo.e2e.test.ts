@@ -168,6 +168,8 @@ describe('Pendo source (local Pendo API)', () => {
       expect(job.latest_error).toMatch(/rejected integration_key in region EU/);
       // One refused request: the activity did not try again (it would get the same 401 each time).
       expect(fake.requests.filter((r) => r.key === revoked && r.at >= t0 && r.status === 401)).toHaveLength(1);
+      // The later tests count the file's sources: this one goes.
+      expect((await platform.api('DELETE', `/api/sources/${res.body.id}?delete_data=true`)).status).toBe(200);
     } finally {
       fake.slow({});
     }
