@@ -3,7 +3,7 @@ import { unsealConfig } from '../catalog';
 import { getSchema, type SchemaRow } from '../catalog/schemas';
 import { getSource, type SourceRow } from '../catalog/sources';
 import { connectorFor } from '../connectors/registry';
-import type { Connector } from '../connectors/types';
+import { SourceRefused, type Connector } from '../connectors/types';
 import type { Logger } from '../platform/logger';
 import type { Warehouse } from '../warehouse/client';
 import type { WarehouseColumn } from '../warehouse/columns';
@@ -66,9 +66,11 @@ export function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]):
 
 /**
  * Rethrows `err`, as a non-retryable failure when no retry can fix it (the warehouse refuses the statement as it
- * stands): the job or mirror then reaches Error at once, saying why, instead of retrying the same refusal.
+ * stands, the source refuses the credential): the job or mirror then reaches Error at once, saying why, instead of
+ * retrying the same refusal.
  */
 export function rethrowForGood(err: unknown): never {
+  if (err instanceof SourceRefused) throw ApplicationFailure.nonRetryable(err.message, 'SourceRefused');
   const engine = permanentEngineError(err);
   if (engine) throw ApplicationFailure.nonRetryable(`the warehouse refused it (${engineErrorName(engine.code)}): ${(err as Error).message}`, 'WarehouseRejected');
   throw err;

@@ -235,6 +235,17 @@ export class SourceError extends Error {
   }
 }
 
+/**
+ * The source refused the credential or a permission it needs (an API's 401 / 403): no retry can fix that, so a sync
+ * that meets it fails at once with these words instead of being retried by the activity.
+ */
+export class SourceRefused extends SourceError {
+  constructor(message: string, field?: string) {
+    super(message, field);
+    this.name = 'SourceRefused';
+  }
+}
+
 export interface Connector<Config = Record<string, unknown>> {
   spec: ConnectorSpec;
   /** Validates a payload's connection fields; field errors name the field. */

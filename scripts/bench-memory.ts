@@ -35,3 +35,14 @@ export function sampleRss(pid: number, everyMs: number) {
     },
   };
 }
+
+/** A process's CPU time so far (user + system), in seconds, from /proc/<pid>/stat; undefined once it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  const stat = readProc(pid, 'stat');
+  if (!stat) return undefined;
+  // The fields after the command name (which may hold spaces, inside parentheses): utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+/** USER_HZ: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;

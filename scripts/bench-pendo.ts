@@ -11,12 +11,13 @@
  */
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
-import { memoryKb, sampleRss } from './bench-memory';
+import fs from 'node:fs';
+import { cpuSeconds, memoryKb, sampleRss } from './bench-memory';
 import { BenchParts } from './bench-setup';
 import { pendoConnector } from '../connectors/pendo';
 import { PENDO_TABLES } from '../connectors/pendo/tables';
 import { generatedVisitors, startPendoFake } from '../test/support/pendo-fake';
-import { query, waitForJobs } from '../test/support/platform';
+import { query, readProc, waitForJobs } from '../test/support/platform';
 
 const VISITORS = Number(process.env.BENCH_VISITORS ?? 1_000_000);
 const KEY = 'bench-key-0000-eu';
@@ -75,31 +76,77 @@ async function readerRun(apiUrl: string) {
   return { rows, bytes, batches, seconds, peakKb, at100k, at500k, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
+/** The processes a platform started (the Temporal dev server among them), by their parent's pid. */
+function childrenOf(parent: number): { pid: number; cmd: string }[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((pid) => Number(/^PPid:\s+(\d+)/m.exec(readProc(pid, 'status') ?? '')?.[1]) === parent)
+    .map((pid) => ({ pid, cmd: (readProc(pid, 'cmdline') ?? '').replace(/\0/g, ' ') }));
+}
+
+/** CPU seconds spent by each of `pids` since `from` (a process gone in between counts what it had at `from` only). */
+function cpuSince(from: Map<number, number>): Map<number, number> {
+  return new Map([...from].map(([pid, t0]) => [pid, (cpuSeconds(pid) ?? t0) - t0]));
+}
+
 async function platformRun(parts: BenchParts, apiUrl: string) {
   const platform = await parts.platform('bench-pendo', { TRIBUTARY_PENDO_API_URL: apiUrl, TRIBUTARY_PENDO_RPS: process.env.TRIBUTARY_PENDO_RPS ?? '1000' });
   const schemas = PENDO_TABLES.map((t) => (t.name === 'visitors' ? { name: t.name, should_sync: true, sync_type: 'full_refresh', sync_frequency: '24hour' } : { name: t.name, should_sync: false }));
   const rss = sampleRss(platform.pid, 100);
-  const engine = () => platform.enginePid();
   let engineRss: ReturnType<typeof sampleRss> | undefined;
+  // CPU of the platform's process (API + worker), its warehouse engine and its Temporal dev server, from the create on.
+  const enginePid = platform.enginePid();
+  const temporalPid = childrenOf(platform.pid).find((c) => /temporal/.test(c.cmd) && !/engine-process/.test(c.cmd))?.pid;
+  const watched = [platform.pid, enginePid, temporalPid].filter((p): p is number => p !== undefined);
+  const cpu0 = new Map(watched.map((pid) => [pid, cpuSeconds(pid) ?? 0]));
+  if (enginePid) engineRss = sampleRss(enginePid, 100);
   const t0 = performance.now();
   const res = await platform.api('POST', '/api/sources', { source_type: 'Pendo', prefix: 'bench', payload: { integration_key: KEY, region: 'EU', schemas } });
   if (res.status !== 201) throw new Error(`create source: ${res.status} ${JSON.stringify(res.body)}`);
-  const pid = engine();
-  if (pid) engineRss = sampleRss(pid, 100);
   const job = await waitForJobs(platform, res.body.schemas.find((s: { name: string }) => s.name === 'visitors').id, 1, 3_600_000);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(cpu0);
   const mem = rss.stop();
   const eng = engineRss?.stop();
   if (job.status !== 'Completed') throw new Error(`job ${job.status}: ${job.latest_error}`);
   const [n] = await query(platform, 'SELECT count() AS n, uniqExact(visitor_id) AS u FROM bench_visitors FINAL');
   if (Number(n.n) !== VISITORS || Number(n.u) !== VISITORS) throw new Error(`warehouse has ${n.n} visitors (${n.u} distinct), expected ${VISITORS}`);
-  return { seconds, peakKb: mem.peakKb, enginePeakKb: eng?.peakKb };
+  const cpuOf = (pid: number | undefined) => (pid === undefined ? undefined : cpu.get(pid));
+  return {
+    seconds, peakKb: mem.peakKb, enginePeakKb: eng?.peakKb,
+    cpu: { platform: cpuOf(platform.pid)!, engine: cpuOf(enginePid), temporal: cpuOf(temporalPid) },
+  };
 }
 
 async function main(parts: BenchParts) {
   process.env.TRIBUTARY_PENDO_RPS ??= '1000';
   log(`${VISITORS.toLocaleString('en')} generated visitors; page size ${process.env.TRIBUTARY_PENDO_PAGE_SIZE ?? '5000 (default)'}; pacing ${process.env.TRIBUTARY_PENDO_RPS} requests/s`);
   const server = await startServer(parts);
+  // BENCH_READ=0: the platform run only.
+  if (process.env.BENCH_READ !== '0') await bareRead(server);
+  if (process.env.BENCH_PLATFORM === '1') {
+    const load = loadAverage();
+    const serverCpu0 = cpuSeconds(server.pid) ?? 0;
+    const p = await platformRun(parts, server.apiUrl);
+    const serverCpu = (cpuSeconds(server.pid) ?? serverCpu0) - serverCpu0;
+    const ours = p.cpu.platform + (p.cpu.engine ?? 0);
+    const s1 = (v: number | undefined) => (v === undefined ? '?' : `${v.toFixed(1)} s`);
+    log(
+      `through the platform (create → job completed, full refresh): ${p.seconds.toFixed(1)} s = ${Math.round(VISITORS / p.seconds).toLocaleString('en')} rows/s; ` +
+        `platform peak RSS ${mb(p.peakKb)}${p.enginePeakKb ? `, warehouse engine ${mb(p.enginePeakKb)}` : ''}`,
+    );
+    log(
+      `platform CPU: worker process ${s1(p.cpu.platform)} + engine ${s1(p.cpu.engine)} = ${ours.toFixed(1)} s = ${Math.round(VISITORS / ours).toLocaleString('en')} rows per CPU-second ` +
+        `(Temporal dev server ${s1(p.cpu.temporal)}, local Pendo server ${serverCpu.toFixed(1)} s); load average before ${load}, after ${loadAverage()}`,
+    );
+  }
+}
+
+const loadAverage = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+async function bareRead(server: { apiUrl: string; pid: number }) {
   const serverRss = sampleRss(server.pid, 100);
   const r = await readerRun(server.apiUrl);
   const s = serverRss.stop();
@@ -113,13 +160,6 @@ async function main(parts: BenchParts) {
     `reader peak RSS: ${mb(r.at100k!.peakKb)} after 100k rows (${r.at100k!.seconds.toFixed(1)} s)` +
       `${r.at500k ? `, ${mb(r.at500k)} after 500k` : ''}, ${mb(r.peakKb)} over all ${r.rows.toLocaleString('en')}; server peak RSS ${mb(s.peakKb)}`,
   );
-  if (process.env.BENCH_PLATFORM === '1') {
-    const p = await platformRun(parts, server.apiUrl);
-    log(
-      `through the platform (create → job completed, full refresh): ${p.seconds.toFixed(1)} s = ${Math.round(VISITORS / p.seconds).toLocaleString('en')} rows/s; ` +
-        `platform peak RSS ${mb(p.peakKb)}${p.enginePeakKb ? `, warehouse engine ${mb(p.enginePeakKb)}` : ''}`,
-    );
-  }
 }
 
 if (process.argv[2] === 'serve') void serve();

@@ -336,6 +336,23 @@ describe('HttpApi', () => {
     expect(broken).toBe(true);
   });
 
+  test('keysetItems: a page request that keeps failing is retried by the client only, not again by the paging (attempts add, never multiply)', async () => {
+    api.answer(json(503, { error: 'down' }));
+    const paged = client({ transientAttempts: 3 });
+    const err = await (async () => {
+      for await (const _ of keysetItems<{ id: string }>({
+        limit: 2,
+        keyOf: (x) => x.id,
+        page: () => paged.jsonItems('GET', '/items') as AsyncIterable<{ id: string }>,
+        attempts: 4,
+        maxBackoffMs: 20,
+      }));
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiHttpError);
+    // The first request and the client's 3 retries; before, each of the paging's 4 retries asked 4 times again (20).
+    expect(api.seen).toHaveLength(4);
+  });
+
   test('keysetItems starts after a stored key and stops at a short page', async () => {
     const all = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id }));
     api.answer((_req, res, s) => {

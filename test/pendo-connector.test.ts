@@ -8,7 +8,9 @@ import { pendoRow } from '../connectors/pendo/rows';
 import { spec } from '../connectors/pendo/spec';
 import { pendoTable, PENDO_TABLES } from '../connectors/pendo/tables';
 import { connectorFor } from '../connectors/registry';
-import { SourceError } from '../connectors/types';
+import { SourceError, SourceRefused } from '../connectors/types';
+import { pendoConnector } from '../connectors/pendo';
+import { makeAccount, makeVisitor, startPendoFake, type PendoFake } from './support/pendo-fake';
 
 /**
  * The Pendo connector's pure parts: the aggregation requests it sends, how Pendo objects land as typed
@@ -268,5 +270,52 @@ describe('configuration and errors name the field', () => {
     expect(key).toMatchObject({ name: 'integration_key', type: 'password', secret: true, required: true });
     expect(region).toMatchObject({ name: 'region', type: 'select', required: true });
     expect(region.options!.map((o) => o.value)).toEqual(['US', 'US1', 'EU', 'Japan', 'Australia']);
+  });
+});
+
+describe('against the local Pendo API', () => {
+  let fake: PendoFake;
+  const config = { integration_key: 'eu-key-for-unit-tests', region: 'EU' as const };
+  const saved = { url: process.env.TRIBUTARY_PENDO_API_URL, rps: process.env.TRIBUTARY_PENDO_RPS };
+
+  beforeAll(async () => {
+    fake = await startPendoFake();
+    fake.addKey(config.integration_key, 'app.eu.pendo.io');
+    process.env.TRIBUTARY_PENDO_API_URL = fake.apiUrl;
+    process.env.TRIBUTARY_PENDO_RPS = '1000';
+    for (let i = 0; i < 7; i++) {
+      const v = makeVisitor(`v${i}`, 1_700_000_000_000 + i, [-323232]);
+      // Three never updated: Pendo leaves lastupdated out (or null).
+      if (i % 3 === 0) delete v.metadata.auto.lastupdated;
+      if (i === 1) v.metadata.auto.lastupdated = null;
+      fake.putVisitor(v);
+    }
+    for (let i = 0; i < 4; i++) fake.putAccount(makeAccount(`a${i}`, 1_700_000_000_000));
+  });
+  afterAll(async () => {
+    await fake.stop();
+    for (const [k, v] of [['TRIBUTARY_PENDO_API_URL', saved.url], ['TRIBUTARY_PENDO_RPS', saved.rps]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  test('countNullCursor: visitors and accounts an incremental filter on lastupdated never matches, counted by Pendo', async () => {
+    expect(await pendoConnector.countNullCursor!(config, 'visitors', 'lastupdated')).toBe(4);
+    expect(await pendoConnector.countNullCursor!(config, 'accounts', 'lastupdated')).toBe(0);
+    const asked = fake.requests.filter((r) => r.path === '/api/v1/aggregation').map((r) => r.pipeline);
+    expect(asked[0]).toEqual([{ source: { visitors: null } }, { filter: 'metadata.auto.lastupdated == null' }, { count: null }]);
+    // Lists are full refresh only: nothing to count.
+    expect(await pendoConnector.countNullCursor!(config, 'features', 'lastupdated')).toBe(0);
+  });
+
+  test('a key refused in the middle of a read is a SourceRefused: the activity fails the run at once instead of retrying it', async () => {
+    const columns = await pendoConnector.describe(config, 'visitors');
+    fake.inject({ kind: 'status', status: 401, body: 'Not authorized' }, 1, 'aggregation');
+    const err = await (async () => {
+      for await (const _ of pendoConnector.read(config, { table: 'visitors', mode: 'full_refresh', columns, version: 1n }));
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceRefused);
+    expect((err as Error).message).toMatch(/rejected integration_key in region EU/);
   });
 });

@@ -147,6 +147,34 @@ describe('Pendo source (local Pendo API)', () => {
     expect(await col('pendo_ro_guides', 'id')).toEqual(fake.guides.map((f) => f.id).sort());
   });
 
+  test('a key revoked in the middle of a sync: the run fails at once saying so, the 401 is not retried', async () => {
+    const revoked = 'b7e2c9d0-1f3a-4b5c-8d6e-7f8091a2b3c4.eu';
+    fake.addKey(revoked, 'app.eu.pendo.io');
+    const t0 = Date.now();
+    // Pages slow enough that the key can be revoked while visitors are being read.
+    fake.slow({ beforeMs: 250, path: 'aggregation' });
+    try {
+      const res = await platform.api('POST', '/api/sources', { source_type: 'Pendo', prefix: 'pendo_revoked', payload: { integration_key: revoked, region: 'EU', schemas: schemas({ visitors: 'full_refresh' }) } });
+      expect(res.status).toBe(201);
+      const schemaId = res.body.schemas.find((s: { name: string }) => s.name === 'visitors').id;
+      const pagesRead = () => fake.requests.filter((r) => r.key === revoked && r.path === '/api/v1/aggregation' && r.at >= t0 && r.status === 200 && r.pipeline?.some((st) => 'sort' in st)).length;
+      for (const until = Date.now() + 60_000; pagesRead() < 2; ) {
+        if (Date.now() > until) throw new Error('the sync read no visitor pages');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      fake.removeKey(revoked);
+      const job = await waitForJobs(platform, schemaId, 1);
+      expect(job.status).toBe('Failed');
+      expect(job.latest_error).toMatch(/rejected integration_key in region EU/);
+      // One refused request: the activity did not try again (it would get the same 401 each time).
+      expect(fake.requests.filter((r) => r.key === revoked && r.at >= t0 && r.status === 401)).toHaveLength(1);
+      // The later tests count the file's sources: this one goes.
+      expect((await platform.api('DELETE', `/api/sources/${res.body.id}?delete_data=true`)).status).toBe(200);
+    } finally {
+      fake.slow({});
+    }
+  });
+
   test('full refresh of every table: every object of every app, typed columns, metadata groups kept whole and lifted', async () => {
     const since = Date.now();
     await createSource('pendo', { features: 'full_refresh', pages: 'full_refresh', guides: 'full_refresh', visitors: 'full_refresh', accounts: 'full_refresh' });

@@ -48,6 +48,12 @@ export interface Warehouse {
    */
   insertStream(table: string, columns: string[], chunks: AsyncIterable<Buffer>, opts?: { format?: string; settings?: ClickHouseSettings }): Promise<void>;
   /**
+   * Stops the table's background merges until `resume()` (idempotent): a load of many inserts then merges its
+   * parts once, instead of over and over while it runs (on two cores the merges compete with the parsing).
+   * Best effort: a server user may lack the SYSTEM MERGES privilege, and then merges go on.
+   */
+  pauseMerges(table: string): Promise<{ resume(): Promise<void> }>;
+  /**
    * Whether a trivial query answers within `timeoutMs` (default: no limit), on the platform's session and on
    * the one users' queries run on.
    */
@@ -205,16 +211,26 @@ class ClickHouseWarehouse implements Warehouse {
       input_format_parallel_parsing: 0,
       ...opts.settings,
     };
-    // Parts are merged once, after the load, rather than over and over while it runs (on two cores the
-    // merges compete with the parsing). Best effort: a server user may lack the SYSTEM MERGES privilege.
-    const target = `${quoteIdent(this.database)}.${quoteIdent(table)}`;
-    const merges = (action: 'STOP' | 'START') => this.client.command({ query: `SYSTEM ${action} MERGES ${target}` }).then(() => true, () => false);
-    const paused = await merges('STOP');
+    // Parts are merged once, after the load, rather than over and over while it runs.
+    const merges = await this.pauseMerges(table);
     try {
       await this.streamInto(table, columns, chunks, format, settings);
     } finally {
-      if (paused) await merges('START');
+      await merges.resume();
     }
+  }
+
+  async pauseMerges(table: string): Promise<{ resume(): Promise<void> }> {
+    const target = `${quoteIdent(this.database)}.${quoteIdent(table)}`;
+    const merges = (action: 'STOP' | 'START') => this.client.command({ query: `SYSTEM ${action} MERGES ${target}` }).then(() => true, () => false);
+    let paused = await merges('STOP');
+    return {
+      resume: async () => {
+        if (!paused) return;
+        paused = false;
+        await merges('START');
+      },
+    };
   }
 
   private async streamInto(table: string, columns: string[], chunks: AsyncIterable<Buffer>, format: string, settings: ClickHouseSettings) {

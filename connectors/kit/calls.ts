@@ -27,6 +27,16 @@ export interface CallOptions {
   maxBackoffMs?: number;
 }
 
+/**
+ * Failures `callWithRetries` already retried as often as it was allowed to. A caller that retries on its own (keyset
+ * paging resuming a page broken off mid-stream) throws these at once, so the two layers' attempts never multiply.
+ */
+const exhausted = new WeakSet<object>();
+
+export function retriesExhausted(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && exhausted.has(err);
+}
+
 export async function callWithRetries<T>(fn: () => Promise<T>, opts: CallOptions): Promise<T> {
   const transientAttempts = opts.transientAttempts ?? 6;
   let limited = 0;
@@ -48,6 +58,7 @@ export async function callWithRetries<T>(fn: () => Promise<T>, opts: CallOptions
         transient++;
         continue;
       }
+      if (failure.kind === 'transient' && typeof err === 'object' && err !== null) exhausted.add(err);
       throw err;
     }
   }

@@ -1,4 +1,4 @@
-import type { FailureKind } from './calls';
+import { retriesExhausted, type FailureKind } from './calls';
 import { classifyHttpFailure } from './http';
 import { backoffMs, waitOut } from './waiting';
 
@@ -7,6 +7,8 @@ import { backoffMs, waitOut } from './waiting';
  * key seen; a page shorter than the limit is the last. Every item comes with its key, which is also the exact
  * place to resume after it — a batch's position, and where a request broken off mid-stream starts again
  * (a reset or a timeout in the middle of a page is retried from the last item kept, never from the top).
+ * A request that failed before its answer began was already retried by the HTTP client (calls.ts): it is thrown,
+ * not retried here again, so the attempts of the two layers add up instead of multiplying.
  */
 export interface KeysetOptions<Item> {
   /** Resume after this key (undefined: from the first item). */
@@ -38,7 +40,7 @@ export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenera
         yield { item, key };
       }
     } catch (err) {
-      if ((opts.classify ?? classifyHttpFailure)(err).kind !== 'transient' || failures >= (opts.attempts ?? 6)) throw err;
+      if ((opts.classify ?? classifyHttpFailure)(err).kind !== 'transient' || retriesExhausted(err) || failures >= (opts.attempts ?? 6)) throw err;
       await waitOut(backoffMs(failures++, 500, opts.maxBackoffMs), opts.onWait);
       continue;
     }

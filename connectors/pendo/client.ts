@@ -1,5 +1,5 @@
 import { ApiHttpError, classifyHttpFailure, HttpApi, pacerFor, rateFromEnv } from '../kit';
-import { SourceError } from '../types';
+import { SourceError, SourceRefused } from '../types';
 import { REGION_HOSTS, type PendoConfig } from './config';
 
 /**
@@ -46,7 +46,7 @@ export function pendoApi(config: PendoConfig): HttpApi {
 }
 
 /** The aggregation endpoint refused a key without write access (a 403 there; the list endpoints still answer). */
-export class AggregationRefused extends SourceError {}
+export class AggregationRefused extends SourceRefused {}
 
 export const WRITE_ACCESS_NEEDED =
   'Pendo refused the aggregation endpoint to this integration key: visitors and accounts need a key with "Allow Write Access" ' +
@@ -60,7 +60,7 @@ export function pendoError(err: unknown, config: PendoConfig, aggregation = fals
   if (!(err instanceof ApiHttpError)) return err;
   if (err.status === 403 && aggregation) return new AggregationRefused(WRITE_ACCESS_NEEDED, 'integration_key');
   if (err.status === 401 || err.status === 403) {
-    return new SourceError(
+    return new SourceRefused(
       `Pendo rejected integration_key in region ${config.region} (${REGION_HOSTS[config.region]}): HTTP ${err.status}. ` +
         'A key from another region is the usual cause: each Pendo region only knows its own keys, so pick the region your ' +
         'subscription lives in (the host you log in to), or create a key under Settings → Integrations → Integration Keys.',

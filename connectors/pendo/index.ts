@@ -1,11 +1,12 @@
 import type { Connector } from '../types';
 import { SourceError } from '../types';
-import { pendoApi, setupError } from './client';
+import { pendoApi, pendoError, setupError } from './client';
 import { pendoConfigSchema, type PendoConfig } from './config';
 import { discoverPendo } from './discover';
+import { nullLastUpdatedCountBody } from './pipeline';
 import { readPendo } from './read';
 import { spec } from './spec';
-import { pendoTable } from './tables';
+import { INCREMENTAL_FIELD, pendoTable } from './tables';
 
 export const pendoConnector: Connector<PendoConfig> = {
   spec,
@@ -32,6 +33,22 @@ export const pendoConnector: Connector<PendoConfig> = {
   },
 
   read: readPendo,
+
+  /**
+   * Visitors or accounts without `metadata.auto.lastupdated`: an incremental run's filter on it never matches them, so
+   * after the first run they are not read again (the job warns with this count; a full refresh still reads them).
+   */
+  async countNullCursor(config, table, cursorField) {
+    const t = pendoTable(table);
+    if (t?.kind !== 'aggregation' || cursorField !== INCREMENTAL_FIELD) return 0;
+    try {
+      const answer = await pendoApi(config).json<{ results?: { count?: unknown }[] }>('POST', '/api/v1/aggregation', { body: nullLastUpdatedCountBody(t.source) });
+      const n = answer.results?.[0]?.count;
+      return typeof n === 'number' && Number.isFinite(n) ? n : 0;
+    } catch (err) {
+      throw pendoError(err, config, true);
+    }
+  },
   // Every read reports its position: lists by count, visitors and accounts by their last id.
   fullRefreshResumes: true,
 };

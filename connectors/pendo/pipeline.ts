@@ -16,6 +16,9 @@
  *   string  := '"' (char | '\"' | '\\')* '"'   char: anything but '"' and '\' (Pendo's ids may hold both)
  *
  * Strings compare as Pendo sorts them, so "after the last id" is exactly the rest of the sort order.
+ *
+ * Counting the rows an incremental run never sees (no `metadata.auto.lastupdated`): the source, then
+ * `{"filter": "metadata.auto.lastupdated == null"}` and `{"count": null}`, whose one result is `{"count": N}`.
  */
 export interface PipelineOptions {
   source: 'visitors' | 'accounts';
@@ -51,4 +54,12 @@ export function aggregationPipeline(opts: PipelineOptions): PipelineStage[] {
 
 export function aggregationBody(opts: PipelineOptions): AggregationBody {
   return { response: { mimeType: 'application/json' }, request: { pipeline: aggregationPipeline(opts) } };
+}
+
+/** How many rows of `source` have no `metadata.auto.lastupdated` (so an incremental filter on it never matches them). */
+export function nullLastUpdatedCountBody(source: PipelineOptions['source']): AggregationBody {
+  return {
+    response: { mimeType: 'application/json' },
+    request: { pipeline: [{ source: { [source]: null } }, { filter: 'metadata.auto.lastupdated == null' }, { count: null }] },
+  };
 }

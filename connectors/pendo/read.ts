@@ -1,4 +1,4 @@
-import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetItems, parsePosition, rowColumns, waitOut, type KitColumn } from '../kit';
+import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetItems, parsePosition, retriesExhausted, rowColumns, waitOut, type KitColumn } from '../kit';
 import type { Batch, ReadRequest } from '../types';
 import { pendoApi, pendoError } from './client';
 import type { PendoConfig } from './config';
@@ -112,7 +112,8 @@ async function* readList(r: Reader, table: ListTable, skip: number): AsyncGenera
       }
       break;
     } catch (err) {
-      if (classifyHttpFailure(err).kind !== 'transient' || failures >= 6) throw err;
+      // A request the client already retried as often as it may is not asked again here (the attempts would multiply).
+      if (classifyHttpFailure(err).kind !== 'transient' || retriesExhausted(err) || failures >= 6) throw err;
       await waitOut(backoffMs(failures++), r.onWait);
     }
   }

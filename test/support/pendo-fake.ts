@@ -76,6 +76,8 @@ export interface PendoFake {
   /** Apps of the subscription; the first is the default app (the only one answered without expand=*). */
   appIds: number[];
   addKey(key: string, host: PendoHost, opts?: { readOnly?: boolean }): void;
+  /** The key is revoked: every later request with it is a 401, as for an unknown key. */
+  removeKey(key: string): void;
   visitors(): Json[];
   accounts(): Json[];
   /** Adds or replaces (by visitorId / accountId). */
@@ -203,7 +205,7 @@ function lowerBound(e: Expr, key: string): { value: string; inclusive: boolean }
 
 // ---- pipeline -------------------------------------------------------------------------------------------------
 
-type Stage = { filter: Expr } | { sort: { field: string[]; desc: boolean } } | { limit: number };
+type Stage = { filter: Expr } | { sort: { field: string[]; desc: boolean } } | { limit: number } | { count: null };
 
 interface Plan {
   source: 'visitors' | 'accounts';
@@ -243,6 +245,9 @@ function plan(body: unknown): { plan: Plan; pipeline: Json[] } {
     } else if (name === 'sort') {
       if (!Array.isArray(arg) || arg.length !== 1 || typeof arg[0] !== 'string' || !/^-?[A-Za-z_][\w.]*$/.test(arg[0])) throw new PipelineError(`pipeline[${n}]: sort takes one field name`);
       stages.push({ sort: { field: arg[0].replace(/^-/, '').split('.'), desc: arg[0].startsWith('-') } });
+    } else if (name === 'count') {
+      if (arg !== null) throw new PipelineError(`pipeline[${n}]: count takes null`);
+      stages.push({ count: null });
     } else if (name === 'limit') {
       if (!Number.isInteger(arg) || (arg as number) < 0) throw new PipelineError(`pipeline[${n}]: limit must be a non-negative integer`);
       stages.push({ limit: arg as number });
@@ -371,6 +376,7 @@ export async function startPendoFake(): Promise<PendoFake> {
     appIds: [-323232],
     chunkRows: 200,
     addKey: (key, host, o = {}) => void keys.set(key, { host, readOnly: !!o.readOnly }),
+    removeKey: (key) => void keys.delete(key),
     visitors: () => (generated ? [] : sorted('visitors').map((v) => structuredClone(v))),
     accounts: () => sorted('accounts').map((a) => structuredClone(a)),
     putVisitor(v) {
@@ -496,6 +502,13 @@ export async function startPendoFake(): Promise<PendoFake> {
         const natural = s.field.length === 1 && s.field[0] === key && !s.desc;
         if (!(natural && keyOrdered)) rows = [...input].sort((a, b) => (s.desc ? -1 : 1) * compare(fieldOf(a, s.field), fieldOf(b, s.field)));
         keyOrdered = natural;
+      } else if ('count' in stage) {
+        // Pendo's count operator: the rows so far become one row holding how many there were.
+        rows = (function* () {
+          let n = 0;
+          for (const _ of input) n++;
+          yield { count: n };
+        })();
       } else {
         const limit = stage.limit;
         rows = (function* () {
