@@ -104,6 +104,10 @@ describe('ClickHouse over HTTP (test server in front of chDB)', () => {
     await wh.insertSelectBytes((src) => `INSERT INTO tenant_a.t SELECT id * 1000000, upper(name), now64(6) FROM ${src}`, 'id UInt64, name String', Buffer.from('7\tseven\n'));
     const rows = await wh.queryRows<{ n: string; s: string }>('SELECT count() AS n, toString(sum(id)) AS s FROM tenant_a.t WHERE id < {max:UInt64}', { params: { max: 1_000_000 } });
     expect(Number(rows[0].n)).toBe(50_002);
+    // String parameters arrive escaped (tabs, newlines, quotes, backslashes) and reach the engine as they were.
+    const tricky = "it's\ta\nline \\ {x} 'q'";
+    expect(await wh.queryRows('SELECT {s:String} AS s, length({s:String}) AS n', { params: { s: tricky } })).toEqual([{ s: tricky, n: tricky.length }]);
+    expect(await wh.queryRows('SELECT has({names:Array(String)}, {s:String}) AS h', { params: { names: ['a b', 'c'], s: 'a b' } })).toEqual([{ h: 1 }]);
     expect(await wh.queryRows('SELECT name, at FROM tenant_a.t WHERE id IN (1, 7000000) ORDER BY id')).toEqual([
       { name: 'one', at: '2026-01-01 00:00:00.000001' },
       { name: 'SEVEN', at: expect.any(String) },

@@ -220,7 +220,7 @@ export async function serve(opts: ClickHouseHttpOptions): Promise<http.Server> {
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new ClickHouseException(115, 'UNKNOWN_SETTING', `Unknown setting ${k}`);
         await session.queryAsync(`SET ${k} = ${sqlLiteral(v)}`);
       }
-      const bind = Object.fromEntries([...params].filter(([k]) => k.startsWith('param_')).map(([k, v]) => [k.slice(6), v]));
+      const bind = bindings(sql, params);
       let run = sql;
       let feeding: Promise<void> | undefined;
       if (streamed) {
@@ -286,6 +286,21 @@ export async function serve(opts: ClickHouseHttpOptions): Promise<http.Server> {
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   server.on('close', () => root.close());
   return server;
+}
+
+/**
+ * `param_<name>` values, as the server reads them: a top-level String in the escaped text format (\\t, \\n,
+ * \\', \\\\ …), any other type (arrays, whose elements are quoted) as the literal text of the type the query
+ * declares (`{name:Type}`). chDB's binder takes a string as it is and parses other types from their text, so
+ * String parameters are unescaped here.
+ */
+function bindings(sql: string, params: URLSearchParams): Record<string, string> {
+  const types = new Map([...sql.matchAll(/\{\s*(\w+)\s*:\s*([^}]+?)\s*\}/g)].map((m) => [m[1], m[2]]));
+  const unescape = (v: string) => v.replace(/\\([\s\S])/g, (_m, c: string) => ({ t: '\t', n: '\n', r: '\r', b: '\b', f: '\f', '0': '\0' })[c] ?? c);
+  const isString = (type: string | undefined) => /^(?:Nullable\(|LowCardinality\()*(?:String|FixedString\(\d+\))\)*$/.test(type ?? '');
+  return Object.fromEntries(
+    [...params].filter(([k]) => k.startsWith('param_')).map(([k, v]) => [k.slice(6), isString(types.get(k.slice(6))) ? unescape(v) : v]),
+  );
 }
 
 /** The user's profile: its settings, readonly last (after which nothing else may change). */
@@ -356,7 +371,8 @@ export async function startClickHouseHttp(opts: Omit<ClickHouseHttpOptions, 'log
         .filter(Boolean)
         .map((l) => JSON.parse(l) as StatementRecord),
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      // SIGKILL: chDB's exit handlers can hang a process that exits while sessions are open; parts on disk are atomic.
+      if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
       fs.rmSync(path.dirname(logFile), { recursive: true, force: true });
     },
@@ -368,7 +384,7 @@ if (require.main === module) {
   void serve(opts).then((server) => {
     const { port } = server.address() as { port: number };
     process.stdout.write(`listening on ${port}\n`);
-    process.on('SIGTERM', () => process.exit(0));
+    process.on('SIGTERM', () => process.kill(process.pid, 'SIGKILL'));
     // A request gone wrong must not take the server down with it.
     process.on('unhandledRejection', (err) => process.stderr.write(`unhandled: ${(err as Error)?.stack ?? err}\n`));
   });
