@@ -66,6 +66,8 @@ export interface Config {
     /** Remote: a server user of its own for users' queries (CLICKHOUSE_QUERY_USER / _PASSWORD), readonly = 1 in its profile. */
     queryUser?: string;
     queryPassword?: string;
+    /** Remote: the cluster Tributary's DDL runs ON CLUSTER, with Replicated*MergeTree tables (CLICKHOUSE_CLUSTER). */
+    cluster?: string;
     /** Embedded: how long a start waits for another engine to release the data dir (TRIBUTARY_ENGINE_LOCK_WAIT_MS, default 30000). */
     engineLockWaitMs: number;
   };
@@ -175,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       database: identifierFromEnv(env, 'CLICKHOUSE_DATABASE', 'default'),
       queryUser: nonEmpty(env.CLICKHOUSE_QUERY_USER),
       queryPassword: env.CLICKHOUSE_QUERY_PASSWORD ?? '',
+      cluster: nonEmpty(env.CLICKHOUSE_CLUSTER) ? identifierFromEnv(env, 'CLICKHOUSE_CLUSTER', '') : undefined,
       engineLockWaitMs: env.TRIBUTARY_ENGINE_LOCK_WAIT_MS ? positiveInt(env, 'TRIBUTARY_ENGINE_LOCK_WAIT_MS') : 30_000,
     },
     catalog: { databaseUrl: nonEmpty(env.DATABASE_URL) },

@@ -19,6 +19,8 @@ import { DEFAULT_QUERY_LIMITS, userQuerySettings, type QueryLimits } from './que
 export interface Warehouse {
   readonly mode: 'embedded' | 'remote';
   readonly database: string;
+  /** CLICKHOUSE_CLUSTER: DDL runs ON CLUSTER, tables are Replicated*MergeTree (warehouse/cluster.ts). */
+  readonly cluster?: string;
   command(sql: string, settings?: ClickHouseSettings): Promise<void>;
   queryRows<T = Record<string, unknown>>(
     sql: string,
@@ -114,6 +116,7 @@ class ClickHouseWarehouse implements Warehouse {
 
   /** Remote: users' queries run as a server user whose profile has the limits and readonly = 1. */
   queryUserOwnsSettings = false;
+  cluster?: string;
 
   async command(sql: string, settings?: ClickHouseSettings) {
     await this.client.command({ query: sql, clickhouse_settings: settings });
@@ -357,6 +360,8 @@ export async function openWarehouse(opts: {
   /** Remote: the server user users' queries run as (CLICKHOUSE_QUERY_USER; default `user`, with readonly = 1 per query). */
   queryUser?: string;
   queryPassword?: string;
+  /** Remote: the ClickHouse cluster DDL runs ON (CLICKHOUSE_CLUSTER). */
+  cluster?: string;
 }): Promise<Warehouse> {
   const userSettings = userQuerySettings(opts.userQueryLimits ?? DEFAULT_QUERY_LIMITS);
   let wh: ClickHouseWarehouse;
@@ -379,6 +384,7 @@ export async function openWarehouse(opts: {
     });
     wh = new ClickHouseWarehouse('remote', opts.database, client, undefined, readOnly, undefined, userSettings);
     wh.queryUserOwnsSettings = Boolean(opts.queryUser);
+    wh.cluster = opts.cluster;
   } else {
     const engine = await EmbeddedEngine.start(ensureDir(path.join(opts.dataDir, 'warehouse')), {
       log: opts.log,
@@ -392,6 +398,6 @@ export async function openWarehouse(opts: {
     fs.rmSync(spool, { recursive: true, force: true }); // batches a crash left behind
     wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool), userSettings, loads);
   }
-  if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
+  if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}${opts.url && opts.cluster ? ` ON CLUSTER ${quoteIdent(opts.cluster)}` : ''}`);
   return wh;
 }
