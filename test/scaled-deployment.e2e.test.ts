@@ -41,6 +41,7 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
   let apiDir: string;
   let workerDirs: string[];
   let sourceId: string;
+  let restarting: Promise<void> | undefined;
   let ids: Record<string, string>;
   const token = 'scaled-token-' + Math.random().toString(36).slice(2);
   const secretKey = 'cd'.repeat(32);
@@ -122,7 +123,7 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
   afterAll(async () => {
     progress('afterAll');
     if (process.env.TRIBUTARY_TEST_DUMP) fs.writeFileSync(process.env.TRIBUTARY_TEST_DUMP, [api, ...workers].map((p) => p?.output() ?? '').join('\n=====\n'));
-    await Promise.all([api?.stop(), ...workers.map((w) => w?.stop())]);
+    await Promise.all([api?.kill(), ...workers.map((w) => w?.kill())]);
     await temporal?.stop();
     await clickhouse?.stop();
     await db?.drop();
@@ -210,7 +211,8 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     expect(job.status).toBe('Completed');
     expect(batchesOf(other, 'scaled_orders')).toBeGreaterThan(otherBefore);
     await orders();
-    workers[loader] = await startWorker(loader);
+    // Back in the background: the next test needs it only by its end.
+    restarting = startWorker(loader).then((w) => void (workers[loader] = w));
   });
 
   test('the API restarted while a sync runs: the run finishes, CDC keeps streaming', async () => {
@@ -223,10 +225,11 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     expect((await waitForJobs(api, ids.orders, before + 1, 180_000)).status).toBe('Completed');
     await orders();
     await items(60_000);
+    await restarting;
   });
 
-  test('api and both workers restarted together: schedules (one lost meanwhile) and the CDC mirror come back', async () => {
-    await Promise.all([api.stop(), ...workers.map((w) => w.stop())]);
+  test('api and both workers killed and restarted together: schedules (one lost meanwhile) and the CDC mirror come back', async () => {
+    await Promise.all([api.kill(), ...workers.map((w) => w.kill())]);
     // Temporal loses one schedule while everything is down; the API's start puts it back from the catalog.
     const temporalClient = new Client({ connection: await Connection.connect({ address: temporal.address }) });
     try {
