@@ -132,7 +132,7 @@ export function createCdcActivities(deps: ActivityDeps) {
         const key = (schema.primary_key_columns ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
         if (!key.length) throw ApplicationFailure.nonRetryable(`CDC table "${schema.name}" needs primary_key_columns`, 'Config');
         await dropTable(warehouse, staging);
-        await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: 'ReplacingMergeTree', orderBy: key }));
+        await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: 'ReplacingMergeTree', orderBy: key }, { cluster: warehouse.cluster }));
         const progress = { phase: 'snapshot', table: target, rows: 0 };
         hb.beat(progress);
         const batches = ctx.connector.read(ctx.config, { table: schema.name, mode: 'full_refresh', columns, version: 0n, batchBytes: deps.batchBytes });

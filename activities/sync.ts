@@ -100,7 +100,7 @@ export function createSyncActivities(deps: ActivityDeps) {
         // Keyed tables are ReplacingMergeTree so `FINAL` reads the same for every sync type; a table
         // without a key can't be deduplicated safely and stays a plain MergeTree.
         const engine = primaryKey.length ? ('ReplacingMergeTree' as const) : ('MergeTree' as const);
-        await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: engine, orderBy: primaryKey }));
+        await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: engine, orderBy: primaryKey }, { cluster: warehouse.cluster }));
       }
       hb.beat(progress);
       const batches = connector.read(config, {
@@ -164,7 +164,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       let evolution: string[] = [];
       if (!existing.length) {
         const engine: TableEngine = mode === 'append' ? { kind: 'MergeTree', orderBy: primaryKey } : { kind: 'ReplacingMergeTree', orderBy: primaryKey };
-        await warehouse.command(createTableSql(warehouse.database, targetTable, columns, engine));
+        await warehouse.command(createTableSql(warehouse.database, targetTable, columns, engine, { cluster: warehouse.cluster }));
       } else {
         try {
           evolution = evolutionWarnings(await evolveTable(warehouse, targetTable, columns, existing));

@@ -93,7 +93,7 @@ export function createWebhookActivities(deps: ActivityDeps) {
         // Events can arrive before the first polling load has made the table.
         const columns = await connector.describe(config, table);
         const orderBy = warehouseKey(webhookTables.get(table)!.primary_key_columns, columns);
-        await warehouse.command(createTableSql(warehouse.database, target, columns, { kind: 'ReplacingMergeTree', orderBy }, { ifNotExists: true }));
+        await warehouse.command(createTableSql(warehouse.database, target, columns, { kind: 'ReplacingMergeTree', orderBy }, { ifNotExists: true, cluster: warehouse.cluster }));
         const { ranks, again } = await rankWithinSeconds(source.prefix, table, mine, (seconds) => connector.webhooks!.rankEvents?.(config, table, seconds));
         const batch = connector.webhooks.toBatch(table, [...again, ...mine].map((e) => e.payload), ranks);
         const token = crypto.createHash('sha1').update(ids.join(',')).update(table).digest('hex');

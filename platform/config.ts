@@ -63,6 +63,11 @@ export interface Config {
     user: string;
     password: string;
     database: string;
+    /** Remote: a server user of its own for users' queries (CLICKHOUSE_QUERY_USER / _PASSWORD), readonly = 1 in its profile. */
+    queryUser?: string;
+    queryPassword?: string;
+    /** Remote: the cluster Tributary's DDL runs ON CLUSTER, with Replicated*MergeTree tables (CLICKHOUSE_CLUSTER). */
+    cluster?: string;
     /** Embedded: how long a start waits for another engine to release the data dir (TRIBUTARY_ENGINE_LOCK_WAIT_MS, default 30000). */
     engineLockWaitMs: number;
   };
@@ -170,6 +175,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       user: nonEmpty(env.CLICKHOUSE_USER) ?? 'default',
       password: env.CLICKHOUSE_PASSWORD ?? '',
       database: identifierFromEnv(env, 'CLICKHOUSE_DATABASE', 'default'),
+      queryUser: nonEmpty(env.CLICKHOUSE_QUERY_USER),
+      queryPassword: env.CLICKHOUSE_QUERY_PASSWORD ?? '',
+      cluster: nonEmpty(env.CLICKHOUSE_CLUSTER) ? identifierFromEnv(env, 'CLICKHOUSE_CLUSTER', '') : undefined,
       engineLockWaitMs: env.TRIBUTARY_ENGINE_LOCK_WAIT_MS ? positiveInt(env, 'TRIBUTARY_ENGINE_LOCK_WAIT_MS') : 30_000,
     },
     catalog: { databaseUrl: nonEmpty(env.DATABASE_URL) },

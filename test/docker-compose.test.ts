@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { buildOpenApiDocument } from '../api/openapi';
+import { loadConfig } from '../platform/config';
 
 const root = path.resolve(__dirname, '..');
 const readText = (rel: string) => fs.readFileSync(path.join(root, rel), 'utf8');
@@ -491,5 +493,66 @@ describe('Dockerfile', () => {
       .map((l) => l.trim().replace(/^\/|\/$/g, ''))
       .filter((l) => l && !l.startsWith('#'));
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', '.data', '.tools', '.git']));
+  });
+});
+
+/** Every name loadConfig reads from the environment it is given (recorded, not grepped), and what it made of it. */
+function configReads(env: Env): { names: Set<string>; config: ReturnType<typeof loadConfig> } {
+  const names = new Set<string>();
+  const recording = new Proxy({ ...env } as NodeJS.ProcessEnv, {
+    get(target, key) {
+      if (typeof key === 'string') names.add(key);
+      return target[key as string];
+    },
+    has(target, key) {
+      if (typeof key === 'string') names.add(key);
+      return key in target;
+    },
+  });
+  return { names, config: loadConfig(recording) };
+}
+
+/** The URL a healthcheck's command fetches (wget, curl, or node's fetch). */
+function healthcheckUrl(test: string | string[] | undefined): URL | undefined {
+  const text = Array.isArray(test) ? test.join(' ') : (test ?? '');
+  const m = /https?:\/\/[^\s'"`)]+/.exec(text);
+  return m ? new URL(m[0]) : undefined;
+}
+
+describe('docker-compose.yml against the code that reads it', () => {
+  describe.each(APP_SERVICES)('%s', (app) => {
+    test.each(ENVIRONMENTS)('every variable platform/config.ts reads is set here or has its default (%s)', (_label, vars) => {
+      const env = envOf(app, vars);
+      const { names, config } = configReads(env);
+      // The grep of config.ts above is a subset of what loadConfig really reads (the recording sees helpers too).
+      expect([...names]).toEqual(expect.arrayContaining([...configEnvNames()]));
+      expect(names.size).toBeGreaterThan(30);
+      // Unset ones are defaulted: the config loads with exactly this environment, and the scaled parts are servers.
+      expect(config.temporal.address).toBe(env.TEMPORAL_ADDRESS);
+      expect(config.clickhouse.url).toBe(env.CLICKHOUSE_URL);
+      expect(config.catalog.databaseUrl).toBe(env.DATABASE_URL);
+      expect(config.secretKey).toBe(env.TRIBUTARY_SECRET_KEY);
+      expect(config.api.token).toBe(env.TRIBUTARY_API_TOKEN);
+      // Each variable set here is one the code reads, and each that is read but unset leaves its default.
+      expect(Object.keys(env).filter((n) => !names.has(n))).toEqual([]);
+      const unset = [...names].filter((n) => !(n in env));
+      const defaults = configReads({}).config;
+      const withoutSet = configReads(Object.fromEntries(unset.map((n) => [n, '']))).config;
+      expect(withoutSet).toEqual(defaults);
+    });
+  });
+
+  test('healthchecks fetch endpoints that exist: the API its /health route, ClickHouse its documented /ping', () => {
+    const apiUrl = healthcheckUrl(services['tributary-api'].healthcheck?.test);
+    expect(apiUrl).toBeDefined();
+    const paths = Object.keys((buildOpenApiDocument() as { paths: Record<string, unknown> }).paths);
+    expect(paths).toContain(apiUrl!.pathname);
+    expect(apiUrl!.port).toBe(String(loadConfig(envOf('tributary-api', {})).api.port));
+    expect(envOf('tributary-api', {}).TRIBUTARY_API_HOST).toBe('0.0.0.0');
+    // The worker serves no HTTP: nothing to check, and no healthcheck pretending otherwise.
+    expect(services['tributary-worker'].healthcheck).toBeUndefined();
+    const chUrl = healthcheckUrl(services.clickhouse.healthcheck?.test);
+    expect(chUrl?.pathname).toBe('/ping');
+    expect(chUrl?.port).toBe('8123');
   });
 });

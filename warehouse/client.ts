@@ -19,6 +19,8 @@ import { DEFAULT_QUERY_LIMITS, userQuerySettings, type QueryLimits } from './que
 export interface Warehouse {
   readonly mode: 'embedded' | 'remote';
   readonly database: string;
+  /** CLICKHOUSE_CLUSTER: DDL runs ON CLUSTER, tables are Replicated*MergeTree (warehouse/cluster.ts). */
+  readonly cluster?: string;
   command(sql: string, settings?: ClickHouseSettings): Promise<void>;
   queryRows<T = Record<string, unknown>>(
     sql: string,
@@ -107,12 +109,20 @@ class ClickHouseWarehouse implements Warehouse {
     private readonly loadClient?: ClickHouseClient,
   ) {}
 
-  /** Remote: the settings of each user query (embedded: none, its session has them and refuses any). */
+  /**
+   * The settings sent with each user query. None embedded (its session has them and refuses any), nor for a
+   * server's query user of its own (CLICKHOUSE_QUERY_USER), whose profile holds them with readonly = 1 and
+   * would refuse any that differ (queryUserSql).
+   */
   private readOnlySettings(): ClickHouseSettings {
     // readonly = 1 is applied with the others, all checked against the user's profile; the query's own SETTINGS
     // are then refused. A server cancels the query when its HTTP request goes away.
-    return this.readOnlyClient ? {} : { ...this.userSettings, readonly: '1', cancel_http_readonly_queries_on_client_close: 1 };
+    return this.engine || this.queryUserOwnsSettings ? {} : { ...this.userSettings, readonly: '1', cancel_http_readonly_queries_on_client_close: 1 };
   }
+
+  /** Remote: users' queries run as a server user whose profile has the limits and readonly = 1. */
+  queryUserOwnsSettings = false;
+  cluster?: string;
 
   async command(sql: string, settings?: ClickHouseSettings) {
     await this.client.command({ query: sql, clickhouse_settings: settings });
@@ -337,7 +347,7 @@ function insertBlockRows(): number {
  * as a socket: writes go through the event loop with backpressure, never through the thread pool the engine's
  * queries run on. Gives up (undefined) when `gaveUp()` says the reader will not come.
  */
-async function openPipeForWriting(fifo: string, gaveUp: () => boolean): Promise<net.Socket | undefined> {
+export async function openPipeForWriting(fifo: string, gaveUp: () => boolean): Promise<net.Socket | undefined> {
   for (;;) {
     try {
       const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
@@ -365,6 +375,11 @@ export async function openWarehouse(opts: {
   engineLockWaitMs?: number;
   /** Statements run at every engine start before any other (embedded), or once now (a server): linked file tables. */
   startupStatements?: () => Promise<string[]>;
+  /** Remote: the server user users' queries run as (CLICKHOUSE_QUERY_USER; default `user`, with readonly = 1 per query). */
+  queryUser?: string;
+  queryPassword?: string;
+  /** Remote: the ClickHouse cluster DDL runs ON (CLICKHOUSE_CLUSTER). */
+  cluster?: string;
 }): Promise<Warehouse> {
   const userSettings = userQuerySettings(opts.userQueryLimits ?? DEFAULT_QUERY_LIMITS);
   let wh: ClickHouseWarehouse;
@@ -376,7 +391,18 @@ export async function openWarehouse(opts: {
       request_timeout: 3_600_000,
       clickhouse_settings: { date_time_input_format: 'basic' },
     });
-    wh = new ClickHouseWarehouse('remote', opts.database, client, undefined, undefined, undefined, userSettings);
+    // Users' queries name no database: theirs is CLICKHOUSE_DATABASE (the `database` parameter of each request).
+    // Tributary's own statements name it themselves, and go without one.
+    const readOnly = createClient({
+      url: opts.url,
+      username: opts.queryUser ?? opts.user,
+      password: opts.queryUser ? (opts.queryPassword ?? '') : opts.password,
+      database: opts.database,
+      request_timeout: 3_600_000,
+    });
+    wh = new ClickHouseWarehouse('remote', opts.database, client, undefined, readOnly, undefined, userSettings);
+    wh.queryUserOwnsSettings = Boolean(opts.queryUser);
+    wh.cluster = opts.cluster;
   } else {
     const engine = await EmbeddedEngine.start(ensureDir(path.join(opts.dataDir, 'warehouse')), {
       log: opts.log,
@@ -395,5 +421,6 @@ export async function openWarehouse(opts: {
   if (opts.url && opts.startupStatements) {
     for (const stmt of await opts.startupStatements()) await wh.command(stmt).catch((err: Error) => opts.log?.warn({ err: maskStatement(err.message) }, 'a warehouse startup statement failed'));
   }
+  if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}${opts.url && opts.cluster ? ` ON CLUSTER ${quoteIdent(opts.cluster)}` : ''}`);
   return wh;
 }

@@ -54,3 +54,27 @@ export function userQuerySettings(limits: QueryLimits): ClickHouseSettings {
     output_format_json_quote_denormals: 1,
   };
 }
+
+/**
+ * The SQL that makes a ClickHouse server user for users' queries (CLICKHOUSE_QUERY_USER): the query limits and
+ * output settings in its profile, readonly = 1 after them (no query can change a setting or write), SELECT on
+ * Tributary's database only. The README shows it; the deployment test's server is given the same profile.
+ */
+export function queryUserSql(opts: { user: string; password: string; database: string; limits: QueryLimits }): string[] {
+  const ident = (s: string) => '`' + s.replace(/`/g, '``') + '`';
+  const literal = (v: unknown) => (typeof v === 'number' || /^-?\d+$/.test(String(v)) ? String(v) : `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
+  const settings = Object.entries(queryUserProfile(opts.limits)).map(([k, v]) => `${k} = ${literal(v)}`);
+  return [
+    `CREATE USER IF NOT EXISTS ${ident(opts.user)} IDENTIFIED WITH sha256_password BY ${literal(opts.password)} SETTINGS ${settings.join(', ')}`,
+    `GRANT SELECT ON ${ident(opts.database)}.* TO ${ident(opts.user)}`,
+  ];
+}
+
+/** The query user's settings profile: the user query settings, then readonly = 1. */
+export function queryUserProfile(limits: QueryLimits): Record<string, string | number> {
+  const profile: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(userQuerySettings(limits))) if (v !== undefined) profile[k] = typeof v === 'number' ? v : String(v);
+  profile.cancel_http_readonly_queries_on_client_close = 1;
+  profile.readonly = 1;
+  return profile;
+}

@@ -1,4 +1,5 @@
 import { quoteIdent, type Warehouse } from './client';
+import { onCluster } from './cluster';
 import { dropTable } from './tables';
 
 /** Warehouse table housekeeping for the management API: renames, and dropping a schema's tables. */
@@ -7,7 +8,7 @@ import { dropTable } from './tables';
 export async function renameTables(wh: Warehouse, renames: { from: string; to: string }[]): Promise<void> {
   if (!renames.length) return;
   const db = quoteIdent(wh.database);
-  await wh.command(`RENAME TABLE ${renames.map((r) => `${db}.${quoteIdent(r.from)} TO ${db}.${quoteIdent(r.to)}`).join(', ')}`);
+  await wh.command(`RENAME TABLE ${renames.map((r) => `${db}.${quoteIdent(r.from)} TO ${db}.${quoteIdent(r.to)}`).join(', ')}${onCluster(wh.cluster)}`);
 }
 
 /** Which of `tables` exist in the warehouse. */

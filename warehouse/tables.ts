@@ -1,4 +1,5 @@
 import { quoteIdent, sqlString, type Warehouse } from './client';
+import { onCluster, replicatedEngine } from './cluster';
 import { BOOKKEEPING_COLUMNS, rawColumnName, snakeCase, type WarehouseColumn } from './columns';
 
 /** `{prefix}_{table}` in lowercase snake case, so `SELECT * FROM stripe_charge FINAL` just works. */
@@ -10,16 +11,14 @@ export type TableEngine =
   | { kind: 'ReplacingMergeTree'; orderBy: string[] }
   | { kind: 'MergeTree'; orderBy: string[] };
 
-function engineClause(engine: TableEngine): string {
+function engineClause(engine: TableEngine, cluster?: string): string {
   const keys = engine.orderBy.map(quoteIdent);
   const orderBy = keys.length === 0 ? 'tuple()' : keys.length === 1 ? keys[0] : `(${keys.join(', ')})`;
-  if (engine.kind === 'ReplacingMergeTree') {
-    return `ENGINE = ReplacingMergeTree(_tributary_version, _tributary_is_deleted) ORDER BY ${orderBy}`;
-  }
-  return `ENGINE = MergeTree ORDER BY ${orderBy}`;
+  const name = engine.kind === 'ReplacingMergeTree' ? 'ReplacingMergeTree(_tributary_version, _tributary_is_deleted)' : 'MergeTree';
+  return `ENGINE = ${cluster ? replicatedEngine(name) : name} ORDER BY ${orderBy}`;
 }
 
-export function createTableSql(database: string, table: string, columns: WarehouseColumn[], engine: TableEngine, opts: { ifNotExists?: boolean } = {}): string {
+export function createTableSql(database: string, table: string, columns: WarehouseColumn[], engine: TableEngine, opts: { ifNotExists?: boolean; cluster?: string } = {}): string {
   const defs: string[] = [];
   for (const c of columns) {
     if (c.viaRaw) {
@@ -33,8 +32,10 @@ export function createTableSql(database: string, table: string, columns: Warehou
   for (const b of BOOKKEEPING_COLUMNS) defs.push(`${b.name} ${b.type} DEFAULT ${b.default}`);
   // Deduplication of repeated insert blocks (by insert_deduplication_token) makes a retried batch
   // harmless even in a plain MergeTree. Nullable sort keys are refused by default; allow them.
-  const settings = ` SETTINGS non_replicated_deduplication_window = 1000${engine.orderBy.length ? ', allow_nullable_key = 1' : ''}`;
-  return `CREATE TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${quoteIdent(database)}.${quoteIdent(table)} (\n  ${defs.join(',\n  ')}\n) ${engineClause(engine)}${settings}`;
+  // (Replicated tables deduplicate by replicated_deduplication_window, on by default.)
+  const list = [...(opts.cluster ? [] : ['non_replicated_deduplication_window = 1000']), ...(engine.orderBy.length ? ['allow_nullable_key = 1'] : [])];
+  const settings = list.length ? ` SETTINGS ${list.join(', ')}` : '';
+  return `CREATE TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${quoteIdent(database)}.${quoteIdent(table)}${onCluster(opts.cluster)} (\n  ${defs.join(',\n  ')}\n) ${engineClause(engine, opts.cluster)}${settings}`;
 }
 
 export async function tableExists(wh: Warehouse, table: string): Promise<boolean> {
@@ -46,7 +47,7 @@ export async function tableExists(wh: Warehouse, table: string): Promise<boolean
 }
 
 export async function dropTable(wh: Warehouse, table: string): Promise<void> {
-  await wh.command(`DROP TABLE IF EXISTS ${quoteIdent(wh.database)}.${quoteIdent(table)}`);
+  await wh.command(`DROP TABLE IF EXISTS ${quoteIdent(wh.database)}.${quoteIdent(table)}${onCluster(wh.cluster)}${wh.cluster ? ' SYNC' : ''}`);
 }
 
 /**
@@ -56,10 +57,10 @@ export async function dropTable(wh: Warehouse, table: string): Promise<void> {
 export async function swapIn(wh: Warehouse, fresh: string, target: string): Promise<void> {
   const db = quoteIdent(wh.database);
   if (await tableExists(wh, target)) {
-    await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}`);
+    await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}${onCluster(wh.cluster)}`);
     await dropTable(wh, fresh);
   } else {
-    await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}`);
+    await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}${onCluster(wh.cluster)}`);
   }
 }
 
@@ -79,9 +80,10 @@ export async function swapInKeepingPrevious(wh: Warehouse, fresh: string, target
   const hasFresh = rows.some((r) => r.name === fresh);
   if (live?.comment === marker) return { previous: hasFresh };
   if (!hasFresh) throw new Error(`cannot publish: ${fresh} does not exist`);
-  await wh.command(`ALTER TABLE ${db}.${quoteIdent(fresh)} MODIFY COMMENT ${sqlString(marker)}`);
-  if (live) await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}`);
-  else await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}`);
+  const c = onCluster(wh.cluster);
+  await wh.command(`ALTER TABLE ${db}.${quoteIdent(fresh)}${c} MODIFY COMMENT ${sqlString(marker)}`);
+  if (live) await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}${c}`);
+  else await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}${c}`);
   return { previous: !!live };
 }
 

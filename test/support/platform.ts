@@ -31,11 +31,16 @@ export function makeDataDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `tributary-${name}-`));
 }
 
-export async function startPlatform(opts: { dataDir: string; env?: Record<string, string>; token?: string }): Promise<RunningPlatform> {
+/**
+ * `role` (default `all`): `api` or `worker` run one half of the scaled deployment, given TEMPORAL_ADDRESS,
+ * CLICKHOUSE_URL and DATABASE_URL in `env`; a worker has no API, so it is ready once it polls its task queue.
+ */
+export async function startPlatform(opts: { dataDir: string; env?: Record<string, string>; token?: string; role?: 'all' | 'api' | 'worker' }): Promise<RunningPlatform> {
+  const role = opts.role ?? 'all';
   const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
   const token = opts.token ?? 'test-token-' + Math.random().toString(36).slice(2);
   // One process (node with tsx's loader), so a SIGKILL really kills the platform, as a crash would.
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts', 'all'], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts', role], {
     cwd: repoRoot,
     env: {
       ...process.env,
@@ -78,7 +83,9 @@ export async function startPlatform(opts: { dataDir: string; env?: Record<string
       child.kill('SIGKILL');
       throw new Error(`platform did not become healthy in time:\n${out}`);
     }
-    try {
+    if (role === 'worker') {
+      if (out.includes('Tributary worker is polling')) break;
+    } else try {
       const res = await fetch(url + '/health');
       if (res.status === 200 && out.includes('Tributary is running')) break;
     } catch {
