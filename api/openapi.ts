@@ -1,3 +1,4 @@
+import { platformInfoQuerySchema } from './routes/platform-info';
 import { z } from 'zod';
 import { connectors } from '../connectors/registry';
 import * as R from './response-schemas';
@@ -110,6 +111,7 @@ export function buildOpenApiDocument(): Json {
     { method: 'patch', path: '/api/schemas/{id}', summary: 'Enable/disable a schema or change its sync settings', body: patchSchemaSchema, responses: { 200: { description: 'the schema and any warnings', schema: R.schemaWithWarnings }, 202: { description: 'the rebuild is still running', schema: R.schemaWithWarnings.extend({ operation: R.pendingOperation }) }, 400: err('a rule is broken'), 404: err('no such schema'), 409: err('primary key locked, the table is gone, or another change of the table in progress') } },
     { method: 'post', path: '/api/schemas/bulk', summary: 'disable, set_frequency, sync_now, delete_tables, delete_and_resync (no bulk enable)', body: bulkActionSchema, responses: { 200: { description: 'applied and skipped, with reasons', schema: R.bulkResult }, 400: err('bad input or confirm missing'), 404: err('a selected schema does not exist') } },
     { method: 'post', path: '/api/schemas/{id}/sync', summary: 'Sync now', responses: { 202: { description: 'triggered', schema: R.syncTriggered }, 404: err('no such schema'), 409: err('disabled, not configured, or a run in flight') } },
+    { method: 'get', path: '/api/platform-info', query: platformInfoQuerySchema, summary: 'Where a run opens in the Temporal UI (its URL and namespace), for clients such as the console', responses: { 200: { description: 'links', schema: R.platformInfoResult }, 400: err('unknown query parameter') } },
     { method: 'get', path: '/api/jobs', summary: 'Sync runs, newest first', query: jobsQuerySchema, responses: { 200: { description: 'jobs', schema: R.listOf(R.jobResponse) }, 400: err('bad query parameter') } },
     { method: 'post', path: '/api/query', summary: 'Read-only SQL over the warehouse', body: querySchema, responses: { 200: { description: 'rows', schema: R.queryResult }, 400: err('bad or forbidden SQL') } },
     { method: 'post', path: '/api/destinations', summary: 'Create a webhook destination; its delivery starts at once. The whsec_ signing secret is shown in this answer only', body: D.createDestinationSchema, responses: { 201: { description: 'created, with the signing secret in clear', schema: D.destinationResponse }, 400: err('bad input: the field, the path inside the template, or where the filter expression is wrong') } },

@@ -189,4 +189,10 @@ export const webhookInfoResult = z
   })
   .meta({ id: 'WebhookInfo' });
 export const webhookReceipt = z.object({ received: z.literal(true), duplicate: z.boolean().optional(), ignored: z.string().optional() }).meta({ id: 'WebhookReceipt' });
+export const platformInfoResult = z
+  .object({
+    temporal_ui_url: z.string().nullable().describe("the Temporal UI (the dev server's, or TEMPORAL_UI_URL); null when unknown"),
+    temporal_namespace: z.string(),
+  })
+  .meta({ id: 'PlatformInfo' });
 export const listOf = <T extends z.ZodType>(item: T) => z.object({ results: z.array(item) });

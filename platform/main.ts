@@ -231,6 +231,7 @@ async function main(role: Role) {
         publicUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
         log,
         outgoingNetwork: config.outgoingNetwork,
+        temporalUi: { url: devServer?.uiUrl ?? process.env.TEMPORAL_UI_URL ?? null, namespace: config.temporal.namespace },
         modes: {
           temporal: config.temporal.address ? 'remote' : 'embedded',
           warehouse: warehouse.mode,

@@ -64,6 +64,7 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/schemas/bulk',
         'POST /api/schemas/{id}/sync',
         'GET /api/jobs',
+        'GET /api/platform-info',
         'POST /api/query',
         'POST /api/sources/{id}/webhook',
         'POST /api/sources/{id}/webhook-inputs',
