@@ -4,6 +4,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { eventually } from './support/cdc';
 import { makeDataDir, startPlatform, type RunningPlatform } from './support/platform';
+import { RecordingEndpoint } from './support/recording-endpoint';
 import { createSourceDb, type SourceDb } from './support/source-db';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'test-artifacts', 'console');
@@ -20,6 +21,7 @@ describe('web console', () => {
   let dataDir: string;
   let browser: Browser;
   let page: Page;
+  let endpoint: RecordingEndpoint;
   let sourceId: string;
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
   const rowNames = () => page.locator('table.schemas tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-schema')));
@@ -41,8 +43,10 @@ describe('web console', () => {
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
     dataDir = makeDataDir('console');
+    endpoint = await RecordingEndpoint.start();
     [platform, browser] = await Promise.all([
-      startPlatform({ dataDir }),
+      // The destination's endpoint is on loopback.
+      startPlatform({ dataDir, env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1' } }),
       chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
@@ -54,6 +58,7 @@ describe('web console', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await endpoint?.stop();
     await platform?.stop();
     await db?.drop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -236,12 +241,28 @@ describe('web console', () => {
     await shot('08-query');
   });
 
+  test('destinations: the test-send panel sends one request and shows both sides', async () => {
+    const created = await platform.api('POST', '/api/destinations', { type: 'webhook', name: 'Ops hook', url: `${endpoint.url}/hook` });
+    expect(created.status).toBe(201);
+    await page.getByRole('link', { name: 'Destinations' }).click();
+    await page.getByRole('link', { name: 'Ops hook' }).click();
+    await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
+    await page.getByLabel('Row as JSON (optional: instead of the latest change)').fill('{"id": 7, "amount": "12.50"}');
+    await page.getByRole('button', { name: 'Send one test request' }).click();
+    await page.getByRole('status').filter({ hasText: 'HTTP 200' }).waitFor();
+    expect(endpoint.requests).toHaveLength(1);
+    expect(endpoint.requests[0].path).toBe('/hook');
+    expect(endpoint.requests[0].body).toContain('12.50');
+    expect(await page.locator('pre').first().innerText()).toContain(`POST ${endpoint.url}/hook`);
+    await shot('09-destination-test-send');
+  });
+
   test('fits a phone: the sources list at 390 px', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${platform.url}/#/sources`);
     await page.getByRole('link', { name: 'shop' }).waitFor();
     // The page itself does not scroll sideways (wide tables scroll in their own box).
     expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await shot('09-phone-sources');
+    await shot('10-phone-sources');
   });
 });
