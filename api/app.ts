@@ -2,6 +2,7 @@ import express from 'express';
 import { requireToken } from './auth';
 import type { ApiDeps } from './context';
 import { errorHandler, notFoundRoute } from './errors';
+import { alertRoutes } from './routes/alerts';
 import { destinationRoutes } from './routes/destinations';
 import { consoleRoutes } from './routes/console';
 import { healthRoutes } from './routes/health';
@@ -26,7 +27,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/api/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  app.use('/api', requireToken(deps.apiToken), sourceRoutes(deps), webhookRoutes(deps), schemaRoutes(deps), jobRoutes(deps), queryRoutes(deps), destinationRoutes(deps), destinationObservabilityRoutes(deps));
+  app.use('/api', requireToken(deps.apiToken), sourceRoutes(deps), webhookRoutes(deps), schemaRoutes(deps), jobRoutes(deps), queryRoutes(deps), destinationRoutes(deps), destinationObservabilityRoutes(deps), alertRoutes(deps));
   app.use('/api', requireToken(deps.apiToken), platformInfoRoutes(deps));
   app.use(consoleRoutes());
   app.use(notFoundRoute);

@@ -15,6 +15,7 @@ import {
 import { cdcCheckSchema } from './routes/sources';
 import { signingSecretSchema } from './routes/webhooks';
 import * as D from './destination-schemas';
+import { alertsQuerySchema, alertsResult } from './routes/alerts';
 import { destinationLogsQuerySchema, destinationLogsResult, destinationMetricsQuerySchema, destinationMetricsResult } from './routes/destination-observability';
 
 /**
@@ -113,6 +114,7 @@ export function buildOpenApiDocument(): Json {
     { method: 'post', path: '/api/schemas/{id}/sync', summary: 'Sync now', responses: { 202: { description: 'triggered', schema: R.syncTriggered }, 404: err('no such schema'), 409: err('disabled, not configured, or a run in flight') } },
     { method: 'get', path: '/api/platform-info', query: platformInfoQuerySchema, summary: 'Where a run opens in the Temporal UI (its URL and namespace), for clients such as the console', responses: { 200: { description: 'links', schema: R.platformInfoResult }, 400: err('unknown query parameter') } },
     { method: 'get', path: '/api/jobs', summary: 'Sync runs, newest first', query: jobsQuerySchema, responses: { 200: { description: 'jobs', schema: R.listOf(R.jobResponse) }, 400: err('bad query parameter') } },
+    { method: 'get', path: '/api/alerts', summary: 'Alerts, one per incident (raised once, cleared when the condition stops), newest first', query: alertsQuerySchema, responses: { 200: { description: 'alerts', schema: alertsResult }, 400: err('bad query parameter') } },
     { method: 'post', path: '/api/query', summary: 'Read-only SQL over the warehouse', body: querySchema, responses: { 200: { description: 'rows', schema: R.queryResult }, 400: err('bad or forbidden SQL') } },
     { method: 'post', path: '/api/destinations', summary: 'Create a webhook destination; its delivery starts at once. The whsec_ signing secret is shown in this answer only', body: D.createDestinationSchema, responses: { 201: { description: 'created, with the signing secret in clear', schema: D.destinationResponse }, 400: err('bad input: the field, the path inside the template, or where the filter expression is wrong') } },
     { method: 'get', path: '/api/destinations', summary: 'Destinations with health, checkpoint and lag; secrets masked', query: D.listDestinationsQuerySchema, responses: { 200: { description: 'destinations', schema: R.listOf(D.destinationResponse) }, 400: err('bad query parameter') } },

@@ -79,6 +79,7 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/destinations/test',
         'GET /api/destinations/{id}/metrics',
         'GET /api/destinations/{id}/logs',
+        'GET /api/alerts',
       ].sort(),
     );
   });
