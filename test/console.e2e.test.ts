@@ -257,6 +257,14 @@ describe('web console', () => {
     await shot('09-destination-test-send');
   });
 
+  test('alerts: the page lists GET /api/alerts (none yet: every sync succeeded) and links to the API docs', async () => {
+    expect((await platform.api('GET', '/api/alerts')).body.results).toEqual([]);
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('heading', { name: 'Alerts' }).waitFor();
+    await page.getByText('No alerts.', { exact: true }).waitFor();
+    expect(await page.locator('main').getByRole('link', { name: 'API docs' }).getAttribute('href')).toBe('/docs');
+  });
+
   test('fits a phone: the sources list at 390 px', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${platform.url}/#/sources`);
