@@ -12,7 +12,7 @@ import {
   querySchema,
   syncAllSchema,
 } from './validation';
-import { cdcCheckSchema } from './routes/sources';
+import { cdcCheckSchema, cdcLagHistoryQuerySchema } from './routes/sources';
 import { signingSecretSchema } from './routes/webhooks';
 import * as D from './destination-schemas';
 import { alertsQuerySchema, alertsResult } from './routes/alerts';
@@ -99,6 +99,7 @@ export function buildOpenApiDocument(): Json {
     { method: 'post', path: '/api/sources/{id}/cdc/pause', summary: 'Pause the CDC mirror (the slot then retains WAL)', responses: { 200: { description: 'paused, with the WAL warning', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
     { method: 'post', path: '/api/sources/{id}/cdc/resume', summary: 'Resume the CDC mirror from its checkpoint', responses: { 200: { description: 'resumed', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
     { method: 'post', path: '/api/sources/{id}/cdc/resync', summary: 'Start the CDC mirror over: new slot, fresh snapshots (the way out of a lost slot)', responses: { 202: { description: 'resync started', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
+    { method: 'get', path: '/api/sources/{id}/cdc/lag-history', summary: "The CDC slot's lag measurements of the last hours (kept 24 h), oldest first; empty without CDC", query: cdcLagHistoryQuerySchema, responses: { 200: { description: 'lag samples', schema: R.cdcLagHistoryResult }, 400: err('bad query parameter'), 404: err('no such source') } },
     { method: 'get', path: '/api/sources/{id}', summary: 'One source with its schemas', responses: { 200: { description: 'the source', schema: R.sourceResponse }, 404: err('no such source') } },
     { method: 'patch', path: '/api/sources/{id}', summary: 'Change connection fields (checked live) or the prefix (renames tables)', body: patchSourceBody(convert), responses: { 200: { description: 'the source', schema: R.sourceResponse }, 202: { description: 'the prefix change is still running: the operation that leads to it', schema: R.sourceResponse.extend({ operation: R.pendingOperation }) }, 400: err('bad input or credentials'), 404: err('no such source'), 409: err('prefix or table names taken, syncs running, or another change of the source in progress') } },
     { method: 'delete', path: '/api/sources/{id}', summary: 'Delete a source: schedules, runs in flight, catalog rows; tables only with delete_data=true', query: deleteSourceQuerySchema, responses: { 200: { description: 'deleted', schema: R.deleteSourceResult }, 202: { description: 'the deletion is still running', schema: R.deleteSourcePending }, 404: err('no such source'), 409: err('another change of the source in progress') } },

@@ -228,6 +228,12 @@ describe('web console', () => {
     expect(await page.locator('tbody tr').first().innerText()).toContain('Completed');
     await shot('07-jobs');
 
+    // The CDC lag history the CDC panel charts: a plain REST route, validated like the others.
+    expect((await platform.api('GET', `/api/sources/${sourceId}/cdc/lag-history`)).body).toEqual({ source_id: sourceId, hours: 24, results: [] });
+    const bad = await platform.api('GET', `/api/sources/${sourceId}/cdc/lag-history?hours=48&hour=1`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['hour', 'hours']);
+
     await page.getByRole('link', { name: 'Query' }).click();
     await page.getByLabel('SQL (read-only, over the warehouse)').fill('SELECT count() AS n, max(amount) AS top FROM shop_orders FINAL');
     await page.getByRole('button', { name: /^Run/ }).click();

@@ -59,6 +59,7 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/sources/{id}/cdc/pause',
         'POST /api/sources/{id}/cdc/resume',
         'POST /api/sources/{id}/cdc/resync',
+        'GET /api/sources/{id}/cdc/lag-history',
         'GET /api/sources/{id}/schemas',
         'PATCH /api/schemas/{id}',
         'POST /api/schemas/bulk',

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, errText, fmtBytes, fmtTime, FREQUENCIES, frequenciesFor, qs } from './api';
 import { ErrorBox, LineChart, Notice, Status, useInterval, useLoad } from './ui';
 import { WebhookPanel } from './wizard';
@@ -82,14 +82,10 @@ export function SourcePage({ id }: { id: string }) {
   );
 }
 
-/** Lag as this page samples it (every 5 s while open) — the API keeps only the latest measurement. */
+/** The slot's state and its lag over the last day (GET /api/sources/:id/cdc/lag-history), with pause / resume / resync. */
 function CdcPanel({ sourceId, cdc, onChange }: { sourceId: string; cdc: any; onChange: () => void }) {
-  const samples = useRef<{ t: number; v: number }[]>([]);
-  const last = samples.current[samples.current.length - 1];
-  if (cdc.lag_bytes !== null && cdc.lag_checked_at) {
-    const t = new Date(cdc.lag_checked_at).getTime();
-    if (!last || last.t !== t) samples.current = [...samples.current, { t, v: cdc.lag_bytes }].slice(-120);
-  }
+  const history = useLoad(() => api<{ results: { at: string; lag_bytes: number }[] }>('GET', `/api/sources/${sourceId}/cdc/lag-history`), [sourceId, cdc.lag_checked_at]);
+  const points = (history.data?.results ?? []).map((p) => ({ t: new Date(p.at).getTime(), v: p.lag_bytes }));
   const [msg, setMsg] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const act = async (what: 'pause' | 'resume' | 'resync') => {
@@ -128,7 +124,8 @@ function CdcPanel({ sourceId, cdc, onChange }: { sourceId: string; cdc: any; onC
       {cdc.warnings?.map((w: string) => (
         <p class="warning">{w}</p>
       ))}
-      <LineChart points={samples.current} label="Slot lag (bytes) since this page opened" unit=" B" />
+      <ErrorBox error={history.error} />
+      <LineChart points={points} label="Slot lag (bytes of WAL held back), last 24 hours" unit=" B" />
       <div class="actions">
         {cdc.paused ? (
           <button type="button" onClick={() => act('resume')}>
