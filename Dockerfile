@@ -1,6 +1,7 @@
 # Tributary: one image for both processes.
 #   docker-compose.yml runs it twice: `npm run api` (the default CMD) and `npm run worker`.
-# tsx runs the TypeScript sources directly and is a runtime dependency, so there is no build step.
+# tsx runs the TypeScript sources directly and is a runtime dependency; the one build step is the web
+# console's static files (Vite, a runtime dependency too), built into dist/console.
 FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production
@@ -13,6 +14,7 @@ COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY . .
+RUN node --import tsx scripts/build-console.ts
 
 # Listen on every interface inside the container (the default, 127.0.0.1, is unreachable from outside).
 ENV TRIBUTARY_API_HOST=0.0.0.0 \

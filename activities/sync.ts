@@ -1,7 +1,10 @@
 import crypto from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { finishJob, startJob } from '../catalog/jobs';
+import { finishJob, startJob, type JobRow } from '../catalog/jobs';
+import { observeRun } from '../platform/metrics';
+import { alertOnRunEnd } from './alerts';
 import { getSchema, markSchemaCompleted, markSchemaFailed, markSchemaRunning } from '../catalog/schemas';
+import { getSource } from '../catalog/sources';
 import type { IncrementalProgress, IncrementalResult, JobStarted, LoadResult, SyncProgress } from '../common/types';
 import type { Batch } from '../connectors/types';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -38,6 +41,12 @@ function batchToken(jobId: string, data: Buffer, rows: number): string {
 
 export function createSyncActivities(deps: ActivityDeps) {
   const { catalog, warehouse } = deps;
+
+  /** The run into this process's metrics, labelled by the source's prefix and the table's name. */
+  async function observeJob(job: JobRow): Promise<void> {
+    const [schema, source] = await Promise.all([getSchema(catalog.db, job.schema_id), getSource(catalog.db, job.source_id)]);
+    if (schema && source) observeRun({ source: source.prefix, schema: schema.name }, job.status === 'Failed' ? 'Failed' : 'Completed', Number(job.rows_synced), job.started_at, job.finished_at);
+  }
 
   /** A batch is in the warehouse (or handed to a streaming insert): count it, heartbeat the position it reached. */
   function batchLoaded(hb: Heartbeats, progress: SyncProgress, batch: Batch, jobId: string, table: string): void {
@@ -300,15 +309,22 @@ export function createSyncActivities(deps: ActivityDeps) {
 
     /** The run's end: the cursor reached is saved only now, after every batch is in the warehouse. */
     async completeJob(schemaId: string, jobId: string, rows: number, cursor?: string, warnings: string[] = []): Promise<void> {
-      await finishJob(catalog.db, jobId, { status: 'Completed', rows, warnings });
+      const job = await finishJob(catalog.db, jobId, { status: 'Completed', rows, warnings });
       await markSchemaCompleted(catalog.db, schemaId, rows, cursor);
+      if (job) await observeJob(job);
+      if (job) await alertOnRunEnd(deps, { kind: 'sync_failed', severity: 'critical', subject: { source_id: job.source_id, schema_id: schemaId }, message: '' }, false);
     },
 
     async failJob(schemaId: string, jobId: string, error: string): Promise<void> {
-      await finishJob(catalog.db, jobId, { status: 'Failed', rows: 0, error });
+      const job = await finishJob(catalog.db, jobId, { status: 'Failed', rows: 0, error });
       await markSchemaFailed(catalog.db, schemaId, error);
+      if (job) await observeJob(job);
       const ctx = await loadSchemaContext(deps, schemaId).catch(() => undefined);
-      if (ctx) await dropTable(warehouse, stagingTableName(ctx.targetTable, jobId));
+      if (ctx) {
+        const subject = { source_id: ctx.source.id, source_name: ctx.source.prefix, schema_id: schemaId, schema_name: ctx.schema.name };
+        await alertOnRunEnd(deps, { kind: 'sync_failed', severity: 'critical', subject, message: `sync of ${ctx.source.prefix}.${ctx.schema.name} failed: ${error}` }, true);
+        await dropTable(warehouse, stagingTableName(ctx.targetTable, jobId));
+      }
     },
   };
 }

@@ -16,6 +16,8 @@ export interface ApiDeps {
   log: Logger;
   /** Where destinations may send (TRIBUTARY_DESTINATIONS_ALLOW_*); absent: read from the environment. */
   outgoingNetwork?: OutgoingPolicy;
+  /** Where the Temporal UI is (the dev server's, or TEMPORAL_UI_URL), for links to a run; GET /api/platform-info. */
+  temporalUi?: { url: string | null; namespace: string };
   /** embedded or remote, per part, for /health. */
   modes: { temporal: 'embedded' | 'remote'; warehouse: 'embedded' | 'remote'; catalog: 'embedded' | 'remote' };
 }

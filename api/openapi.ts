@@ -1,3 +1,4 @@
+import { platformInfoQuerySchema } from './routes/platform-info';
 import { z } from 'zod';
 import { connectors } from '../connectors/registry';
 import * as R from './response-schemas';
@@ -11,9 +12,10 @@ import {
   querySchema,
   syncAllSchema,
 } from './validation';
-import { cdcCheckSchema } from './routes/sources';
+import { cdcCheckSchema, cdcLagHistoryQuerySchema } from './routes/sources';
 import { signingSecretSchema } from './routes/webhooks';
 import * as D from './destination-schemas';
+import { alertsQuerySchema, alertsResult } from './routes/alerts';
 import { destinationLogsQuerySchema, destinationLogsResult, destinationMetricsQuerySchema, destinationMetricsResult } from './routes/destination-observability';
 
 /**
@@ -97,6 +99,7 @@ export function buildOpenApiDocument(): Json {
     { method: 'post', path: '/api/sources/{id}/cdc/pause', summary: 'Pause the CDC mirror (the slot then retains WAL)', responses: { 200: { description: 'paused, with the WAL warning', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
     { method: 'post', path: '/api/sources/{id}/cdc/resume', summary: 'Resume the CDC mirror from its checkpoint', responses: { 200: { description: 'resumed', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
     { method: 'post', path: '/api/sources/{id}/cdc/resync', summary: 'Start the CDC mirror over: new slot, fresh snapshots (the way out of a lost slot)', responses: { 202: { description: 'resync started', schema: R.cdcActionResult }, 404: err('no such source'), 409: err('the source has no CDC mirror') } },
+    { method: 'get', path: '/api/sources/{id}/cdc/lag-history', summary: "The CDC slot's lag measurements of the last hours (kept 24 h), oldest first; empty without CDC", query: cdcLagHistoryQuerySchema, responses: { 200: { description: 'lag samples', schema: R.cdcLagHistoryResult }, 400: err('bad query parameter'), 404: err('no such source') } },
     { method: 'get', path: '/api/sources/{id}', summary: 'One source with its schemas', responses: { 200: { description: 'the source', schema: R.sourceResponse }, 404: err('no such source') } },
     { method: 'patch', path: '/api/sources/{id}', summary: 'Change connection fields (checked live) or the prefix (renames tables)', body: patchSourceBody(convert), responses: { 200: { description: 'the source', schema: R.sourceResponse }, 202: { description: 'the prefix change is still running: the operation that leads to it', schema: R.sourceResponse.extend({ operation: R.pendingOperation }) }, 400: err('bad input or credentials'), 404: err('no such source'), 409: err('prefix or table names taken, syncs running, or another change of the source in progress') } },
     { method: 'delete', path: '/api/sources/{id}', summary: 'Delete a source: schedules, runs in flight, catalog rows; tables only with delete_data=true', query: deleteSourceQuerySchema, responses: { 200: { description: 'deleted', schema: R.deleteSourceResult }, 202: { description: 'the deletion is still running', schema: R.deleteSourcePending }, 404: err('no such source'), 409: err('another change of the source in progress') } },
@@ -112,7 +115,9 @@ export function buildOpenApiDocument(): Json {
     { method: 'post', path: '/api/schemas/{id}/sync', summary: 'Sync now', responses: { 202: { description: 'triggered', schema: R.syncTriggered }, 404: err('no such schema'), 409: err('disabled, not configured, or a run in flight') } },
     { method: 'post', path: '/api/schemas/{id}/refresh-schema', summary: "Linked file tables: infer the files' columns again (type overrides kept)", responses: { 200: { description: 'the schema with its columns', schema: R.schemaResponse }, 400: err("the storage's error"), 404: err('no such schema'), 409: err('not a linked table') } },
     { method: 'get', path: '/api/schemas/{id}/linked-stats', summary: 'Linked file tables: files matched, their size, and the rows the engine counts', responses: { 200: { description: 'what the pattern matches now', schema: R.linkedStatsResult }, 400: err("the storage's error"), 404: err('no such schema'), 409: err('not a linked table') } },
+    { method: 'get', path: '/api/platform-info', query: platformInfoQuerySchema, summary: 'Where a run opens in the Temporal UI (its URL and namespace), for clients such as the console', responses: { 200: { description: 'links', schema: R.platformInfoResult }, 400: err('unknown query parameter') } },
     { method: 'get', path: '/api/jobs', summary: 'Sync runs, newest first', query: jobsQuerySchema, responses: { 200: { description: 'jobs', schema: R.listOf(R.jobResponse) }, 400: err('bad query parameter') } },
+    { method: 'get', path: '/api/alerts', summary: 'Alerts, one per incident (raised once, cleared when the condition stops), newest first', query: alertsQuerySchema, responses: { 200: { description: 'alerts', schema: alertsResult }, 400: err('bad query parameter') } },
     { method: 'post', path: '/api/query', summary: 'Read-only SQL over the warehouse', body: querySchema, responses: { 200: { description: 'rows', schema: R.queryResult }, 400: err('bad or forbidden SQL') } },
     { method: 'post', path: '/api/destinations', summary: 'Create a webhook destination; its delivery starts at once. The whsec_ signing secret is shown in this answer only', body: D.createDestinationSchema, responses: { 201: { description: 'created, with the signing secret in clear', schema: D.destinationResponse }, 400: err('bad input: the field, the path inside the template, or where the filter expression is wrong') } },
     { method: 'get', path: '/api/destinations', summary: 'Destinations with health, checkpoint and lag; secrets masked', query: D.listDestinationsQuerySchema, responses: { 200: { description: 'destinations', schema: R.listOf(D.destinationResponse) }, 400: err('bad query parameter') } },

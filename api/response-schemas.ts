@@ -204,4 +204,17 @@ export const webhookInfoResult = z
   })
   .meta({ id: 'WebhookInfo' });
 export const webhookReceipt = z.object({ received: z.literal(true), duplicate: z.boolean().optional(), ignored: z.string().optional() }).meta({ id: 'WebhookReceipt' });
+export const cdcLagHistoryResult = z
+  .object({
+    source_id: z.uuid(),
+    hours: z.number(),
+    results: z.array(z.object({ at: timestamp, lag_bytes: z.number().describe('WAL the slot held back at that moment') })),
+  })
+  .meta({ id: 'CdcLagHistory' });
+export const platformInfoResult = z
+  .object({
+    temporal_ui_url: z.string().nullable().describe("the Temporal UI (the dev server's, or TEMPORAL_UI_URL); null when unknown"),
+    temporal_namespace: z.string(),
+  })
+  .meta({ id: 'PlatformInfo' });
 export const listOf = <T extends z.ZodType>(item: T) => z.object({ results: z.array(item) });

@@ -52,8 +52,26 @@ export async function resetCdcCheckpoint(db: Queryable, sourceId: string): Promi
   await db.query(`UPDATE cdc_mirrors SET checkpoint_lsn = NULL, lag_bytes = NULL, updated_at = now() WHERE source_id = $1`, [sourceId]);
 }
 
+/** How long lag measurements are kept for the history (a day of one-minute checks is 1,440 rows a source). */
+export const LAG_HISTORY_HOURS = 24;
+
 export async function saveCdcLag(db: Queryable, sourceId: string, lagBytes: number | null): Promise<void> {
   await db.query(`UPDATE cdc_mirrors SET lag_bytes = $2, lag_checked_at = now() WHERE source_id = $1`, [sourceId, lagBytes]);
+  if (lagBytes === null) return;
+  await db.query(`INSERT INTO cdc_lag_samples (source_id, lag_bytes) VALUES ($1, $2)`, [sourceId, lagBytes]);
+  // Pruned as it grows, so no sweeper is needed.
+  await db.query(`DELETE FROM cdc_lag_samples WHERE source_id = $1 AND at < now() - make_interval(hours => $2)`, [sourceId, LAG_HISTORY_HOURS]);
+}
+
+/** The lag measurements of the last `hours`, oldest first. */
+export async function cdcLagHistory(db: Queryable, sourceId: string, hours: number): Promise<{ at: string; lag_bytes: number }[]> {
+  const rows = (
+    await db.query<{ at: Date | string; lag_bytes: string | number }>(
+      `SELECT at, lag_bytes FROM cdc_lag_samples WHERE source_id = $1 AND at >= now() - make_interval(hours => $2) ORDER BY at`,
+      [sourceId, hours],
+    )
+  ).rows;
+  return rows.map((r) => ({ at: new Date(r.at).toISOString(), lag_bytes: Number(r.lag_bytes) }));
 }
 
 export async function markSnapshotDone(db: Queryable, schemaId: string, rows: number): Promise<void> {

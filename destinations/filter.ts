@@ -5,6 +5,7 @@ import type { ChangeRow } from '../warehouse/change-log';
 import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
 import { checkReadQuery, UnsafeQueryError } from '../warehouse/read-query';
 import { warehouseTableName } from '../warehouse/tables';
+import { ALERTS_TABLE } from '../warehouse/alerts-stream';
 import { webhookEventsTable } from '../warehouse/webhook-events';
 import type { ChangeOperation, DestinationFilters } from './types';
 
@@ -187,8 +188,8 @@ export async function filterErrors(deps: FilterDeps, filters: DestinationFilters
       : [],
   );
   tables.forEach((t, i) => {
-    if (t.startsWith('_tributary_') || !existing.has(t)) problems.push({ path: `filters.tables.${i}`, message: `no warehouse table ${t}` });
-    else if (owned && !owned.has(t)) problems.push({ path: `filters.tables.${i}`, message: `table ${t} is not one of source ${filters.source_id}'s tables` });
+    if ((t.startsWith('_tributary_') && t !== ALERTS_TABLE) || !existing.has(t)) problems.push({ path: `filters.tables.${i}`, message: `no warehouse table ${t}` });
+    else if (owned && t !== ALERTS_TABLE && !owned.has(t)) problems.push({ path: `filters.tables.${i}`, message: `table ${t} is not one of source ${filters.source_id}'s tables` });
   });
   (filters.operations ?? []).forEach((op, i) => {
     if (!CHANGE_OPERATIONS.includes(op)) problems.push({ path: `filters.operations.${i}`, message: `operation must be one of ${CHANGE_OPERATIONS.join(', ')}` });
@@ -240,7 +241,8 @@ export async function matchChanges(wh: Warehouse, filters: DestinationFilters | 
   const result = changes.map(
     (c) =>
       (!filters?.source_id || c.source_id === filters.source_id) &&
-      (!filters?.tables?.length || filters.tables.includes(c.table)) &&
+      // Alerts reach only the destinations that name their stream: a destination of "every table" stays one of data.
+      (filters?.tables?.length ? filters.tables.includes(c.table) : c.table !== ALERTS_TABLE) &&
       (!filters?.operations?.length || filters.operations.includes(c.op)),
   );
   const expr = filters?.expression;

@@ -75,6 +75,13 @@ export interface Config {
     /** Unset: PGlite in-process, data under dataDir/catalog. */
     databaseUrl?: string;
   };
+  /** Alerts (activities/alerts.ts): the check runs every TRIBUTARY_ALERT_CHECK_SECONDS (default 60; 0: off). */
+  alerts: { checkEveryMs: number };
+  /**
+   * Prometheus metrics (platform/metrics.ts). The API serves its process's at /metrics; a worker-only process on
+   * TRIBUTARY_METRICS_PORT (default 9464); the Temporal SDK's own at TRIBUTARY_TEMPORAL_METRICS_ADDRESS (host:port; unset: off).
+   */
+  metrics: { workerPort: number; temporalAddress?: string };
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -181,5 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       engineLockWaitMs: env.TRIBUTARY_ENGINE_LOCK_WAIT_MS ? positiveInt(env, 'TRIBUTARY_ENGINE_LOCK_WAIT_MS') : 30_000,
     },
     catalog: { databaseUrl: nonEmpty(env.DATABASE_URL) },
+    alerts: { checkEveryMs: nonEmpty(env.TRIBUTARY_ALERT_CHECK_SECONDS) ? Number(env.TRIBUTARY_ALERT_CHECK_SECONDS) === 0 ? 0 : positiveNumber(env, 'TRIBUTARY_ALERT_CHECK_SECONDS') * 1000 : 60_000 },
+    metrics: { workerPort: intFromEnv(env, 'TRIBUTARY_METRICS_PORT', 9464), temporalAddress: nonEmpty(env.TRIBUTARY_TEMPORAL_METRICS_ADDRESS) },
   };
 }

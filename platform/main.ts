@@ -14,6 +14,8 @@ import { upsertSchedule } from '../temporal/schedules';
 import { createWorker, type Workers } from '../temporal/worker';
 import { ensureChangeLog } from '../warehouse/change-log';
 import { ensureDestinationActivity } from '../warehouse/destination-activity';
+import { ensureAlertsTable } from '../warehouse/alerts-stream';
+import { ensureAlertSchedule } from '../temporal/alert-schedule';
 import { listDestinations } from '../catalog/destinations';
 import { ensureDelivery } from '../temporal/destination-workflows';
 import { failOrphanedChangeBatches, pruneChangeBatches } from '../catalog/change-batches';
@@ -23,6 +25,7 @@ import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-ini
 import { loadConfig, type Config } from './config';
 import { ensureDir, persistentSecret, randomHex } from './data-dir';
 import { createLogger, type Logger } from './logger';
+import { bindMetricsCatalog, serveMetrics } from './metrics';
 import { ensureTemporalCli } from './temporal-cli';
 
 type Role = 'all' | 'api' | 'worker';
@@ -145,6 +148,7 @@ async function main(role: Role) {
 
     if (!config.catalog.databaseUrl && !embeddedCatalogExists(config.dataDir)) await createEmbeddedCatalogApart(config.dataDir);
     const catalog = await openCatalog({ ...config.catalog, dataDir: config.dataDir, secretKey: config.secretKey });
+    bindMetricsCatalog(catalog.db);
     stops.push({ name: 'catalog', maxMs: 3_000, stop: () => catalog.db.close() });
     if (catalog.db.mode === 'embedded') {
       // No other process can have this catalog open: a change batch still open was left by a platform that was
@@ -163,6 +167,7 @@ async function main(role: Role) {
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);
     await ensureDestinationActivity(wh, config.destinations.activityRetentionDays);
+    await ensureAlertsTable(wh);
     // The change log's rows expire by their TTL; the catalog's numbering of them goes at start and hourly after.
     const pruneBatches = () =>
       pruneChangeBatches(catalog.db, new Date(Date.now() - config.changeLog.retentionDays * 86_400_000)).then(
@@ -180,6 +185,8 @@ async function main(role: Role) {
 
     // The SDK's own logs go through our logger, warnings and up (its INFO includes the whole webpack report).
     Runtime.install({
+      // The SDK's own metrics (task slots, polls, schedule-to-start latencies…) in Prometheus format on their own address.
+      ...(config.metrics.temporalAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.metrics.temporalAddress } } } } : {}),
       logger: new DefaultLogger('WARN', (entry) =>
         log[entry.level === 'ERROR' ? 'error' : 'warn']({ ...entry.meta, sdk: true }, entry.message),
       ),
@@ -203,6 +210,11 @@ async function main(role: Role) {
         heartbeatThrottleMs: config.heartbeatThrottleMs,
         streamSlots: config.streamSlots,
       });
+      if (role === 'worker') {
+        const metricsServer = await serveMetrics(config.api.host, config.metrics.workerPort);
+        stops.push({ name: 'metrics', maxMs: 1_000, stop: () => new Promise((r) => metricsServer.close(() => r())) });
+        log.info({ port: config.metrics.workerPort }, 'worker metrics at /metrics');
+      }
       const running = worker.run();
       running.catch((err) => {
         if (stopping) return; // a shutdown past the worker's grace time ends it this way
@@ -223,6 +235,7 @@ async function main(role: Role) {
 
     if (role !== 'worker') {
       await reconcileSchedules(catalog, temporal, config.temporal.taskQueue, log);
+      await ensureAlertSchedule(temporal, config.temporal.taskQueue, config.alerts.checkEveryMs);
       const apiToken = config.api.token ?? persistentSecret(config.dataDir, 'api-token', randomHex(24));
       const deps: ApiDeps = {
         catalog,
@@ -233,6 +246,7 @@ async function main(role: Role) {
         publicUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
         log,
         outgoingNetwork: config.outgoingNetwork,
+        temporalUi: { url: devServer?.uiUrl ?? process.env.TEMPORAL_UI_URL ?? null, namespace: config.temporal.namespace },
         modes: {
           temporal: config.temporal.address ? 'remote' : 'embedded',
           warehouse: warehouse.mode,

@@ -8,6 +8,7 @@ import { insertSource, getSource } from '../catalog/sources';
 import { insertSchema, listSchemas } from '../catalog/schemas';
 import { startJob, finishJob, listJobs } from '../catalog/jobs';
 import { migrate } from '../catalog/migrate';
+import { cdcLagHistory, ensureCdcMirror, saveCdcLag } from '../catalog/cdc';
 import { closeChangeBatch, failChangeBatch, firstChangeBatchSince, openChangeBatch, readableChangeHorizon } from '../catalog/change-batches';
 import { getDestination, insertDestination, latestChangeBatch, listDestinations, saveDestinationCheckpoint } from '../catalog/destinations';
 import { postgresConnector } from '../connectors/postgres';
@@ -52,7 +53,21 @@ describe.each(['embedded', 'remote'] as const)('catalog on %s', (mode) => {
     const tables = await catalog.db.query<{ t: string }>(
       `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
     );
-    expect(tables.rows.map((r) => r.t)).toEqual(['cdc_mirrors', 'change_batches', 'destinations', 'imported_files', 'jobs', 'schemas', 'sources', 'tributary_migrations', 'webhooks']);
+    expect(tables.rows.map((r) => r.t)).toEqual(['alerts', 'cdc_lag_samples', 'cdc_mirrors', 'change_batches', 'destinations', 'imported_files', 'jobs', 'schemas', 'sources', 'tributary_migrations', 'webhooks']);
+  });
+
+  test('CDC lag: each measurement is kept for the history, older than a day pruned, gone with its source', async () => {
+    const db = catalog.db;
+    const src = await insertSource(db, { source_type: 'Postgres', prefix: `lag_${mode}`, config: {}, secrets: null });
+    await ensureCdcMirror(db, src.id, `slot_${mode}`, `pub_${mode}`);
+    await db.query(`INSERT INTO cdc_lag_samples (source_id, at, lag_bytes) VALUES ($1, now() - interval '25 hours', 7)`, [src.id]);
+    await saveCdcLag(db, src.id, 1024);
+    await saveCdcLag(db, src.id, null); // unknown: the latest is cleared, nothing is charted
+    await saveCdcLag(db, src.id, 4096);
+    expect((await cdcLagHistory(db, src.id, 24)).map((s) => s.lag_bytes)).toEqual([1024, 4096]);
+    expect((await db.query(`SELECT count(*)::int AS n FROM cdc_lag_samples WHERE source_id = $1`, [src.id])).rows[0]).toEqual({ n: 2 });
+    await db.query(`DELETE FROM sources WHERE id = $1`, [src.id]);
+    expect(await cdcLagHistory(db, src.id, 24)).toEqual([]);
   });
 
   test('a change-log reader never passes a batch still open, nor a number not yet committed, unless they are stale', async () => {

@@ -59,6 +59,7 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/sources/{id}/cdc/pause',
         'POST /api/sources/{id}/cdc/resume',
         'POST /api/sources/{id}/cdc/resync',
+        'GET /api/sources/{id}/cdc/lag-history',
         'GET /api/sources/{id}/schemas',
         'PATCH /api/schemas/{id}',
         'POST /api/schemas/bulk',
@@ -66,6 +67,7 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/schemas/{id}/refresh-schema',
         'GET /api/schemas/{id}/linked-stats',
         'GET /api/jobs',
+        'GET /api/platform-info',
         'POST /api/query',
         'POST /api/sources/{id}/webhook',
         'POST /api/sources/{id}/webhook-inputs',
@@ -80,6 +82,7 @@ describe('GET /api/openapi.json document', () => {
         'POST /api/destinations/test',
         'GET /api/destinations/{id}/metrics',
         'GET /api/destinations/{id}/logs',
+        'GET /api/alerts',
       ].sort(),
     );
   });

@@ -1,5 +1,6 @@
 import { CHANGE_LOG_TABLE } from './change-log';
 import { quoteIdent, type Warehouse } from './client';
+import { destinationEvents } from '../platform/metrics';
 
 /**
  * What each destination did, in the warehouse so `/api/query` reads it too:
@@ -112,6 +113,7 @@ export class DestinationActivity {
 
   count(metric: DestinationMetric, n = 1, at = Date.now()): void {
     if (n <= 0) return;
+    destinationEvents.inc({ destination_id: this.destinationId, outcome: metric }, n);
     const minute = Math.floor(at / 60_000) * 60;
     const k = `${minute}\t${metric}`;
     this.counts.set(k, (this.counts.get(k) ?? 0) + n);

@@ -1,4 +1,4 @@
-import { getCdcMirror, listCdcMirrors } from '../../catalog/cdc';
+import { cdcLagHistory, getCdcMirror, LAG_HISTORY_HOURS, listCdcMirrors } from '../../catalog/cdc';
 import { pauseCdc, resumeCdc, resyncCdc, withCdc } from '../cdc-control';
 import { Router } from 'express';
 import { z } from 'zod';
@@ -16,6 +16,15 @@ import { refreshRunState, startSyncs } from '../sync-control';
 import { connectionCheckSchema, createSourceSchema, schemaEntrySchema, deleteSourceQuerySchema, patchSourceSchema, syncAllSchema, uuidSchema } from '../validation';
 
 export const isUuid = (id: string) => uuidSchema.safeParse(id).success;
+
+export const cdcLagHistoryQuerySchema = strictObject({
+  hours: z.coerce
+    .number('hours must be a number')
+    .int('hours must be a whole number')
+    .min(1, 'hours must be at least 1')
+    .max(LAG_HISTORY_HOURS, `hours must be at most ${LAG_HISTORY_HOURS} (measurements are kept that long)`)
+    .default(LAG_HISTORY_HOURS),
+});
 
 /** check-cdc-prerequisites: the connection fields, plus optionally the tables chosen for CDC. */
 export const cdcCheckSchema = connectionCheckSchema.extend({
@@ -129,6 +138,13 @@ export function sourceRoutes(deps: ApiDeps): Router {
   });
   r.post('/sources/:id/cdc/resync', async (req, res) => {
     res.status(202).json(await resyncCdc(deps, await sourceOr404(db, req.params.id)));
+  });
+  // Slot lag over time (empty for a source without CDC): the console's chart.
+  r.get('/sources/:id/cdc/lag-history', async (req, res) => {
+    const q = cdcLagHistoryQuerySchema.safeParse(req.query);
+    if (!q.success) throw fromZod(q.error);
+    const source = await sourceOr404(db, req.params.id);
+    res.json({ source_id: source.id, hours: q.data.hours, results: await cdcLagHistory(db, source.id, q.data.hours) });
   });
 
   r.post('/sources/:id/sync-all', async (req, res) => {

@@ -1,0 +1,282 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { eventually } from './support/cdc';
+import { makeDataDir, startPlatform, type RunningPlatform } from './support/platform';
+import { RecordingEndpoint } from './support/recording-endpoint';
+import { createSourceDb, type SourceDb } from './support/source-db';
+
+const ARTIFACTS = path.resolve(__dirname, '..', 'test-artifacts', 'console');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * The web console in a real browser (Debian's Chromium, driven by playwright-core) against the real
+ * platform: sign in, create a Postgres source through the form, filter, sort and bulk-edit its schemas,
+ * follow a job to the Temporal UI, run a query. Screenshots land in test-artifacts/console/.
+ */
+describe('web console', () => {
+  let db: SourceDb;
+  let platform: RunningPlatform;
+  let dataDir: string;
+  let browser: Browser;
+  let page: Page;
+  let endpoint: RecordingEndpoint;
+  let sourceId: string;
+  const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const rowNames = () => page.locator('table.schemas tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-schema')));
+  const schemas = async () => (await platform.api('GET', `/api/sources/${sourceId}/schemas`)).body.results as any[];
+
+  beforeAll(async () => {
+    // `npm test` builds it in pretest; a jest run of this file alone builds it here (a no-op when up to date).
+    execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-console.ts'], { cwd: path.resolve(__dirname, '..'), stdio: 'inherit' });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    db = await createSourceDb('console');
+    await db.admin.query(`
+      CREATE TABLE orders (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL, amount numeric(12,2));
+      INSERT INTO orders SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 minute', g FROM generate_series(1, 100) g;
+      CREATE TABLE customers (id int PRIMARY KEY, name text);
+      INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 20) g;
+      CREATE TABLE events_log (seq int, created_at timestamptz, payload text);
+      INSERT INTO events_log SELECT g, TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 hour', 'p' FROM generate_series(1, 30) g;
+      CREATE TABLE plain (label text);
+      GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
+    `);
+    dataDir = makeDataDir('console');
+    endpoint = await RecordingEndpoint.start();
+    [platform, browser] = await Promise.all([
+      // The destination's endpoint is on loopback.
+      startPlatform({ dataDir, env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1' } }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+      }),
+    ]);
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await endpoint?.stop();
+    await platform?.stop();
+    await db?.drop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('is served at / with its assets, and signs in with the API token only', async () => {
+    const res = await fetch(platform.url + '/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(await res.text())![1];
+    expect((await fetch(platform.url + asset)).status).toBe(200);
+
+    await page.goto(platform.url + '/');
+    await page.getByLabel('API token').fill('not-the-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Missing or invalid API token' }).waitFor();
+    await page.getByLabel('API token').fill(platform.token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Sources' }).waitFor();
+    await page.getByText('No sources yet').waitFor();
+    // The token lives in this tab's sessionStorage, nowhere more lasting.
+    expect(await page.evaluate(() => { const w = globalThis as any; return [w.sessionStorage.getItem('tributary-token'), w.localStorage.length, w.document.cookie]; })).toEqual([platform.token, 0, '']);
+    await shot('01-sources-empty');
+  });
+
+  test('creates a Postgres source through the form: db-schema message verbatim, per-table choices, prefix', async () => {
+    await page.getByRole('link', { name: 'New source' }).click();
+    await page.getByLabel('Source type').selectOption('Postgres');
+    await page.getByLabel('Host').fill(db.host);
+    await page.getByLabel('Port').fill(String(db.port));
+    await page.getByLabel('Database').fill(db.dbname);
+    await page.getByLabel('User').fill(db.user);
+    await page.getByLabel('Schema').fill('public');
+    await page.getByLabel('Password').fill('wrong-password');
+    await page.getByRole('button', { name: 'Check connection and list tables' }).click();
+    // Postgres's own words, as db-schema answers them.
+    await page.getByRole('alert').filter({ hasText: `password authentication failed for user "${db.user}"` }).waitFor();
+    await shot('02-wizard-bad-password');
+
+    await page.getByLabel('Password').fill(db.password);
+    await page.getByRole('button', { name: 'Check connection and list tables' }).click();
+    await page.getByRole('heading', { name: '2. Tables' }).waitFor();
+    expect(await page.locator('table.choices tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-table')).sort())).toEqual(['customers', 'events_log', 'orders', 'plain']);
+
+    await page.getByLabel('Sync orders').check();
+    // Only the methods the table offers (no CDC: the role cannot replicate).
+    const methods = await page.getByLabel('Sync method of orders').locator('option').evaluateAll((os) => os.map((o) => (o as any).value));
+    expect(methods).toEqual(['full_refresh', 'incremental', 'append']);
+    await page.getByLabel('Sync method of orders').selectOption('incremental');
+    await page.getByLabel('Cursor of orders').selectOption('updated_at');
+    const frequencies = await page.getByLabel('Frequency of orders').locator('option').evaluateAll((os) => os.map((o) => (o as any).value));
+    expect(frequencies).not.toContain('1min');
+    expect(frequencies).toContain('5min');
+    await page.getByLabel('Frequency of orders').selectOption('1hour');
+
+    await page.getByLabel('Sync customers').check();
+    await page.getByLabel('Sync events_log').check();
+    await page.getByLabel('Sync method of events_log').selectOption('append');
+    await page.getByLabel('Cursor of events_log').selectOption('created_at');
+    await page.getByText('created_at is nullable: rows where it is null are skipped').waitFor();
+
+    // The default prefix is the source type; the form says so, and we pick our own.
+    expect(await page.getByLabel('Prefix of the warehouse tables').inputValue()).toBe('postgres');
+    await page.getByLabel('Prefix of the warehouse tables').fill('shop');
+    await shot('03-wizard-tables');
+    await page.getByRole('button', { name: 'Create source' }).click();
+    await page.getByRole('heading', { name: 'Source “shop” created' }).waitFor();
+    await page.getByText('incremental_field "created_at" is nullable').waitFor();
+    await shot('04-source-created');
+
+    const { body } = await platform.api('GET', '/api/sources');
+    expect(body.results).toHaveLength(1);
+    sourceId = body.results[0].id;
+    const byName = Object.fromEntries((await schemas()).map((s) => [s.name, s]));
+    expect(byName.orders).toMatchObject({ should_sync: true, sync_type: 'incremental', incremental_field: 'updated_at', sync_frequency: '1hour' });
+    expect(byName.customers).toMatchObject({ should_sync: true, sync_type: 'full_refresh' });
+    expect(byName.events_log).toMatchObject({ should_sync: true, sync_type: 'append', incremental_field: 'created_at' });
+    expect(byName.plain).toMatchObject({ should_sync: false });
+
+    // A second source may not take the prefix: the form says it before sending.
+    await page.getByRole('link', { name: 'Sources', exact: true }).click();
+    await page.getByRole('link', { name: 'New source' }).click();
+    await page.getByLabel('Source type').selectOption('Postgres');
+    await page.getByLabel('Host').fill(db.host);
+    await page.getByLabel('Port').fill(String(db.port));
+    await page.getByLabel('Database').fill(db.dbname);
+    await page.getByLabel('User').fill(db.user);
+    await page.getByLabel('Password').fill(db.password);
+    await page.getByLabel('Schema').fill('public');
+    await page.getByRole('button', { name: 'Check connection and list tables' }).click();
+    await page.getByLabel('Prefix of the warehouse tables').fill('shop');
+    await page.getByText('The prefix "shop" is taken by another source.').waitFor();
+    expect(await page.getByRole('button', { name: 'Create source' }).isDisabled()).toBe(true);
+  });
+
+  test('schemas table: filter, sort by every column, bulk set_frequency and disable', async () => {
+    // The first syncs finish; the table shows it on its own (it polls).
+    await eventually(async () => {
+      const s = await schemas();
+      expect(s.filter((x) => x.should_sync).map((x) => x.status)).toEqual(['Completed', 'Completed', 'Completed']);
+    }, 90_000);
+    await page.goto(`${platform.url}/#/sources/${sourceId}`);
+    await page.locator('tr[data-schema="orders"]').getByText('Completed').waitFor();
+    expect(await rowNames()).toEqual(['customers', 'events_log', 'orders', 'plain']);
+
+    await page.getByLabel('Method').selectOption('incremental');
+    await eventually(async () => expect(await rowNames()).toEqual(['orders']), 10_000);
+    await page.getByLabel('Method').selectOption('');
+    await page.getByLabel('Enabled only').check();
+    await eventually(async () => expect(await rowNames()).toEqual(['customers', 'events_log', 'orders']), 10_000);
+    await page.getByLabel('Name').fill('cust');
+    await eventually(async () => expect(await rowNames()).toEqual(['customers']), 10_000);
+    await page.getByLabel('Name').fill('');
+    await page.getByLabel('Enabled only').uncheck();
+    await page.getByLabel('Status').selectOption('not set up');
+    await eventually(async () => expect(await rowNames()).toEqual(['plain']), 10_000);
+    await page.getByLabel('Status').selectOption('');
+    await eventually(async () => expect(await rowNames()).toHaveLength(4), 10_000);
+
+    const sortBy = (label: string) => page.locator('table.schemas thead').getByRole('button', { name: label, exact: true }).click();
+    await sortBy('Rows');
+    expect(await rowNames()).toEqual(['customers', 'events_log', 'orders', 'plain']); // 20, 30, 100, none last
+    await sortBy('Rows');
+    expect(await rowNames()).toEqual(['orders', 'events_log', 'customers', 'plain']);
+    expect(await page.locator('th[aria-sort="descending"]').innerText()).toContain('Rows');
+    await sortBy('Frequency');
+    expect((await rowNames())[0]).toBe('orders'); // 1hour before the 6hour default
+    await sortBy('Method');
+    expect(await rowNames()).toEqual(['events_log', 'customers', 'orders', 'plain']); // append, full_refresh, incremental, none
+    await sortBy('Table');
+    expect(await rowNames()).toEqual(['customers', 'events_log', 'orders', 'plain']);
+    await sortBy('Table');
+    expect(await rowNames()).toEqual(['plain', 'orders', 'events_log', 'customers']);
+    for (const label of ['Enabled', 'Status', 'Last synced']) {
+      await sortBy(label);
+      expect(await rowNames()).toHaveLength(4);
+      expect(await page.locator('th[aria-sort="ascending"]').innerText()).toContain(label);
+    }
+    await shot('05-schemas-table');
+
+    await page.getByLabel('Select customers').check();
+    await page.getByLabel('Select events_log').check();
+    await page.locator('.bulk').getByLabel('Frequency').selectOption('24hour');
+    await page.getByRole('button', { name: 'Set frequency' }).click();
+    await page.getByRole('status').filter({ hasText: 'set_frequency: applied to' }).waitFor();
+    let byName = Object.fromEntries((await schemas()).map((s) => [s.name, s]));
+    expect([byName.customers.sync_frequency, byName.events_log.sync_frequency, byName.orders.sync_frequency]).toEqual(['24hour', '24hour', '1hour']);
+
+    await page.getByLabel('Select events_log').uncheck();
+    await page.getByRole('button', { name: 'Disable', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'disable: applied to customers' }).waitFor();
+    byName = Object.fromEntries((await schemas()).map((s) => [s.name, s]));
+    expect(byName.customers.should_sync).toBe(false);
+    expect(byName.events_log.should_sync).toBe(true);
+    await shot('06-schemas-bulk');
+  });
+
+  test('jobs link to the run in the Temporal UI; a query shows its rows', async () => {
+    await page.locator('tr[data-schema="orders"]').getByRole('link', { name: 'History' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    const link = page.getByRole('link', { name: 'Temporal UI' }).first();
+    await link.waitFor();
+    const info = (await platform.api('GET', '/api/platform-info')).body;
+    expect(info.temporal_ui_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const jobs = (await platform.api('GET', `/api/jobs?schema_id=${(await schemas()).find((s) => s.name === 'orders').id}`)).body.results;
+    expect(await link.getAttribute('href')).toBe(`${info.temporal_ui_url}/namespaces/default/workflows/${encodeURIComponent(jobs[0].workflow_id)}/${jobs[0].workflow_run_id}/history`);
+    expect(await page.locator('tbody tr').first().innerText()).toContain('Completed');
+    await shot('07-jobs');
+
+    // The CDC lag history the CDC panel charts: a plain REST route, validated like the others.
+    expect((await platform.api('GET', `/api/sources/${sourceId}/cdc/lag-history`)).body).toEqual({ source_id: sourceId, hours: 24, results: [] });
+    const bad = await platform.api('GET', `/api/sources/${sourceId}/cdc/lag-history?hours=48&hour=1`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['hour', 'hours']);
+
+    await page.getByRole('link', { name: 'Query' }).click();
+    await page.getByLabel('SQL (read-only, over the warehouse)').fill('SELECT count() AS n, max(amount) AS top FROM shop_orders FINAL');
+    await page.getByRole('button', { name: /^Run/ }).click();
+    await page.getByRole('status').filter({ hasText: '1 rows' }).waitFor();
+    expect(await page.locator('table.results thead').innerText()).toMatch(/n\s+top/);
+    expect(await page.locator('table.results tbody tr').innerText()).toMatch(/^100\s+100/);
+    // A refused statement shows the API's message.
+    await page.getByLabel('SQL (read-only, over the warehouse)').fill('DROP TABLE shop_orders');
+    await page.getByRole('button', { name: /^Run/ }).click();
+    await page.getByRole('alert').waitFor();
+    await shot('08-query');
+  });
+
+  test('destinations: the test-send panel sends one request and shows both sides', async () => {
+    const created = await platform.api('POST', '/api/destinations', { type: 'webhook', name: 'Ops hook', url: `${endpoint.url}/hook` });
+    expect(created.status).toBe(201);
+    await page.getByRole('link', { name: 'Destinations' }).click();
+    await page.getByRole('link', { name: 'Ops hook' }).click();
+    await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
+    await page.getByLabel('Row as JSON (optional: instead of the latest change)').fill('{"id": 7, "amount": "12.50"}');
+    await page.getByRole('button', { name: 'Send one test request' }).click();
+    await page.getByRole('status').filter({ hasText: 'HTTP 200' }).waitFor();
+    expect(endpoint.requests).toHaveLength(1);
+    expect(endpoint.requests[0].path).toBe('/hook');
+    expect(endpoint.requests[0].body).toContain('12.50');
+    expect(await page.locator('pre').first().innerText()).toContain(`POST ${endpoint.url}/hook`);
+    await shot('09-destination-test-send');
+  });
+
+  test('alerts: the page lists GET /api/alerts (none yet: every sync succeeded) and links to the API docs', async () => {
+    expect((await platform.api('GET', '/api/alerts')).body.results).toEqual([]);
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('heading', { name: 'Alerts' }).waitFor();
+    await page.getByText('No alerts.', { exact: true }).waitFor();
+    expect(await page.locator('main').getByRole('link', { name: 'API docs' }).getAttribute('href')).toBe('/docs');
+  });
+
+  test('fits a phone: the sources list at 390 px', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${platform.url}/#/sources`);
+    await page.getByRole('link', { name: 'shop' }).waitFor();
+    // The page itself does not scroll sideways (wide tables scroll in their own box).
+    expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot('10-phone-sources');
+  });
+});
