@@ -52,7 +52,7 @@ describe.each(['embedded', 'remote'] as const)('catalog on %s', (mode) => {
     const tables = await catalog.db.query<{ t: string }>(
       `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
     );
-    expect(tables.rows.map((r) => r.t)).toEqual(['cdc_mirrors', 'change_batches', 'destinations', 'jobs', 'schemas', 'sources', 'tributary_migrations', 'webhooks']);
+    expect(tables.rows.map((r) => r.t)).toEqual(['alerts', 'cdc_mirrors', 'change_batches', 'destinations', 'jobs', 'schemas', 'sources', 'tributary_migrations', 'webhooks']);
   });
 
   test('a change-log reader never passes a batch still open, nor a number not yet committed, unless they are stale', async () => {
