@@ -1,3 +1,4 @@
+import { ALERTS_TABLE } from './alerts-stream';
 import { quoteIdent, sqlString, type Warehouse } from './client';
 
 /**
@@ -115,7 +116,8 @@ export async function readChanges(
   const where = [
     '(c.batch, c.seq) > ({ab:UInt64}, {as:UInt32})',
     'c.batch <= {upTo:UInt64}',
-    ...(opts.tables?.length ? ['c.\`table\` IN {tables:Array(String)}'] : []),
+    // Alerts (warehouse/alerts-stream.ts) are read only by a destination that names their table.
+    opts.tables?.length ? 'c.\`table\` IN {tables:Array(String)}' : `c.\`table\` != '${ALERTS_TABLE}'`,
     ...(opts.ops?.length ? ['toString(c.op) IN {ops:Array(String)}'] : []),
   ];
   return wh.queryRows<ChangeRow>(
