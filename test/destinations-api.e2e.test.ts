@@ -313,6 +313,8 @@ describe('destinations API', () => {
     const snapshot = async () => JSON.stringify((await platform.api('GET', '/api/destinations')).body.results.map((d: any) => ({ ...d, lag: null })));
     const before = await snapshot();
     const notString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.jsonValue(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }));
+    // Not a number at all (an integer could be a valid size).
+    const notNumber = fc.oneof(fc.boolean(), fc.constant(null), fc.string(), fc.array(fc.jsonValue(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }));
     const notUrl = fc.oneof(notString, fc.string().filter((u) => !/https?:/i.test(u)), fc.constantFrom('ftp://x.com', 'http://', 'https://u:p@x.com', 'http://169.254.169.254/', 'http://[fe80::1]/'));
     // Strings with no comment or quote in them: whatever they are, the broken tail stays broken.
     const plain = fc.string({ maxLength: 20 }).filter((x) => !/[-#/'"`\\]/.test(x));
@@ -329,8 +331,8 @@ describe('destinations API', () => {
       fc.record({ filters: fc.oneof(fc.integer(), fc.string(), fc.record({ tables: fc.oneof(fc.string(), fc.array(fc.string({ minLength: 1 }).map((t) => `nope_${t}`), { minLength: 1, maxLength: 2 })) })) }),
       fc.record({ filters: fc.record({ tables: fc.constant(['shop_orders']), expression: plain.map((x) => `${x} = = `) }) }),
       fc.record({ filters: fc.record({ operations: fc.array(fc.string().filter((o) => !['insert', 'update', 'delete'].includes(o)), { minLength: 1, maxLength: 2 }) }) }),
-      fc.record({ batch_size: fc.oneof(notString, fc.integer({ max: 0 }), fc.integer({ min: 1001 }), fc.double({ min: 1.1, max: 9.9, noInteger: true })) }),
-      fc.record({ timeout_ms: fc.oneof(notString, fc.integer({ max: 99 }), fc.integer({ min: 120_001 })) }),
+      fc.record({ batch_size: fc.oneof(notNumber, fc.integer({ max: 0 }), fc.integer({ min: 1001 }), fc.double({ min: 1.1, max: 9.9, noInteger: true })) }),
+      fc.record({ timeout_ms: fc.oneof(notNumber, fc.integer({ max: 99 }), fc.integer({ min: 120_001 })) }),
       fc.record({ enabled: fc.oneof(fc.integer(), fc.string(), fc.constant(null)) }),
       fc.record({ start_from: fc.oneof(notString, fc.string().filter((x) => x !== 'now' && Number.isNaN(Date.parse(x))), fc.constant('2999-01-01T00:00:00Z')) }),
       fc.record({ [`x_${Math.random().toString(36).slice(2, 6)}`]: fc.jsonValue() }),

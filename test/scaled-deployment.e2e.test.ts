@@ -9,6 +9,7 @@ import { DEFAULT_QUERY_LIMITS, queryUserProfile } from '../warehouse/query-limit
 import { asSourceUser, eventually, expectTablesEqual, grantCdc } from './support/cdc';
 import { startClickHouseHttp, type RunningClickHouseHttp } from './support/clickhouse-http';
 import { testEnv } from './support/env';
+import { freePort } from './support/ports';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 import { startTestTemporal } from './support/temporal-dev';
@@ -67,7 +68,8 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     LOG_LEVEL: 'debug',
   });
   const startApi = async () => (api = await startPlatform({ role: 'api', dataDir: apiDir, token, env: env() }));
-  const startWorker = (i: number) => startPlatform({ role: 'worker', dataDir: workerDirs[i], token, env: env() });
+  // Two workers on one host: each serves its metrics on a port of its own (the default, 9464, fits one).
+  const startWorker = async (i: number) => startPlatform({ role: 'worker', dataDir: workerDirs[i], token, env: { ...env(), TRIBUTARY_METRICS_PORT: String(await freePort()) } });
   const orders = (timeoutMs?: number) => expectTablesEqual(db, api, 'orders', 'scaled_orders', COLS, timeoutMs);
   const events = (timeoutMs?: number) => expectTablesEqual(db, api, 'events', 'scaled_events', COLS, timeoutMs);
   const items = (timeoutMs?: number) => expectTablesEqual(db, api, 'items', 'scaled_items', COLS, timeoutMs);
