@@ -57,7 +57,7 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     CLICKHOUSE_QUERY_PASSWORD: 'reader-secret',
     DATABASE_URL: catalogUrl,
     TRIBUTARY_SECRET_KEY: secretKey,
-    TRIBUTARY_BATCH_BYTES: String(32 * 1024),
+    TRIBUTARY_BATCH_BYTES: String(16 * 1024),
     TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100',
     // A killed worker's load is taken for dead after 4 s, and retried on the other.
     TRIBUTARY_HEARTBEAT_TIMEOUT_MS: '4000',
@@ -191,8 +191,15 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
 
   test('both workers took work', async () => {
     // Every run's batches are logged by the worker that loaded them.
-    const loads = workers.map((w) => (w.output().match(/"batch loaded"|'batch loaded'|batch loaded/g) ?? []).length);
-    expect(loads.every((n) => n > 0)).toBe(true);
+    // Temporal hands a task to whichever worker polls first, so a few runs may all land on one: run the events
+    // table again (at most 8 times) until each worker has loaded something.
+    const loads = () => workers.map((w) => (w.output().match(/"batch loaded"|'batch loaded'|batch loaded/g) ?? []).length);
+    for (let i = 0; i < 8 && !loads().every((n) => n > 0); i++) {
+      const before = await finished(ids.events);
+      expect((await api.api('POST', `/api/schemas/${ids.events}/sync`)).status).toBe(202);
+      expect((await waitForJobs(api, ids.events, before + 1, 120_000)).status).toBe('Completed');
+    }
+    expect(loads().every((n) => n > 0)).toBe(true);
   });
 
   test('a worker SIGKILLed mid-load: the other finishes the run, the table equals the source', async () => {
@@ -202,8 +209,8 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     expect((await api.api('POST', `/api/schemas/${ids.orders}/sync`)).status).toBe(202);
     // The worker that has the load: the one logging new batches of it.
     const loader = await eventually(async () => {
-      const i = workers.findIndex((w, k) => batchesOf(w, 'scaled_orders') - seen[k] >= 5);
-      if (i < 0) throw new Error('no worker has loaded 5 batches of scaled_orders yet');
+      const i = workers.findIndex((w, k) => batchesOf(w, 'scaled_orders') - seen[k] >= 1);
+      if (i < 0) throw new Error('no worker has loaded a batch of scaled_orders yet');
       return i;
     }, 120_000);
     await workers[loader].kill();
