@@ -32,7 +32,9 @@ describe('crash recovery: SIGKILL of the worker mid-run', () => {
   let token: string;
 
   // Heartbeats reach Temporal every 100 ms (not every second), so a worker killed 300 ms into a load has sent several.
-  const env = () => ({ TEMPORAL_ADDRESS: temporal.address, TRIBUTARY_BATCH_BYTES: String(BATCH_BYTES), TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100', LOG_LEVEL: 'debug' });
+  const env = () => ({ TEMPORAL_ADDRESS: temporal.address, TRIBUTARY_BATCH_BYTES: String(BATCH_BYTES), TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100',
+    // A killed worker's load is taken for dead after 5 s rather than the 30 s default, so each kill costs seconds.
+    TRIBUTARY_HEARTBEAT_TIMEOUT_MS: '5000', LOG_LEVEL: 'debug' });
 
   /** Waits until the worker has logged `n` loaded batches of `table` in this process's life, then kills it. */
   async function killAfterBatch(table: string, n: number) {

@@ -43,6 +43,8 @@ describe('Pendo source (local Pendo API)', () => {
     TRIBUTARY_BATCH_BYTES: String(32 * 1024),
     // Heartbeats reach Temporal every 100 ms, so a worker killed mid-load has left a position to resume from.
     TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100',
+    // ... and the killed load is retried 5 s after its last heartbeat, not 30 s.
+    TRIBUTARY_HEARTBEAT_TIMEOUT_MS: '5000',
     LOG_LEVEL: 'debug',
   });
 

@@ -36,6 +36,8 @@ describe('Stripe webhooks', () => {
     TRIBUTARY_STRIPE_TEST_RPS: '100',
     TRIBUTARY_STRIPE_SETTLE_SECONDS: '1',
     TRIBUTARY_BATCH_BYTES: String(32 * 1024),
+    // A load killed mid-listing is retried 5 s after its last heartbeat, not 30 s.
+    TRIBUTARY_HEARTBEAT_TIMEOUT_MS: '5000',
     LOG_LEVEL: 'debug',
   });
   const restart = async () => {
