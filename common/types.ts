@@ -65,6 +65,8 @@ export interface CdcSourceInput {
   streamAttempts?: number;
   /** After those attempts ran out on an error that may pass, the mirror tries again this often (default 600; TRIBUTARY_CDC_RETRY_AFTER_ERROR_SECONDS). */
   retryAfterErrorSeconds?: number;
+  /** A streaming activity silent this long is taken for dead and resumed elsewhere (default 20000; TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS). */
+  heartbeatTimeoutMs?: number;
 }
 
 /** What prepareCdc found: the CDC tables, and those that need a snapshot before streaming. */

@@ -63,4 +63,6 @@ export interface DeliverDestinationInput {
   destinationId: string;
   /** Loops of the workflow before it continues as new (TRIBUTARY_DESTINATION_LOOPS_PER_RUN; default 50). */
   loopsPerRun?: number;
+  /** The delivery activity silent this long is taken for dead and resumed elsewhere (default 20000; TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS). */
+  heartbeatTimeoutMs?: number;
 }

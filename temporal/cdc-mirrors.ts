@@ -20,6 +20,7 @@ function mirrorStart(taskQueue: string, source: SourceRow, paused: boolean) {
     loopsPerRun: setting('TRIBUTARY_CDC_LOOPS_PER_RUN'),
     streamAttempts: setting('TRIBUTARY_CDC_STREAM_ATTEMPTS'),
     retryAfterErrorSeconds: setting('TRIBUTARY_CDC_RETRY_AFTER_ERROR_SECONDS'),
+    heartbeatTimeoutMs: setting('TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS'),
   };
   const args: [CdcSourceInput] = [Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as CdcSourceInput];
   return {

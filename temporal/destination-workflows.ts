@@ -9,9 +9,14 @@ import type { DeliverDestinationInput } from '../destinations/types';
 export const destinationWorkflowId = (id: string) => `destination-${id}`;
 
 function deliveryStart(taskQueue: string, d: Pick<DestinationRow, 'id' | 'name' | 'type'>) {
-  // Workflows cannot read the environment: the operator's setting travels in the input (a number, no secret).
+  // Workflows cannot read the environment: the operator's settings travel in the input (numbers, no secret).
   const loops = Number(process.env.TRIBUTARY_DESTINATION_LOOPS_PER_RUN);
-  const input: DeliverDestinationInput = { destinationId: d.id, ...(loops > 0 ? { loopsPerRun: loops } : {}) };
+  const heartbeat = Number(process.env.TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS);
+  const input: DeliverDestinationInput = {
+    destinationId: d.id,
+    ...(loops > 0 ? { loopsPerRun: loops } : {}),
+    ...(heartbeat > 0 ? { heartbeatTimeoutMs: heartbeat } : {}),
+  };
   return {
     workflowId: destinationWorkflowId(d.id),
     taskQueue,

@@ -39,6 +39,8 @@ describe('CDC crash recovery', () => {
     LOG_LEVEL: 'debug',
     TRIBUTARY_CDC_BATCH_CHANGES: '500',
     TRIBUTARY_CDC_FLUSH_MS: '100',
+    // The killed stream is resumed 5 s after its last heartbeat rather than 20 s.
+    TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS: '5000',
   });
 
   /** Keeps committing mixed transactions (inserts, updates, deletes) until stopped. */

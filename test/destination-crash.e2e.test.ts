@@ -38,6 +38,8 @@ describe('destination delivery through a SIGKILL', () => {
     TEMPORAL_ADDRESS: temporal.address,
     TRIBUTARY_CDC_FLUSH_MS: '100',
     TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1',
+    // Killed streams (CDC and delivery) are resumed 5 s after their last heartbeat rather than 20 s.
+    TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS: '5000',
   });
 
   beforeAll(async () => {

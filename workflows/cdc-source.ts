@@ -68,7 +68,7 @@ export async function cdcSource(input: CdcSourceInput): Promise<void> {
     taskQueue: streamsTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '2 hours',
     // A dead worker is noticed this quickly and the stream resumes elsewhere from the checkpoint.
-    heartbeatTimeout: '20 seconds',
+    heartbeatTimeout: input.heartbeatTimeoutMs ?? '20 seconds',
     // Wait for the activity to write and checkpoint what it has before the workflow moves on.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     // The source can be unreachable for a while: keep trying for about a quarter of an hour, except for what no

@@ -44,7 +44,7 @@ export async function deliverDestination(input: DeliverDestinationInput): Promis
     taskQueue: streamsTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '2 hours',
     // A worker that died is noticed this quickly; the next attempt resumes from the catalog's checkpoint.
-    heartbeatTimeout: '20 seconds',
+    heartbeatTimeout: input.heartbeatTimeoutMs ?? '20 seconds',
     // Let the activity save its checkpoint and logs before the workflow reads the catalog again.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     // Nothing may be lost: an engine or catalog that is down is waited for, however long.
