@@ -12,6 +12,7 @@ import { getCdcMirror } from '../catalog/cdc';
 import { ensureCdcMirror } from '../temporal/cdc-mirrors';
 import { upsertSchedule } from '../temporal/schedules';
 import { createWorker, type Workers } from '../temporal/worker';
+import { bundleWorkflowsApart } from '../temporal/workflow-bundle';
 import { ensureChangeLog } from '../warehouse/change-log';
 import { ensureDestinationActivity } from '../warehouse/destination-activity';
 import { ensureAlertsTable } from '../warehouse/alerts-stream';
@@ -83,6 +84,8 @@ async function main(role: Role) {
   const log = createLogger(config.logLevel);
   checkRole(role, config);
   ensureDir(config.dataDir);
+  // The workflow bundle (cached, or built in a child process) gets ready while the catalog and the engine start.
+  if (role !== 'api') bundleWorkflowsApart().catch(() => {});
 
   const stops: Stop[] = [];
   let warehouse: Warehouse | undefined;
