@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queryable } from '../catalog/db';
@@ -134,4 +135,20 @@ export function serveMetrics(host: string, port: number, token = process.env.TRI
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });
+}
+
+/**
+ * A worker's metrics port: only when TRIBUTARY_METRICS_PORT is set (0: one the OS picks). A default port would make
+ * the second worker on a host fail to start, and a port picked silently instead is one no scrape config names; so
+ * unset means off, and a port that is set but taken stops the start, naming the variable.
+ */
+export async function startWorkerMetrics(host: string, port: number | undefined): Promise<{ server: http.Server; port: number } | undefined> {
+  if (port === undefined) return undefined;
+  try {
+    const server = await serveMetrics(host, port);
+    return { server, port: (server.address() as AddressInfo).port };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`TRIBUTARY_METRICS_PORT ${port} is in use on ${host}: give each worker on this host a port of its own (0: any free one)`);
+    throw err;
+  }
 }
