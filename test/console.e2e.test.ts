@@ -29,6 +29,15 @@ describe('web console', () => {
   let stripe: StripeFake;
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
   const rowNames = () => page.locator('table.schemas tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-schema')));
+  /** Every table the page shows comes from the shared DataTable: named by its caption, in a scroll box of its own, headers scoped. */
+  const expectSharedTables = async (names: string[]) => {
+    const tables = await page.locator('main table').evaluateAll((ts) =>
+      ts.map((t: any) => ({ caption: t.querySelector(':scope > caption')?.textContent?.trim() ?? '', wrapped: t.parentElement.classList.contains('table-wrap'), unscoped: t.querySelectorAll('thead th:not([scope="col"])').length })),
+    );
+    expect(tables.map((t) => t.caption)).toEqual(names);
+    for (const t of tables) expect(t).toMatchObject({ wrapped: true, unscoped: 0 });
+    for (const name of names) expect(await page.getByRole('table', { name, exact: true }).count()).toBe(1);
+  };
   const schemas = async () => (await platform.api('GET', `/api/sources/${sourceId}/schemas`)).body.results as any[];
 
   beforeAll(async () => {
@@ -113,6 +122,7 @@ describe('web console', () => {
     await page.getByLabel('Password').fill(db.password);
     await page.getByRole('button', { name: 'Check connection and list tables' }).click();
     await page.getByRole('heading', { name: '2. Tables' }).waitFor();
+    await expectSharedTables(['Tables of the source: what to sync and how']);
     expect(await page.locator('table.choices tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-table')).sort())).toEqual(['customers', 'events_log', 'orders', 'plain']);
 
     await page.getByLabel('Sync orders').check();
@@ -210,6 +220,7 @@ describe('web console', () => {
       expect(await page.locator('th[aria-sort="ascending"]').innerText()).toContain(label);
     }
     await shot('05-schemas-table');
+    await expectSharedTables(['Schemas, sorted by last synced']);
 
     await page.getByLabel('Select customers').check();
     await page.getByLabel('Select events_log').check();
@@ -239,6 +250,7 @@ describe('web console', () => {
     expect(await link.getAttribute('href')).toBe(`${info.temporal_ui_url}/namespaces/default/workflows/${encodeURIComponent(jobs[0].workflow_id)}/${jobs[0].workflow_run_id}/history`);
     expect(await page.locator('tbody tr').first().innerText()).toContain('Completed');
     await shot('07-jobs');
+    await expectSharedTables(['Jobs']);
 
     // The CDC lag history the CDC panel charts: a plain REST route, validated like the others.
     expect((await platform.api('GET', `/api/sources/${sourceId}/cdc/lag-history`)).body).toEqual({ source_id: sourceId, hours: 24, results: [] });
@@ -252,6 +264,7 @@ describe('web console', () => {
     await page.getByRole('status').filter({ hasText: '1 rows' }).waitFor();
     expect(await page.locator('table.results thead').innerText()).toMatch(/n\s+top/);
     expect(await page.locator('table.results tbody tr').innerText()).toMatch(/^100\s+100/);
+    await expectSharedTables(['Query results']);
     // A refused statement shows the API's message.
     await page.getByLabel('SQL (read-only, over the warehouse)').fill('DROP TABLE shop_orders');
     await page.getByRole('button', { name: /^Run/ }).click();
@@ -285,6 +298,8 @@ describe('web console', () => {
 
   test('destinations: one created through the form shows its deliveries and log', async () => {
     await page.getByRole('link', { name: 'Destinations' }).click();
+    await page.getByRole('link', { name: 'Ops hook' }).waitFor();
+    await expectSharedTables(['Destinations']);
     await page.getByText('New destination').click();
     await page.getByLabel('Name', { exact: true }).fill('Orders feed');
     await page.getByLabel('Endpoint URL').fill(`${endpoint.url}/feed`);
@@ -309,6 +324,7 @@ describe('web console', () => {
     await page.getByText(/Totals: .*succeeded [1-9]/).waitFor({ timeout: 60_000 });
     await page.locator('section[aria-labelledby="logs-h"] tbody tr').first().waitFor({ timeout: 60_000 });
     await shot('11-destination-deliveries');
+    await expectSharedTables(['Delivery log, newest first']);
   });
 
   test('alerts: a failing sync raises an alert, and the console shows it', async () => {
@@ -322,6 +338,7 @@ describe('web console', () => {
       await row.waitFor({ timeout: 90_000 });
       expect(await row.innerText()).toMatch(/open\s+critical\s+sync_failed\s+shop \/ orders\s+.*permission denied/);
       expect(await row.getByRole('link', { name: 'orders' }).getAttribute('href')).toBe(`#/jobs?schema_id=${orders.id}`);
+      await expectSharedTables(['Alerts']);
       await page.getByLabel('State').selectOption('cleared');
       await page.getByText('No alerts.', { exact: true }).waitFor();
       await page.getByLabel('State').selectOption('');
@@ -389,6 +406,7 @@ describe('web console', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${platform.url}/#/sources`);
     await page.getByRole('link', { name: 'shop' }).waitFor();
+    await expectSharedTables(['Sources']);
     // The page itself does not scroll sideways (wide tables scroll in their own box).
     expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await shot('10-phone-sources');
