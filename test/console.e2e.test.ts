@@ -366,8 +366,23 @@ describe('web console', () => {
     // The chart draws the lag samples once the history has some.
     await panel.getByRole('img', { name: /^Slot lag .*latest \d+ B/ }).waitFor({ timeout: 30_000 });
 
+    // The replication delay is measured from the source's own commit time of the change (not guessed from the
+    // mirror's last write): it lies between the source's clock before the insert and after the change landed.
+    const sourceClock = async () => Number((await cdcDb.admin.query(`SELECT extract(epoch FROM clock_timestamp())::float8 AS t`)).rows[0].t);
+    const beforeInsert = await sourceClock();
     await asSourceUser(cdcDb, `INSERT INTO ticks VALUES (11, 'new')`);
     await eventually(async () => expect(Number(await panel.locator('dt:text-is("Changes synced") + dd').innerText())).toBeGreaterThanOrEqual(1), 60_000);
+    const landed = await sourceClock();
+    const mirror = await cdc();
+    const committed = new Date(mirror.last_commit_at).getTime() / 1000;
+    expect(committed).toBeGreaterThanOrEqual(Math.floor(beforeInsert * 1000) / 1000);
+    expect(committed).toBeLessThanOrEqual(landed);
+    expect(mirror.lag_seconds).toBeGreaterThanOrEqual(0);
+    expect(mirror.lag_seconds).toBeLessThanOrEqual(landed - beforeInsert + 1);
+    const scraped = await (await fetch(`${platform.url}/metrics`)).text();
+    expect(Number(/^tributary_cdc_lag_seconds\{source="live"\} (\S+)$/m.exec(scraped)?.[1])).toBeCloseTo(mirror.lag_seconds, 3);
+    expect(Number(/^tributary_cdc_last_commit_timestamp_seconds\{source="live"\} (\S+)$/m.exec(scraped)?.[1])).toBeCloseTo(committed, 3);
+    await panel.locator('dd.delay').filter({ hasText: /^\d+\.\d s, for the last change/ }).waitFor();
     await panel.getByRole('button', { name: 'Pause' }).click();
     await panel.getByRole('status').filter({ hasText: 'pause: done' }).waitFor();
     await panel.getByText('(paused)').waitFor();

@@ -135,6 +135,10 @@ function CdcPanel({ sourceId, cdc, onChange }: { sourceId: string; cdc: any; onC
         <dd class={`lag lag-${cdc.lag_status}`}>
           {fmtBytes(cdc.lag_bytes)} ({cdc.lag_status}), measured {fmtTime(cdc.lag_checked_at)}
         </dd>
+        <dt>Replication delay</dt>
+        <dd class="delay">
+          {cdc.lag_seconds === null || cdc.lag_seconds === undefined ? '—' : `${cdc.lag_seconds.toFixed(1)} s`}, for the last change, committed at the source {fmtTime(cdc.last_commit_at)}
+        </dd>
         <dt>Checkpoint</dt>
         <dd>{cdc.checkpoint_lsn ?? '—'}</dd>
         <dt>Changes synced</dt>
