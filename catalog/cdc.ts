@@ -49,7 +49,7 @@ export async function setCdcPaused(db: Queryable, sourceId: string, paused: bool
 export async function saveCdcCheckpoint(db: Queryable, sourceId: string, lsn: string, changes: number, commitAt: Date | null = null): Promise<void> {
   await db.query(
     `UPDATE cdc_mirrors SET checkpoint_lsn = $2, changes_synced = changes_synced + $3, updated_at = now(),
-            last_commit_at = coalesce($4, last_commit_at), last_applied_at = CASE WHEN $4::timestamptz IS NULL THEN last_applied_at ELSE now() END
+            last_commit_at = coalesce($4::timestamptz, last_commit_at), last_applied_at = CASE WHEN $4::timestamptz IS NULL THEN last_applied_at ELSE now() END
       WHERE source_id = $1`,
     [sourceId, lsn, changes, commitAt],
   );
