@@ -34,7 +34,8 @@ export interface SinkOptions {
   maxChanges: number;
   maxWaitMs: number;
   /** Called, in order, once every change up to `lsn` is in the warehouse. */
-  onDurable(lsn: bigint, changes: Map<string, number>): Promise<void>;
+  /** `commitAt`: the source's commit time of the commit at `lsn`, when the source reports it. */
+  onDurable(lsn: bigint, changes: Map<string, number>, commitAt: Date | null): Promise<void>;
   /** Called when the source is idle at `lsn` and nothing is buffered: safe to acknowledge. */
   onIdle(lsn: bigint): Promise<void>;
   /** Puts changes in the change log (activities/change-recorder.ts); absent: nothing is recorded. */
@@ -72,6 +73,8 @@ class Batch {
   perTable = new Map<string, number>();
   /** End LSN of the last commit whose changes are all in this batch or earlier ones. */
   commitLsn: bigint | null = null;
+  /** The source's commit time of that commit. */
+  commitAt: Date | null = null;
   firstAt = 0;
   /** Latest row image per key, per table, for filling unchanged TOASTed values. */
   images = new Map<string, Map<string, Row>>();
@@ -133,6 +136,7 @@ export class CdcSink {
         // A transaction with no rows for us is still a position to checkpoint, at the next flush.
         if (!b.firstAt) b.firstAt = Date.now();
         b.commitLsn = event.lsn;
+        if (event.commitTime) b.commitAt = event.commitTime;
         if (b.changes >= this.opts.maxChanges || Date.now() - b.firstAt >= this.opts.maxWaitMs) {
           const written = this.flush();
           // Backpressure: a batch's changes are recorded while the next one's tables are written and a third
@@ -276,7 +280,8 @@ export class CdcSink {
           const lsn = group.reduce<bigint | null>((last, g) => g.b.commitLsn ?? last, null);
           const perTable = new Map<string, number>();
           for (const g of group) for (const [t, n] of g.b.perTable) perTable.set(t, (perTable.get(t) ?? 0) + n);
-          if (lsn !== null) await this.opts.onDurable(lsn, perTable);
+          const commitAt = group.reduce<Date | null>((last, g) => g.b.commitAt ?? last, null);
+          if (lsn !== null) await this.opts.onDurable(lsn, perTable, commitAt);
           for (const g of group) g.resolve();
         } catch (err) {
           this.failure ??= err as Error;

@@ -185,9 +185,9 @@ export function createCdcActivities(deps: ActivityDeps) {
         maxChanges: CDC_MAX_CHANGES(),
         maxWaitMs: cdcFlushWaitMs(ctx.schemas),
         // Rule 1: the warehouse has the changes → save the checkpoint → only then acknowledge the slot.
-        async onDurable(lsn, perTable) {
+        async onDurable(lsn, perTable, commitAt) {
           const changes = [...perTable.values()].reduce((a, b) => a + b, 0);
-          await saveCdcCheckpoint(catalog.db, sourceId, bigIntToLsn(lsn), changes);
+          await saveCdcCheckpoint(catalog.db, sourceId, bigIntToLsn(lsn), changes, commitAt);
           if (perTable.size) await recordStreamedChanges(catalog.db, sourceId, perTable);
           checkpoint = lsn;
           progress.checkpoint = bigIntToLsn(lsn);

@@ -36,6 +36,8 @@ export function presentCdc(source: SourceRow, m: CdcMirrorRow) {
     lag_bytes: lag,
     lag_status: lagStatus(lag),
     lag_checked_at: m.lag_checked_at ? new Date(m.lag_checked_at).toISOString() : null,
+    lag_seconds: m.last_commit_at && m.last_applied_at ? (new Date(m.last_applied_at).getTime() - new Date(m.last_commit_at).getTime()) / 1000 : null,
+    last_commit_at: m.last_commit_at ? new Date(m.last_commit_at).toISOString() : null,
     latest_error: m.latest_error,
     warnings: [
       ...(m.paused ? [PAUSE_WARNING] : []),

@@ -54,6 +54,8 @@ export const cdcMirrorResponse = z
     lag_bytes: z.number().nullable().describe('WAL the slot holds back (pg_wal_lsn_diff)'),
     lag_status: z.enum(['ok', 'warning', 'critical', 'unknown']),
     lag_checked_at: timestamp.nullable(),
+    lag_seconds: z.number().nullable().describe("replication delay of the last transaction applied: its commit at the source to its landing in the warehouse (null until one is)"),
+    last_commit_at: timestamp.nullable().describe("the source's commit time of the last transaction the warehouse has"),
     latest_error: z.string().nullable(),
     warnings: z.array(z.string()),
   })

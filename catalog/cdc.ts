@@ -11,6 +11,8 @@ export interface CdcMirrorRow {
   changes_synced: string | number;
   lag_bytes: string | number | null;
   lag_checked_at: Date | null;
+  last_commit_at: Date | null;
+  last_applied_at: Date | null;
   latest_error: string | null;
   updated_at: Date;
 }
@@ -40,16 +42,21 @@ export async function setCdcPaused(db: Queryable, sourceId: string, paused: bool
   await db.query(`UPDATE cdc_mirrors SET paused = $2, updated_at = now() WHERE source_id = $1`, [sourceId, paused]);
 }
 
-/** Saved after the warehouse has every change up to `lsn`, and before the slot is acknowledged. */
-export async function saveCdcCheckpoint(db: Queryable, sourceId: string, lsn: string, changes: number): Promise<void> {
+/**
+ * Saved after the warehouse has every change up to `lsn`, and before the slot is acknowledged. `commitAt` (the
+ * source's commit time of that commit) and the moment it became durable give the replication delay.
+ */
+export async function saveCdcCheckpoint(db: Queryable, sourceId: string, lsn: string, changes: number, commitAt: Date | null = null): Promise<void> {
   await db.query(
-    `UPDATE cdc_mirrors SET checkpoint_lsn = $2, changes_synced = changes_synced + $3, updated_at = now() WHERE source_id = $1`,
-    [sourceId, lsn, changes],
+    `UPDATE cdc_mirrors SET checkpoint_lsn = $2, changes_synced = changes_synced + $3, updated_at = now(),
+            last_commit_at = coalesce($4::timestamptz, last_commit_at), last_applied_at = CASE WHEN $4::timestamptz IS NULL THEN last_applied_at ELSE now() END
+      WHERE source_id = $1`,
+    [sourceId, lsn, changes, commitAt],
   );
 }
 
 export async function resetCdcCheckpoint(db: Queryable, sourceId: string): Promise<void> {
-  await db.query(`UPDATE cdc_mirrors SET checkpoint_lsn = NULL, lag_bytes = NULL, updated_at = now() WHERE source_id = $1`, [sourceId]);
+  await db.query(`UPDATE cdc_mirrors SET checkpoint_lsn = NULL, lag_bytes = NULL, last_commit_at = NULL, last_applied_at = NULL, updated_at = now() WHERE source_id = $1`, [sourceId]);
 }
 
 /** How long lag measurements are kept for the history (a day of one-minute checks is 1,440 rows a source). */

@@ -128,8 +128,8 @@ export type CdcEvent =
    */
   | { type: 'change'; op: 'insert' | 'update' | 'upsert' | 'delete'; table: string; lsn: bigint; fields: (string | undefined)[]; keyOnly?: boolean }
   | { type: 'truncate'; tables: string[]; lsn: bigint }
-  /** A transaction committed; `lsn` (its end) is a position that is safe to checkpoint. */
-  | { type: 'commit'; lsn: bigint }
+  /** A transaction committed; `lsn` (its end) is a position that is safe to checkpoint; `commitTime`: when, by the source's clock. */
+  | { type: 'commit'; lsn: bigint; commitTime?: Date }
   /** The server's position; `idle`: every change received has been handed over and no transaction is open. */
   | { type: 'keepalive'; lsn: bigint; idle: boolean; mustReply: boolean };
 

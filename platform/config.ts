@@ -79,9 +79,10 @@ export interface Config {
   alerts: { checkEveryMs: number };
   /**
    * Prometheus metrics (platform/metrics.ts). The API serves its process's at /metrics; a worker-only process on
-   * TRIBUTARY_METRICS_PORT (default 9464); the Temporal SDK's own at TRIBUTARY_TEMPORAL_METRICS_ADDRESS (host:port; unset: off).
+   * TRIBUTARY_METRICS_PORT (unset: off, so workers sharing a host do not clash; 0: a port the OS picks, logged);
+   * the Temporal SDK's own at TRIBUTARY_TEMPORAL_METRICS_ADDRESS (host:port; unset: off).
    */
-  metrics: { workerPort: number; temporalAddress?: string };
+  metrics: { workerPort?: number; temporalAddress?: string };
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -189,6 +190,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     catalog: { databaseUrl: nonEmpty(env.DATABASE_URL) },
     alerts: { checkEveryMs: nonEmpty(env.TRIBUTARY_ALERT_CHECK_SECONDS) ? Number(env.TRIBUTARY_ALERT_CHECK_SECONDS) === 0 ? 0 : positiveNumber(env, 'TRIBUTARY_ALERT_CHECK_SECONDS') * 1000 : 60_000 },
-    metrics: { workerPort: intFromEnv(env, 'TRIBUTARY_METRICS_PORT', 9464), temporalAddress: nonEmpty(env.TRIBUTARY_TEMPORAL_METRICS_ADDRESS) },
+    metrics: { workerPort: nonEmpty(env.TRIBUTARY_METRICS_PORT) === undefined ? undefined : intFromEnv(env, 'TRIBUTARY_METRICS_PORT', 0), temporalAddress: nonEmpty(env.TRIBUTARY_TEMPORAL_METRICS_ADDRESS) },
   };
 }

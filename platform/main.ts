@@ -26,7 +26,7 @@ import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-ini
 import { loadConfig, type Config } from './config';
 import { ensureDir, persistentSecret, randomHex } from './data-dir';
 import { createLogger, type Logger } from './logger';
-import { bindMetricsCatalog, serveMetrics } from './metrics';
+import { bindMetricsCatalog, startWorkerMetrics } from './metrics';
 import { ensureTemporalCli } from './temporal-cli';
 
 type Role = 'all' | 'api' | 'worker';
@@ -214,9 +214,11 @@ async function main(role: Role) {
         streamSlots: config.streamSlots,
       });
       if (role === 'worker') {
-        const metricsServer = await serveMetrics(config.api.host, config.metrics.workerPort);
-        stops.push({ name: 'metrics', maxMs: 1_000, stop: () => new Promise((r) => metricsServer.close(() => r())) });
-        log.info({ port: config.metrics.workerPort }, 'worker metrics at /metrics');
+        const served = await startWorkerMetrics(config.api.host, config.metrics.workerPort);
+        if (served) {
+          stops.push({ name: 'metrics', maxMs: 1_000, stop: () => new Promise((r) => served.server.close(() => r())) });
+          log.info({ host: config.api.host, port: served.port }, 'worker metrics at /metrics');
+        } else log.info('worker metrics off (set TRIBUTARY_METRICS_PORT to serve them)');
       }
       const running = worker.run();
       running.catch((err) => {

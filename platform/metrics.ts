@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queryable } from '../catalog/db';
@@ -89,9 +90,20 @@ catalogGauge('tributary_cdc_lag_bytes', 'WAL the replication slot holds back (pg
   const r = await db.query<{ prefix: string; lag: string | null }>(`SELECT src.prefix, m.lag_bytes::text AS lag FROM cdc_mirrors m JOIN sources src ON src.id = m.source_id`);
   for (const x of r.rows) if (x.lag !== null) g.set({ source: x.prefix }, Number(x.lag));
 });
-catalogGauge('tributary_cdc_lag_seconds', 'Seconds since the CDC mirror last saved a checkpoint or changed state (grows while it is stuck)', ['source'], async (db, g) => {
-  const r = await db.query<{ prefix: string; s: string }>(`SELECT src.prefix, extract(epoch FROM now() - m.updated_at)::float8::text AS s FROM cdc_mirrors m JOIN sources src ON src.id = m.source_id`);
-  for (const x of r.rows) g.set({ source: x.prefix }, Number(x.s));
+catalogGauge(
+  'tributary_cdc_lag_seconds',
+  "Replication delay: seconds from the source's commit of the last transaction the warehouse has to the moment it was durable there (source clock vs Tributary's)",
+  ['source'],
+  async (db, g) => {
+    const r = await db.query<{ prefix: string; s: string }>(
+      `SELECT src.prefix, extract(epoch FROM m.last_applied_at - m.last_commit_at)::float8::text AS s FROM cdc_mirrors m JOIN sources src ON src.id = m.source_id WHERE m.last_commit_at IS NOT NULL`,
+    );
+    for (const x of r.rows) g.set({ source: x.prefix }, Number(x.s));
+  },
+);
+catalogGauge('tributary_cdc_last_commit_timestamp_seconds', "The source's commit time of the last transaction the warehouse has (Unix seconds; time() minus it: how old the newest mirrored change is)", ['source'], async (db, g) => {
+  const r = await db.query<{ prefix: string; t: string }>(`SELECT src.prefix, extract(epoch FROM m.last_commit_at)::float8::text AS t FROM cdc_mirrors m JOIN sources src ON src.id = m.source_id WHERE m.last_commit_at IS NOT NULL`);
+  for (const x of r.rows) g.set({ source: x.prefix }, Number(x.t));
 });
 catalogGauge('tributary_cdc_changes_synced_total', 'Changes the CDC mirror has written (rate() gives changes/s)', ['source'], async (db, g) => {
   const r = await db.query<{ prefix: string; n: string }>(`SELECT src.prefix, m.changes_synced::text AS n FROM cdc_mirrors m JOIN sources src ON src.id = m.source_id`);
@@ -134,4 +146,20 @@ export function serveMetrics(host: string, port: number, token = process.env.TRI
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });
+}
+
+/**
+ * A worker's metrics port: only when TRIBUTARY_METRICS_PORT is set (0: one the OS picks). A default port would make
+ * the second worker on a host fail to start, and a port picked silently instead is one no scrape config names; so
+ * unset means off, and a port that is set but taken stops the start, naming the variable.
+ */
+export async function startWorkerMetrics(host: string, port: number | undefined): Promise<{ server: http.Server; port: number } | undefined> {
+  if (port === undefined) return undefined;
+  try {
+    const server = await serveMetrics(host, port);
+    return { server, port: (server.address() as AddressInfo).port };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`TRIBUTARY_METRICS_PORT ${port} is in use on ${host}: give each worker on this host a port of its own (0: any free one)`);
+    throw err;
+  }
 }

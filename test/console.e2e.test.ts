@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { eventually } from './support/cdc';
+import { STRIPE_TABLES } from '../connectors/stripe/tables';
+import { asSourceUser, eventually, grantCdc } from './support/cdc';
 import { makeDataDir, startPlatform, type RunningPlatform } from './support/platform';
 import { RecordingEndpoint } from './support/recording-endpoint';
-import { createSourceDb, type SourceDb } from './support/source-db';
+import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { startStripeFake, type StripeFake } from './support/stripe-fake';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'test-artifacts', 'console');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -23,8 +25,19 @@ describe('web console', () => {
   let page: Page;
   let endpoint: RecordingEndpoint;
   let sourceId: string;
+  let cdcDb: SourceDb;
+  let stripe: StripeFake;
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
   const rowNames = () => page.locator('table.schemas tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-schema')));
+  /** Every table the page shows comes from the shared DataTable: named by its caption, in a scroll box of its own, headers scoped. */
+  const expectSharedTables = async (names: string[]) => {
+    const tables = await page.locator('main table').evaluateAll((ts) =>
+      ts.map((t: any) => ({ caption: t.querySelector(':scope > caption')?.textContent?.trim() ?? '', wrapped: t.parentElement.classList.contains('table-wrap'), unscoped: t.querySelectorAll('thead th:not([scope="col"])').length })),
+    );
+    expect(tables.map((t) => t.caption)).toEqual(names);
+    for (const t of tables) expect(t).toMatchObject({ wrapped: true, unscoped: 0 });
+    for (const name of names) expect(await page.getByRole('table', { name, exact: true }).count()).toBe(1);
+  };
   const schemas = async () => (await platform.api('GET', `/api/sources/${sourceId}/schemas`)).body.results as any[];
 
   beforeAll(async () => {
@@ -42,11 +55,17 @@ describe('web console', () => {
       CREATE TABLE plain (label text);
       GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${db.user};
     `);
+    // A source of its own for CDC: the wizard's source must not offer CDC (its role cannot replicate).
+    cdcDb = await createSourceDb('console_cdc');
+    await grantCdc(cdcDb);
+    await asSourceUser(cdcDb, `CREATE TABLE ticks (id bigint PRIMARY KEY, note text); INSERT INTO ticks SELECT g, 't' || g FROM generate_series(1, 10) g;`);
+    stripe = await startStripeFake();
+    stripe.create('customer', { name: 'Existing', email: 'existing@example.com' });
     dataDir = makeDataDir('console');
     endpoint = await RecordingEndpoint.start();
     [platform, browser] = await Promise.all([
-      // The destination's endpoint is on loopback.
-      startPlatform({ dataDir, env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1' } }),
+      // The destination's endpoint is on loopback; the CDC lag is measured every second, not every minute.
+      startPlatform({ dataDir, env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1', TRIBUTARY_CDC_LAG_CHECK_MS: '1000', TRIBUTARY_STRIPE_API_URL: stripe.url, TRIBUTARY_STRIPE_TEST_RPS: '100' } }),
       chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
@@ -60,7 +79,9 @@ describe('web console', () => {
     await browser?.close();
     await endpoint?.stop();
     await platform?.stop();
+    await stripe?.stop();
     await db?.drop();
+    await cdcDb?.drop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -101,6 +122,7 @@ describe('web console', () => {
     await page.getByLabel('Password').fill(db.password);
     await page.getByRole('button', { name: 'Check connection and list tables' }).click();
     await page.getByRole('heading', { name: '2. Tables' }).waitFor();
+    await expectSharedTables(['Tables of the source: what to sync and how']);
     expect(await page.locator('table.choices tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-table')).sort())).toEqual(['customers', 'events_log', 'orders', 'plain']);
 
     await page.getByLabel('Sync orders').check();
@@ -198,6 +220,7 @@ describe('web console', () => {
       expect(await page.locator('th[aria-sort="ascending"]').innerText()).toContain(label);
     }
     await shot('05-schemas-table');
+    await expectSharedTables(['Schemas, sorted by last synced']);
 
     await page.getByLabel('Select customers').check();
     await page.getByLabel('Select events_log').check();
@@ -227,6 +250,7 @@ describe('web console', () => {
     expect(await link.getAttribute('href')).toBe(`${info.temporal_ui_url}/namespaces/default/workflows/${encodeURIComponent(jobs[0].workflow_id)}/${jobs[0].workflow_run_id}/history`);
     expect(await page.locator('tbody tr').first().innerText()).toContain('Completed');
     await shot('07-jobs');
+    await expectSharedTables(['Jobs']);
 
     // The CDC lag history the CDC panel charts: a plain REST route, validated like the others.
     expect((await platform.api('GET', `/api/sources/${sourceId}/cdc/lag-history`)).body).toEqual({ source_id: sourceId, hours: 24, results: [] });
@@ -240,6 +264,7 @@ describe('web console', () => {
     await page.getByRole('status').filter({ hasText: '1 rows' }).waitFor();
     expect(await page.locator('table.results thead').innerText()).toMatch(/n\s+top/);
     expect(await page.locator('table.results tbody tr').innerText()).toMatch(/^100\s+100/);
+    await expectSharedTables(['Query results']);
     // A refused statement shows the API's message.
     await page.getByLabel('SQL (read-only, over the warehouse)').fill('DROP TABLE shop_orders');
     await page.getByRole('button', { name: /^Run/ }).click();
@@ -271,10 +296,132 @@ describe('web console', () => {
     expect(await page.locator('main').getByRole('link', { name: 'API docs' }).getAttribute('href')).toBe('/docs');
   });
 
+  test('destinations: one created through the form shows its deliveries and log', async () => {
+    await page.getByRole('link', { name: 'Destinations' }).click();
+    await page.getByRole('link', { name: 'Ops hook' }).waitFor();
+    await expectSharedTables(['Destinations']);
+    await page.getByText('New destination').click();
+    await page.getByLabel('Name', { exact: true }).fill('Orders feed');
+    await page.getByLabel('Endpoint URL').fill(`${endpoint.url}/feed`);
+    await page.getByLabel(/^Tables/).fill('shop_nope');
+    await page.getByRole('button', { name: 'Create destination' }).click();
+    // The API's own message, naming the table it does not know.
+    await page.getByRole('alert').filter({ hasText: 'shop_nope' }).waitFor();
+    await page.getByLabel(/^Tables/).fill('shop_orders');
+    await page.getByRole('button', { name: 'Create destination' }).click();
+    await page.getByRole('heading', { name: 'Orders feed' }).waitFor();
+    const dest = (await platform.api('GET', '/api/destinations')).body.results.find((d: any) => d.name === 'Orders feed');
+    expect(dest).toMatchObject({ url: `${endpoint.url}/feed`, filters: { tables: ['shop_orders'] } });
+    expect(await page.evaluate(() => (globalThis as any).location.hash)).toBe(`#/destinations/${dest.id}`);
+
+    // A new order at the source, synced: its change reaches the endpoint, and the page counts it.
+    await db.admin.query(`INSERT INTO orders VALUES (101, TIMESTAMPTZ '2030-01-01 00:00:00+00', 101)`);
+    const orders = (await schemas()).find((x) => x.name === 'orders');
+    const runs = (await platform.api('GET', `/api/jobs?schema_id=${orders.id}`)).body.results.length;
+    expect((await platform.api('POST', `/api/schemas/${orders.id}/sync`)).status).toBeLessThan(300);
+    await endpoint.waitFor((reqs) => reqs.some((r) => r.path === '/feed' && String(r.body).includes('"id":101')), 90_000, 'the new order at /feed');
+    await eventually(async () => expect((await platform.api('GET', `/api/jobs?schema_id=${orders.id}`)).body.results.length).toBeGreaterThan(runs), 30_000);
+    await page.getByText(/Totals: .*succeeded [1-9]/).waitFor({ timeout: 60_000 });
+    await page.locator('section[aria-labelledby="logs-h"] tbody tr').first().waitFor({ timeout: 60_000 });
+    await shot('11-destination-deliveries');
+    await expectSharedTables(['Delivery log, newest first']);
+  });
+
+  test('alerts: a failing sync raises an alert, and the console shows it', async () => {
+    const orders = (await schemas()).find((x) => x.name === 'orders');
+    await db.admin.query(`REVOKE SELECT ON orders FROM ${db.user}`);
+    try {
+      expect((await platform.api('POST', `/api/schemas/${orders.id}/sync`)).status).toBeLessThan(300);
+      await page.getByRole('link', { name: 'Alerts' }).click();
+      const row = page.locator('table.alerts tbody tr').filter({ hasText: 'sync_failed' });
+      // The page polls GET /api/alerts; the alert is raised as the failed run ends.
+      await row.waitFor({ timeout: 90_000 });
+      expect(await row.innerText()).toMatch(/open\s+critical\s+sync_failed\s+shop \/ orders\s+.*permission denied/);
+      expect(await row.getByRole('link', { name: 'orders' }).getAttribute('href')).toBe(`#/jobs?schema_id=${orders.id}`);
+      await expectSharedTables(['Alerts']);
+      await page.getByLabel('State').selectOption('cleared');
+      await page.getByText('No alerts.', { exact: true }).waitFor();
+      await page.getByLabel('State').selectOption('');
+      await shot('12-alert-sync-failed');
+    } finally {
+      await db.admin.query(`GRANT SELECT ON orders TO ${db.user}`);
+    }
+  });
+
+  test('CDC panel: a CDC source shows its state, slot and measured lag, and pauses and resumes', async () => {
+    const created = await platform.api('POST', '/api/sources', {
+      source_type: 'Postgres',
+      prefix: 'live',
+      payload: { ...connectionPayload(cdcDb), schemas: [{ name: 'ticks', should_sync: true, sync_type: 'cdc', sync_frequency: '1min', primary_key_columns: ['id'] }] },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const cdc = async () => (await platform.api('GET', `/api/sources/${id}`)).body.cdc;
+    await eventually(async () => expect(await cdc()).toMatchObject({ status: 'Streaming', lag_checked_at: expect.any(String) }), 120_000);
+    await page.goto(`${platform.url}/#/sources/${id}`);
+    const panel = page.locator('section[aria-labelledby="cdc-h"]');
+    await panel.getByText('Streaming', { exact: true }).waitFor();
+    expect(await panel.locator('code').innerText()).toBe((await cdc()).slot_name);
+    expect(await panel.locator('dd.lag').innerText()).toMatch(/^\d+(\.\d)? (B|KiB|MiB|GiB) \((ok|warning|critical)\), measured \S/);
+    // The chart draws the lag samples once the history has some.
+    await panel.getByRole('img', { name: /^Slot lag .*latest \d+ B/ }).waitFor({ timeout: 30_000 });
+
+    // The replication delay is measured from the source's own commit time of the change (not guessed from the
+    // mirror's last write): it lies between the source's clock before the insert and after the change landed.
+    const sourceClock = async () => Number((await cdcDb.admin.query(`SELECT extract(epoch FROM clock_timestamp())::float8 AS t`)).rows[0].t);
+    const beforeInsert = await sourceClock();
+    await asSourceUser(cdcDb, `INSERT INTO ticks VALUES (11, 'new')`);
+    await eventually(async () => expect(Number(await panel.locator('dt:text-is("Changes synced") + dd').innerText())).toBeGreaterThanOrEqual(1), 60_000);
+    const landed = await sourceClock();
+    const mirror = await cdc();
+    const committed = new Date(mirror.last_commit_at).getTime() / 1000;
+    expect(committed).toBeGreaterThanOrEqual(Math.floor(beforeInsert * 1000) / 1000);
+    expect(committed).toBeLessThanOrEqual(landed);
+    expect(mirror.lag_seconds).toBeGreaterThanOrEqual(0);
+    expect(mirror.lag_seconds).toBeLessThanOrEqual(landed - beforeInsert + 1);
+    const scraped = await (await fetch(`${platform.url}/metrics`)).text();
+    expect(Number(/^tributary_cdc_lag_seconds\{source="live"\} (\S+)$/m.exec(scraped)?.[1])).toBeCloseTo(mirror.lag_seconds, 3);
+    expect(Number(/^tributary_cdc_last_commit_timestamp_seconds\{source="live"\} (\S+)$/m.exec(scraped)?.[1])).toBeCloseTo(committed, 3);
+    await panel.locator('dd.delay').filter({ hasText: /^\d+\.\d s, for the last change/ }).waitFor();
+    await panel.getByRole('button', { name: 'Pause' }).click();
+    await panel.getByRole('status').filter({ hasText: 'pause: done' }).waitFor();
+    await panel.getByText('(paused)').waitFor();
+    expect((await cdc()).paused).toBe(true);
+    await shot('13-cdc-paused');
+    await panel.getByRole('button', { name: 'Resume' }).click();
+    await panel.getByRole('status').filter({ hasText: 'resume: done' }).waitFor();
+    await panel.getByRole('button', { name: 'Pause' }).waitFor();
+    expect((await cdc()).paused).toBe(false);
+  });
+
+  test('webhooks: a Stripe source registers its webhook from its page, and shows both sides', async () => {
+    const schemasBody = STRIPE_TABLES.map((t) => (t.name === 'Customer' ? { name: t.name, should_sync: true, sync_type: 'webhook', sync_frequency: '24hour' } : { name: t.name, should_sync: false }));
+    const created = await platform.api('POST', '/api/sources', { source_type: 'Stripe', prefix: 'pay', payload: { stripe_secret_key: stripe.key, schemas: schemasBody } });
+    expect(created.status).toBe(201);
+    await page.goto(`${platform.url}/#/sources/${created.body.id}`);
+    const panel = page.locator('section[aria-labelledby="webhook-h"]');
+    await panel.getByText('not registered').waitFor();
+    expect(stripe.webhookEndpoints.size).toBe(0);
+    await panel.getByRole('button', { name: 'Register the webhook at the source' }).click();
+    await panel.getByRole('status').filter({ hasText: 'Registered.' }).waitFor();
+    expect(stripe.webhookEndpoints.size).toBe(1);
+    const [registered] = [...stripe.webhookEndpoints.values()];
+    expect(registered.url).toBe(`${platform.url}/webhooks/stripe/${created.body.id}`);
+    // Both sides: the intake's URL, and Stripe's status of the endpoint it made.
+    await panel.getByText(`${platform.url}/webhooks/stripe/${created.body.id}`, { exact: false }).waitFor();
+    await panel.locator('dt:text-is("At the source") + dd').filter({ hasText: /enabled/ }).waitFor();
+    // A second press does not make a second endpoint.
+    await panel.getByRole('button', { name: 'Register the webhook at the source' }).click();
+    await panel.getByRole('status').filter({ hasText: 'Already registered' }).waitFor();
+    expect(stripe.webhookEndpoints.size).toBe(1);
+    await shot('14-stripe-webhook');
+  });
+
   test('fits a phone: the sources list at 390 px', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${platform.url}/#/sources`);
     await page.getByRole('link', { name: 'shop' }).waitFor();
+    await expectSharedTables(['Sources']);
     // The page itself does not scroll sideways (wide tables scroll in their own box).
     expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await shot('10-phone-sources');

@@ -221,15 +221,23 @@ describe('long-lived workflows', () => {
     await withTemporal(platform.temporalAddress, async (client) => {
       const syncRuns: string[] = [];
       for await (const wf of client.workflow.list({ query: `WorkflowType = "syncSchema" AND ExecutionStatus = "Completed"` })) syncRuns.push(`${wf.workflowId}\n${wf.runId}`);
+      // The alert check the platform's schedule starts every minute (TRIBUTARY_ALERT_CHECK_SECONDS): one completed run.
+      const alertRuns = await eventually(async () => {
+        const found: string[] = [];
+        for await (const wf of client.workflow.list({ query: `WorkflowType = "watchAlerts" AND ExecutionStatus = "Completed"` })) found.push(`${wf.workflowId}\n${wf.runId}`);
+        expect(found.length).toBeGreaterThan(0);
+        return found;
+      }, 90_000);
       const wanted: [string, string, string][] = [
         ...(await runs(client, mirrorId(cdcSources[0]))).map((r, i) => [`cdc-source-run${i + 1}`, mirrorId(cdcSources[0]), r.runId] as [string, string, string]),
         ...(await runs(client, `webhooks-${stripeSource}`)).map((r, i) => [`webhook-events-run${i + 1}`, `webhooks-${stripeSource}`, r.runId] as [string, string, string]),
         ...syncRuns.slice(0, 2).map((w, i) => [`sync-schema-${i + 1}`, ...w.split('\n')] as [string, string, string]),
+        [`watch-alerts-1`, ...alertRuns[0].split('\n')] as [string, string, string],
       ];
-      expect(wanted.map((w) => w[0])).toEqual(expect.arrayContaining(['cdc-source-run1', 'cdc-source-run2', 'webhook-events-run1', 'sync-schema-1']));
+      expect(wanted.map((w) => w[0])).toEqual(expect.arrayContaining(['cdc-source-run1', 'cdc-source-run2', 'webhook-events-run1', 'sync-schema-1', 'watch-alerts-1']));
       // Only this file's recordings: test/destination-delivery.e2e.test.ts records the delivery workflow's.
       fs.mkdirSync(HISTORIES, { recursive: true });
-      for (const f of fs.readdirSync(HISTORIES)) if (/^(cdc-source|webhook-events|sync-schema)-/.test(f)) fs.rmSync(path.join(HISTORIES, f));
+      for (const f of fs.readdirSync(HISTORIES)) if (/^(cdc-source|webhook-events|sync-schema|watch-alerts)-/.test(f)) fs.rmSync(path.join(HISTORIES, f));
       for (const [name, workflowId, runId] of wanted) {
         const text = await historyText(client, workflowId, runId);
         for (const s of secrets) expect(text).not.toContain(s);

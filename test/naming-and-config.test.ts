@@ -1,4 +1,5 @@
 import { loadConfig } from '../platform/config';
+import { startWorkerMetrics } from '../platform/metrics';
 import { keepExistingColumnNames, warehouseColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { warehouseTableName, createTableSql } from '../warehouse/tables';
 import { scheduleOffsetMs } from '../temporal/schedules';
@@ -116,5 +117,32 @@ describe('config', () => {
     expect(() => loadConfig({ TRIBUTARY_PUBLIC_URL: 'hooks.example.com' })).toThrow(/TRIBUTARY_PUBLIC_URL must be an http\(s\) URL/);
     expect(() => loadConfig({ TRIBUTARY_PUBLIC_URL: 'ftp://hooks.example.com' })).toThrow(/TRIBUTARY_PUBLIC_URL/);
     expect(loadConfig({ TRIBUTARY_PUBLIC_URL: 'https://hooks.example.com/' }).api.publicUrl).toBe('https://hooks.example.com');
+  });
+
+  test('a worker serves metrics only on a port it is given, so two workers on one host both start', async () => {
+    // Unset: off (a fixed default made the second worker on a host fail to start with EADDRINUSE).
+    const byDefault = loadConfig({}).metrics.workerPort;
+    expect(byDefault).toBeUndefined();
+    const [a, b] = [await startWorkerMetrics('127.0.0.1', byDefault), await startWorkerMetrics('127.0.0.1', byDefault)];
+    expect([a, b]).toEqual([undefined, undefined]);
+
+    // 0: a port each that the OS picks, both answering /metrics.
+    const zero = loadConfig({ TRIBUTARY_METRICS_PORT: '0' }).metrics.workerPort;
+    const served = [await startWorkerMetrics('127.0.0.1', zero), await startWorkerMetrics('127.0.0.1', zero)];
+    try {
+      expect(served[0]!.port).not.toBe(served[1]!.port);
+      for (const s of served) {
+        const res = await fetch(`http://127.0.0.1:${s!.port}/metrics`);
+        expect(res.status).toBe(200);
+        expect(await res.text()).toMatch(/^tributary_process_/m);
+      }
+      // A port set but taken stops the start, naming the variable rather than a bare EADDRINUSE.
+      const taken = loadConfig({ TRIBUTARY_METRICS_PORT: String(served[0]!.port) }).metrics.workerPort;
+      expect(taken).toBe(served[0]!.port);
+      await expect(startWorkerMetrics('127.0.0.1', taken)).rejects.toThrow(/TRIBUTARY_METRICS_PORT \d+ is in use/);
+    } finally {
+      await Promise.all(served.map((s) => new Promise((r) => s!.server.close(r))));
+    }
+    expect(() => loadConfig({ TRIBUTARY_METRICS_PORT: 'ninety' })).toThrow(/TRIBUTARY_METRICS_PORT/);
   });
 });

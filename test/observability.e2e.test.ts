@@ -1,5 +1,6 @@
 import { alertsResult } from '../api/routes/alerts';
 import { makeDataDir, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
+import { freePort } from './support/ports';
 import { RecordingEndpoint } from './support/recording-endpoint';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
 
@@ -13,6 +14,7 @@ describe('alerts, metrics and /docs on the platform', () => {
   let platform: RunningPlatform;
   let endpoint: RecordingEndpoint;
   let schemaId: string;
+  let sdkMetricsUrl: string;
 
   const metrics = async () => {
     const res = await fetch(`${platform.url}/metrics`);
@@ -26,7 +28,9 @@ describe('alerts, metrics and /docs on the platform', () => {
     endpoint = await RecordingEndpoint.start();
     db = await createSourceDb('obs');
     await db.admin.query(`CREATE TABLE orders (id bigint PRIMARY KEY, amount int NOT NULL); INSERT INTO orders VALUES (1, 10), (2, 20); GRANT SELECT ON orders TO ${db.user}`);
-    platform = await startPlatform({ dataDir: makeDataDir('obs'), env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1' } });
+    const sdkAddress = `127.0.0.1:${await freePort()}`;
+    sdkMetricsUrl = `http://${sdkAddress}/metrics`;
+    platform = await startPlatform({ dataDir: makeDataDir('obs'), env: { TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE: '1', TRIBUTARY_TEMPORAL_METRICS_ADDRESS: sdkAddress } });
     const created = await platform.api('POST', '/api/sources', {
       source_type: 'Postgres',
       prefix: 'obs',
@@ -77,6 +81,33 @@ describe('alerts, metrics and /docs on the platform', () => {
     const all = alertsResult.parse((await platform.api('GET', '/api/alerts?kind=sync_failed')).body).results;
     expect(all.map((a) => a.state)).toEqual(['cleared']);
     expect(sample(await metrics(), 'tributary_sync_rows_total', 'source="obs",schema="orders"')).toBe(4);
+  });
+
+  test("the Temporal SDK's own worker metrics are served on TRIBUTARY_TEMPORAL_METRICS_ADDRESS and move as a sync runs", async () => {
+    const sdk = async () => {
+      const res = await fetch(sdkMetricsUrl);
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    // Summed over every series of the family whose labels include `match` (the SDK adds namespace, task queue…).
+    const total = (text: string, family: string, match: string) =>
+      [...text.matchAll(new RegExp(`^${family}(?:_total)?\\{([^}]*)\\} (\\S+)$`, 'gm'))].filter((m) => m[1].includes(match)).reduce((n, m) => n + Number(m[2]), 0);
+    const before = await sdk();
+    expect(before).toMatch(/^temporal_/m);
+    const jobs = (await platform.api('GET', `/api/jobs?schema_id=${schemaId}`)).body.results.length;
+    await platform.api('POST', `/api/schemas/${schemaId}/sync`);
+    expect(await waitForJobs(platform, schemaId, jobs + 1)).toMatchObject({ status: 'Completed' });
+    // The run's workflow completes just after its job is closed: poll for the counter, not a fixed wait.
+    const deadline = Date.now() + 30_000;
+    let after = await sdk();
+    while (total(after, 'temporal_workflow_completed', 'workflow_type="syncSchema"') <= total(before, 'temporal_workflow_completed', 'workflow_type="syncSchema"') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      after = await sdk();
+    }
+    expect(total(after, 'temporal_workflow_completed', 'workflow_type="syncSchema"')).toBeGreaterThan(total(before, 'temporal_workflow_completed', 'workflow_type="syncSchema"'));
+    expect(total(after, 'temporal_activity_execution_latency_count', '')).toBeGreaterThan(total(before, 'temporal_activity_execution_latency_count', ''));
+    // Off the API's /metrics: the SDK's core serves them itself, apart from prom-client's registry.
+    expect(await metrics()).not.toMatch(/^temporal_/m);
   });
 
   test('GET /api/alerts refuses unknown filters, naming them', async () => {

@@ -5,7 +5,8 @@ import { bundleWorkflowsApart } from '../temporal/workflow-bundle';
 import { historyFromFileText } from './support/history-files';
 
 /**
- * Workflows that run for months (CDC mirrors, webhook workflows) replay their history on whatever code
+ * Workflows that run for months (CDC mirrors, webhook workflows), and the alert check its schedule starts every
+ * minute (one is nearly always in flight at a deploy), replay their history on whatever code
  * the worker runs after a deploy: a change that schedules other commands than the recorded ones breaks
  * them (a non-determinism error, the workflow stuck). These histories were recorded from
  * test/long-lived-workflows.e2e.test.ts and test/destination-delivery.e2e.test.ts (`npm run record-histories`); each
@@ -19,7 +20,7 @@ const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
 describe('replaying recorded workflow histories', () => {
   test('the recordings cover each long-lived workflow, a continue-as-new and the mirror signals', () => {
     const text = files.map((f) => fs.readFileSync(path.join(DIR, f), 'utf8')).join('\n');
-    for (const type of ['cdcSource', 'webhookEvents', 'syncSchema', 'deliverDestination']) expect(text).toContain(`"name": "${type}"`);
+    for (const type of ['cdcSource', 'webhookEvents', 'syncSchema', 'deliverDestination', 'watchAlerts']) expect(text).toContain(`"name": "${type}"`);
     for (const signal of ['pause', 'resume', 'tablesChanged', 'eventsReceived', 'destinationChanged']) expect(text).toContain(`"signalName": "${signal}"`);
     expect(text).toContain('workflowExecutionContinuedAsNewEventAttributes');
   });

@@ -158,7 +158,8 @@ export async function startStream(config: PostgresConfig, opts: StreamOptions): 
         return opts.onEvent({ type: 'truncate', tables: msg.relations.map((r) => r.name), lsn });
       case 'commit':
         inTransaction = false;
-        return opts.onEvent({ type: 'commit', lsn: lsnToBigInt(msg.commitEndLsn!) });
+        // pgoutput's commit time is in microseconds since the Unix epoch (the parser adds Postgres's 2000 offset).
+        return opts.onEvent({ type: 'commit', lsn: lsnToBigInt(msg.commitEndLsn!), commitTime: new Date(Number(BigInt(msg.commitTime as bigint) / 1000n)) });
       default:
         return;
     }

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, ApiFailure, fmtTime, qs } from './api';
+import { DataTable, type Column } from './table';
 import { ErrorBox, useInterval, useLoad } from './ui';
 
 /** What an alert is about, linked to its page in the console where there is one. */
@@ -12,6 +13,16 @@ function Subject({ s }: { s: any }) {
   if (!parts.length) return <>—</>;
   return <>{parts.flatMap((p, i) => (i ? [' / ', p] : [p]))}</>;
 }
+
+const COLUMNS: Column<any>[] = [
+  { label: 'State', cell: (a) => a.state },
+  { label: 'Severity', cell: (a) => <span class={`sev-${a.severity}`}>{a.severity}</span> },
+  { label: 'Kind', cell: (a) => a.kind },
+  { label: 'Subject', cell: (a) => <Subject s={a.subject} /> },
+  { label: 'Message', cell: (a) => a.message },
+  { label: 'Raised', cell: (a) => fmtTime(a.raised_at) },
+  { label: 'Cleared', cell: (a) => fmtTime(a.cleared_at) },
+];
 
 /** GET /api/alerts: failing and stale syncs, CDC lag and lost slots, disabled destinations — open and cleared. */
 export function AlertsPage() {
@@ -42,39 +53,7 @@ export function AlertsPage() {
       </label>
       <ErrorBox error={alerts.error} />
       {alerts.data === null && <p>This platform has no alerts API.</p>}
-      {alerts.data && alerts.data.results.length === 0 && <p>No alerts.</p>}
-      {alerts.data && alerts.data.results.length > 0 && (
-        <div class="table-wrap">
-          <table class="alerts">
-            <thead>
-              <tr>
-                <th scope="col">State</th>
-                <th scope="col">Severity</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Subject</th>
-                <th scope="col">Message</th>
-                <th scope="col">Raised</th>
-                <th scope="col">Cleared</th>
-              </tr>
-            </thead>
-            <tbody>
-              {alerts.data.results.map((a) => (
-                <tr class={`alert-${a.state}`}>
-                  <td>{a.state}</td>
-                  <td class={`sev-${a.severity}`}>{a.severity}</td>
-                  <td>{a.kind}</td>
-                  <td>
-                    <Subject s={a.subject} />
-                  </td>
-                  <td>{a.message}</td>
-                  <td>{fmtTime(a.raised_at)}</td>
-                  <td>{fmtTime(a.cleared_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {alerts.data && <DataTable caption="Alerts" class="alerts" columns={COLUMNS} rows={alerts.data.results} rowProps={(a) => ({ class: `alert-${a.state}` })} empty="No alerts." />}
     </section>
   );
 }

@@ -1,6 +1,24 @@
 import { useState } from 'preact/hooks';
 import { api, errText, fmtTime } from './api';
+import { DataTable, type Column } from './table';
 import { ErrorBox, LineChart, Status, useInterval, useLoad } from './ui';
+
+const LIST_COLUMNS: Column<any>[] = [
+  { label: 'Name', cell: (d) => <a href={`#/destinations/${d.id}`}>{d.name}</a> },
+  { label: 'URL', cell: (d) => <code>{d.url}</code> },
+  { label: 'Enabled', cell: (d) => (d.enabled ? 'yes' : 'no') },
+  { label: 'Health', cell: (d) => <Status value={d.health_state} /> },
+  { label: 'Changes waiting', class: 'num', cell: (d) => d.lag?.changes_after_checkpoint ?? '—' },
+];
+
+const LOG_COLUMNS: Column<any>[] = [
+  { label: 'Time', cell: (l) => fmtTime(l.time) },
+  { label: 'Level', cell: (l) => l.level },
+  { label: 'Message', cell: (l) => l.message },
+  { label: 'Status', cell: (l) => l.status ?? '—' },
+  { label: 'Duration', class: 'num', cell: (l) => (l.duration_ms === null ? '—' : `${l.duration_ms} ms`) },
+  { label: 'Error', class: 'error-text', cell: (l) => l.error ?? '' },
+];
 
 export function DestinationsPage() {
   const list = useLoad(() => api<{ results: any[] }>('GET', '/api/destinations'));
@@ -9,42 +27,12 @@ export function DestinationsPage() {
     <section>
       <h1>Destinations</h1>
       <p class="muted">
-        Webhook destinations push every change to an HTTP endpoint. Create them with <code>POST /api/destinations</code> (see the <a href="/docs">API docs</a>).
+        Webhook destinations push every change to an HTTP endpoint. The form makes a plain one; headers, body templates and filter expressions
+        are set with <code>POST /api/destinations</code> (see the <a href="/docs">API docs</a>).
       </p>
+      <NewDestination />
       <ErrorBox error={list.error} />
-      {list.data && list.data.results.length === 0 && <p>No destinations.</p>}
-      {list.data && list.data.results.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">URL</th>
-                <th scope="col">Enabled</th>
-                <th scope="col">Health</th>
-                <th scope="col">Changes waiting</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.results.map((d) => (
-                <tr>
-                  <td>
-                    <a href={`#/destinations/${d.id}`}>{d.name}</a>
-                  </td>
-                  <td>
-                    <code>{d.url}</code>
-                  </td>
-                  <td>{d.enabled ? 'yes' : 'no'}</td>
-                  <td>
-                    <Status value={d.health_state} />
-                  </td>
-                  <td class="num">{d.lag?.changes_after_checkpoint ?? '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {list.data && <DataTable caption="Destinations" columns={LIST_COLUMNS} rows={list.data.results} empty="No destinations." />}
     </section>
   );
 }
@@ -116,35 +104,7 @@ export function DestinationPage({ id }: { id: string }) {
       <section aria-labelledby="logs-h">
         <h2 id="logs-h">Log</h2>
         <ErrorBox error={logs.error} />
-        {logs.data && logs.data.results.length === 0 && <p>Nothing logged yet.</p>}
-        {logs.data && logs.data.results.length > 0 && (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Level</th>
-                  <th scope="col">Message</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Duration</th>
-                  <th scope="col">Error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {logs.data.results.map((l) => (
-                  <tr>
-                    <td>{fmtTime(l.time)}</td>
-                    <td>{l.level}</td>
-                    <td>{l.message}</td>
-                    <td>{l.status ?? '—'}</td>
-                    <td class="num">{l.duration_ms === null ? '—' : `${l.duration_ms} ms`}</td>
-                    <td class="error-text">{l.error ?? ''}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        {logs.data && <DataTable caption="Delivery log, newest first" columns={LOG_COLUMNS} rows={logs.data.results} empty="Nothing logged yet." />}
       </section>
     </section>
   );
@@ -202,5 +162,45 @@ function TestPanel({ id }: { id: string }) {
         </div>
       )}
     </section>
+  );
+}
+
+/** The common case (a name, a URL, optionally some tables) through POST /api/destinations; the API's message verbatim on error. */
+function NewDestination() {
+  const [name, setName] = useState('');
+  const [url, setUrl] = useState('');
+  const [tables, setTables] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  async function create(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const names = tables.split(',').map((t) => t.trim()).filter(Boolean);
+      const created = await api('POST', '/api/destinations', { type: 'webhook', name: name.trim(), url: url.trim(), ...(names.length ? { filters: { tables: names } } : {}) });
+      location.hash = `#/destinations/${created.id}`;
+    } catch (err) {
+      setError(errText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <details class="panel">
+      <summary>New destination</summary>
+      <form onSubmit={create}>
+        <label for="dest-name">Name</label>
+        <input id="dest-name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        <label for="dest-url">Endpoint URL</label>
+        <input id="dest-url" type="url" required placeholder="https://…" value={url} onInput={(e) => setUrl(e.currentTarget.value)} />
+        <label for="dest-tables">Tables (warehouse names, comma-separated; empty: every table)</label>
+        <input id="dest-tables" value={tables} onInput={(e) => setTables(e.currentTarget.value)} />
+        <button type="submit" disabled={busy}>
+          Create destination
+        </button>
+      </form>
+      <ErrorBox error={error} />
+    </details>
   );
 }

@@ -1,6 +1,28 @@
 import { useState } from 'preact/hooks';
 import { api, fmtTime, qs } from './api';
+import { DataTable, type Column } from './table';
 import { ErrorBox, Status, useInterval, useLoad } from './ui';
+
+const columns = (info: any): Column<any>[] => [
+  { label: 'Started', cell: (j) => fmtTime(j.started_at) },
+  { label: 'Status', cell: (j) => <Status value={j.status} /> },
+  { label: 'Rows', class: 'num', cell: (j) => j.rows_synced },
+  { label: 'Duration', class: 'num', cell: (j) => (j.duration_seconds === null ? '—' : `${j.duration_seconds.toFixed(1)} s`) },
+  { label: 'Error', class: 'error-text', cell: (j) => j.latest_error ?? '' },
+  {
+    label: 'Run',
+    cell: (j) => {
+      const url = j.workflow_id ? temporalRunUrl(info, j.workflow_id, j.workflow_run_id) : null;
+      return url ? (
+        <a href={url} target="_blank" rel="noopener">
+          Temporal UI
+        </a>
+      ) : (
+        <code>{j.workflow_id ?? '—'}</code>
+      );
+    },
+  },
+];
 
 /** Where a run opens in the Temporal UI (the URL comes from GET /api/platform-info). */
 export function temporalRunUrl(info: any, workflowId: string, runId?: string | null) {
@@ -28,48 +50,7 @@ export function JobsPage({ schemaId, sourceId }: { schemaId?: string; sourceId?:
         </select>
       </label>
       <ErrorBox error={jobs.error} />
-      {jobs.data && jobs.data.results.length === 0 && <p>No runs yet.</p>}
-      {jobs.data && jobs.data.results.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Status</th>
-                <th scope="col">Rows</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Error</th>
-                <th scope="col">Run</th>
-              </tr>
-            </thead>
-            <tbody>
-              {jobs.data.results.map((j) => {
-                const url = j.workflow_id ? temporalRunUrl(info.data, j.workflow_id, j.workflow_run_id) : null;
-                return (
-                  <tr>
-                    <td>{fmtTime(j.started_at)}</td>
-                    <td>
-                      <Status value={j.status} />
-                    </td>
-                    <td class="num">{j.rows_synced}</td>
-                    <td class="num">{j.duration_seconds === null ? '—' : `${j.duration_seconds.toFixed(1)} s`}</td>
-                    <td class="error-text">{j.latest_error ?? ''}</td>
-                    <td>
-                      {url ? (
-                        <a href={url} target="_blank" rel="noopener">
-                          Temporal UI
-                        </a>
-                      ) : (
-                        <code>{j.workflow_id ?? '—'}</code>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {jobs.data && <DataTable caption="Jobs" columns={columns(info.data)} rows={jobs.data.results} empty="No runs yet." />}
     </section>
   );
 }

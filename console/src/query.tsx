@@ -1,6 +1,9 @@
 import { useState } from 'preact/hooks';
 import { api, errText } from './api';
+import { DataTable } from './table';
 import { ErrorBox } from './ui';
+
+const cellText = (v: unknown) => (v === null ? <span class="muted">NULL</span> : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 export function QueryPage() {
   const [sql, setSql] = useState('SELECT name, total_rows FROM system.tables WHERE database = currentDatabase() ORDER BY name');
@@ -44,28 +47,12 @@ export function QueryPage() {
       {result && (
         <>
           <p role="status">{result.row_count} rows</p>
-          <div class="table-wrap">
-            <table class="results">
-              <thead>
-                <tr>
-                  {result.columns.map((c: any) => (
-                    <th scope="col" title={c.type}>
-                      {c.name}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {result.rows.map((r: any) => (
-                  <tr>
-                    {result.columns.map((c: any) => (
-                      <td>{r[c.name] === null ? <span class="muted">NULL</span> : typeof r[c.name] === 'object' ? JSON.stringify(r[c.name]) : String(r[c.name])}</td>
-                    ))}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Query results"
+            class="results"
+            columns={result.columns.map((c: any) => ({ label: c.name, title: c.type, cell: (r: any) => cellText(r[c.name]) }))}
+            rows={result.rows}
+          />
         </>
       )}
     </section>

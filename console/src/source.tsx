@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, errText, fmtBytes, fmtTime, FREQUENCIES, frequenciesFor, qs } from './api';
+import { DataTable, nextSort, type Column } from './table';
 import { ErrorBox, LineChart, Notice, Status, useInterval, useLoad } from './ui';
 import { WebhookPanel } from './wizard';
 
@@ -26,6 +27,25 @@ const COLUMNS: { key: keyof Schema; label: string }[] = [
   { key: 'last_synced_at', label: 'Last synced' },
   { key: 'rows_synced', label: 'Rows' },
 ];
+const CELLS: Partial<Record<keyof Schema, (r: Schema) => any>> = {
+  name: (r) => (
+    <>
+      {r.name}
+      <div class="small muted">{r.table}</div>
+    </>
+  ),
+  should_sync: (r) => (r.should_sync ? 'yes' : 'no'),
+  sync_type: (r) => r.sync_type ?? '—',
+  sync_frequency: (r) => r.sync_frequency,
+  status: (r) => (
+    <>
+      <Status value={r.status} />
+      {r.latest_error && <div class="small error-text">{r.latest_error}</div>}
+    </>
+  ),
+  last_synced_at: (r) => fmtTime(r.last_synced_at),
+  rows_synced: (r) => r.rows_synced ?? '—',
+};
 const FREQ_ORDER = new Map(FREQUENCIES.map((f, i) => [f as string, i]));
 
 /** Empty cells last in either direction: they are what is not known yet. */
@@ -114,6 +134,10 @@ function CdcPanel({ sourceId, cdc, onChange }: { sourceId: string; cdc: any; onC
         <dt>Lag</dt>
         <dd class={`lag lag-${cdc.lag_status}`}>
           {fmtBytes(cdc.lag_bytes)} ({cdc.lag_status}), measured {fmtTime(cdc.lag_checked_at)}
+        </dd>
+        <dt>Replication delay</dt>
+        <dd class="delay">
+          {cdc.lag_seconds === null || cdc.lag_seconds === undefined ? '—' : `${cdc.lag_seconds.toFixed(1)} s`}, for the last change, committed at the source {fmtTime(cdc.last_commit_at)}
         </dd>
         <dt>Checkpoint</dt>
         <dd>{cdc.checkpoint_lsn ?? '—'}</dd>
@@ -308,57 +332,30 @@ function SchemasTable({ sourceId }: { sourceId: string }) {
       {result && <Notice>{result}</Notice>}
       <ErrorBox error={error ?? list.error} />
 
-      <div class="table-wrap">
-        <table class="schemas">
-          <caption class="sr-only">Schemas, sorted by {sort.key}</caption>
-          <thead>
-            <tr>
-              <th scope="col">
-                <input
-                  type="checkbox"
-                  aria-label="Select all shown"
-                  checked={rows.length > 0 && chosen.length === rows.length}
-                  onChange={(e) => setSelected(e.currentTarget.checked ? new Set(rows.map((r) => r.id)) : new Set())}
-                />
-              </th>
-              {COLUMNS.map((c) => (
-                <th scope="col" aria-sort={sort.key === c.key ? (sort.dir === 1 ? 'ascending' : 'descending') : 'none'}>
-                  <button type="button" class="sort" onClick={() => setSort((s) => ({ key: c.key, dir: s.key === c.key ? ((-s.dir) as 1 | -1) : 1 }))}>
-                    {c.label}
-                    <span aria-hidden="true">{sort.key === c.key ? (sort.dir === 1 ? ' ▲' : ' ▼') : ''}</span>
-                  </button>
-                </th>
-              ))}
-              <th scope="col">Jobs</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((r) => (
-              <tr data-schema={r.name}>
-                <td>
-                  <input type="checkbox" aria-label={`Select ${r.name}`} checked={selected.has(r.id)} onChange={(e) => toggle(r.id, e.currentTarget.checked)} />
-                </td>
-                <th scope="row">
-                  {r.name}
-                  <div class="small muted">{r.table}</div>
-                </th>
-                <td>{r.should_sync ? 'yes' : 'no'}</td>
-                <td>{r.sync_type ?? '—'}</td>
-                <td>{r.sync_frequency}</td>
-                <td>
-                  <Status value={r.status} />
-                  {r.latest_error && <div class="small error-text">{r.latest_error}</div>}
-                </td>
-                <td>{fmtTime(r.last_synced_at)}</td>
-                <td class="num">{r.rows_synced ?? '—'}</td>
-                <td>
-                  <a href={`#/jobs?schema_id=${r.id}`}>History</a>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        caption={`Schemas, sorted by ${COLUMNS.find((c) => c.key === sort.key)!.label.toLowerCase()}`}
+        class="schemas"
+        rows={rows}
+        rowProps={(r) => ({ 'data-schema': r.name })}
+        sort={sort}
+        onSort={(key) => setSort((s) => nextSort(s, key) as typeof sort)}
+        columns={[
+          {
+            label: 'Select',
+            header: (
+              <input
+                type="checkbox"
+                aria-label="Select all shown"
+                checked={rows.length > 0 && chosen.length === rows.length}
+                onChange={(e) => setSelected(e.currentTarget.checked ? new Set(rows.map((r) => r.id)) : new Set())}
+              />
+            ),
+            cell: (r) => <input type="checkbox" aria-label={`Select ${r.name}`} checked={selected.has(r.id)} onChange={(e) => toggle(r.id, e.currentTarget.checked)} />,
+          },
+          ...COLUMNS.map((c): Column<Schema> => ({ label: c.label, sortKey: c.key, rowHeader: c.key === 'name', class: c.key === 'rows_synced' ? 'num' : undefined, cell: CELLS[c.key]! })),
+          { label: 'Jobs', cell: (r) => <a href={`#/jobs?schema_id=${r.id}`}>History</a> },
+        ]}
+      />
       {list.data && rows.length === 0 && <p>No schema matches the filters.</p>}
     </section>
   );

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, errText, frequenciesFor } from './api';
+import { DataTable } from './table';
 import { ErrorBox, Notice, useLoad } from './ui';
 
 type Table = {
@@ -20,6 +21,32 @@ const METHOD_LABELS: Record<string, string> = { full_refresh: 'Full refresh', in
 const methodsOf = (t: Table) =>
   ['full_refresh', t.incremental_available && 'incremental', t.append_available && 'append', t.cdc_available === true && 'cdc', t.supports_webhooks && 'webhook'].filter(Boolean) as string[];
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+
+/** The cursor of an incremental or append table, warning when it is nullable (such rows are skipped). */
+function CursorCell({ t, c, choose }: { t: Table; c: Choice; choose: (table: string, patch: Partial<Choice>) => void }) {
+  if (c.sync_type !== 'incremental' && c.sync_type !== 'append') return <span class="muted">—</span>;
+  const cursor = t.incremental_fields.find((f) => f.field === c.incremental_field);
+  return (
+    <>
+      <label for={`t-${t.table}-cursor`} class="sr-only">
+        Cursor of {t.table}
+      </label>
+      <select id={`t-${t.table}-cursor`} value={c.incremental_field} disabled={!c.should_sync} onChange={(e) => choose(t.table, { incremental_field: e.currentTarget.value })}>
+        {t.incremental_fields.map((f) => (
+          <option value={f.field}>
+            {f.label} ({f.type}
+            {f.nullable ? ', nullable' : ''})
+          </option>
+        ))}
+      </select>
+      {c.should_sync && cursor?.nullable && (
+        <p class="warning small" role="status">
+          {cursor.field} is nullable: rows where it is null are skipped.
+        </p>
+      )}
+    </>
+  );
+}
 
 /** Seed 001's flow as one form: type → connection (checked by db-schema) → tables → prefix → create. */
 export function NewSourcePage() {
@@ -144,98 +171,83 @@ export function NewSourcePage() {
         <form onSubmit={create} aria-labelledby="step2">
           <h2 id="step2">2. Tables</h2>
           {tables.length === 0 && <p>The source has no tables.</p>}
-          <div class="table-wrap">
-            <table class="choices">
-              <thead>
-                <tr>
-                  <th scope="col">Sync</th>
-                  <th scope="col">Table</th>
-                  <th scope="col">Method</th>
-                  <th scope="col">Cursor</th>
-                  <th scope="col">Primary key</th>
-                  <th scope="col">Frequency</th>
-                </tr>
-              </thead>
-              <tbody>
-                {tables.map((t) => {
-                  const c = choices[t.table];
-                  const cursor = t.incremental_fields.find((f) => f.field === c.incremental_field);
-                  const needsCursor = c.sync_type === 'incremental' || c.sync_type === 'append';
-                  const id = `t-${t.table}`;
-                  return (
-                    <tr data-table={t.table}>
-                      <td>
-                        <input type="checkbox" id={`${id}-sync`} checked={c.should_sync} onChange={(e) => choose(t.table, { should_sync: e.currentTarget.checked })} />
-                        <label for={`${id}-sync`} class="sr-only">
-                          Sync {t.table}
-                        </label>
-                      </td>
-                      <th scope="row">
-                        {t.table}
-                        <div class="small muted">{t.rows === null ? '' : `${t.rows} rows`}</div>
-                      </th>
-                      <td>
-                        <label for={`${id}-method`} class="sr-only">
-                          Sync method of {t.table}
-                        </label>
-                        <select id={`${id}-method`} value={c.sync_type} disabled={!c.should_sync} onChange={(e) => choose(t.table, { sync_type: e.currentTarget.value })}>
-                          {methodsOf(t).map((m) => (
-                            <option value={m}>{METHOD_LABELS[m]}</option>
-                          ))}
-                        </select>
-                      </td>
-                      <td>
-                        {needsCursor ? (
-                          <>
-                            <label for={`${id}-cursor`} class="sr-only">
-                              Cursor of {t.table}
-                            </label>
-                            <select id={`${id}-cursor`} value={c.incremental_field} disabled={!c.should_sync} onChange={(e) => choose(t.table, { incremental_field: e.currentTarget.value })}>
-                              {t.incremental_fields.map((f) => (
-                                <option value={f.field}>
-                                  {f.label} ({f.type}
-                                  {f.nullable ? ', nullable' : ''})
-                                </option>
-                              ))}
-                            </select>
-                            {c.should_sync && cursor?.nullable && (
-                              <p class="warning small" role="status">
-                                {cursor.field} is nullable: rows where it is null are skipped.
-                              </p>
-                            )}
-                          </>
-                        ) : (
-                          <span class="muted">—</span>
-                        )}
-                      </td>
-                      <td>
-                        <label for={`${id}-pk`} class="sr-only">
-                          Primary key of {t.table}
-                        </label>
-                        <input
-                          id={`${id}-pk`}
-                          value={c.primary_key}
-                          disabled={!c.should_sync}
-                          placeholder={t.available_columns.map((x) => x.field).slice(0, 3).join(', ')}
-                          onInput={(e) => choose(t.table, { primary_key: e.currentTarget.value })}
-                        />
-                      </td>
-                      <td>
-                        <label for={`${id}-freq`} class="sr-only">
-                          Frequency of {t.table}
-                        </label>
-                        <select id={`${id}-freq`} value={c.sync_frequency} disabled={!c.should_sync} onChange={(e) => choose(t.table, { sync_frequency: e.currentTarget.value })}>
-                          {frequenciesFor(c.sync_type).map((f) => (
-                            <option value={f}>{f}</option>
-                          ))}
-                        </select>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Tables of the source: what to sync and how"
+            class="choices"
+            rows={tables}
+            rowProps={(t) => ({ 'data-table': t.table })}
+            columns={[
+              {
+                label: 'Sync',
+                cell: (t) => (
+                  <>
+                    <input type="checkbox" id={`t-${t.table}-sync`} checked={choices[t.table].should_sync} onChange={(e) => choose(t.table, { should_sync: e.currentTarget.checked })} />
+                    <label for={`t-${t.table}-sync`} class="sr-only">
+                      Sync {t.table}
+                    </label>
+                  </>
+                ),
+              },
+              {
+                label: 'Table',
+                rowHeader: true,
+                cell: (t) => (
+                  <>
+                    {t.table}
+                    <div class="small muted">{t.rows === null ? '' : `${t.rows} rows`}</div>
+                  </>
+                ),
+              },
+              {
+                label: 'Method',
+                cell: (t) => (
+                  <>
+                    <label for={`t-${t.table}-method`} class="sr-only">
+                      Sync method of {t.table}
+                    </label>
+                    <select id={`t-${t.table}-method`} value={choices[t.table].sync_type} disabled={!choices[t.table].should_sync} onChange={(e) => choose(t.table, { sync_type: e.currentTarget.value })}>
+                      {methodsOf(t).map((m) => (
+                        <option value={m}>{METHOD_LABELS[m]}</option>
+                      ))}
+                    </select>
+                  </>
+                ),
+              },
+              { label: 'Cursor', cell: (t) => <CursorCell t={t} c={choices[t.table]} choose={choose} /> },
+              {
+                label: 'Primary key',
+                cell: (t) => (
+                  <>
+                    <label for={`t-${t.table}-pk`} class="sr-only">
+                      Primary key of {t.table}
+                    </label>
+                    <input
+                      id={`t-${t.table}-pk`}
+                      value={choices[t.table].primary_key}
+                      disabled={!choices[t.table].should_sync}
+                      placeholder={t.available_columns.map((x) => x.field).slice(0, 3).join(', ')}
+                      onInput={(e) => choose(t.table, { primary_key: e.currentTarget.value })}
+                    />
+                  </>
+                ),
+              },
+              {
+                label: 'Frequency',
+                cell: (t) => (
+                  <>
+                    <label for={`t-${t.table}-freq`} class="sr-only">
+                      Frequency of {t.table}
+                    </label>
+                    <select id={`t-${t.table}-freq`} value={choices[t.table].sync_frequency} disabled={!choices[t.table].should_sync} onChange={(e) => choose(t.table, { sync_frequency: e.currentTarget.value })}>
+                      {frequenciesFor(choices[t.table].sync_type).map((f) => (
+                        <option value={f}>{f}</option>
+                      ))}
+                    </select>
+                  </>
+                ),
+              },
+            ]}
+          />
           <p class="muted small">A 1-minute frequency is offered for CDC tables only.</p>
 
           <h2>3. Prefix</h2>
