@@ -193,3 +193,56 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { workerPort: nonEmpty(env.TRIBUTARY_METRICS_PORT) === undefined ? undefined : intFromEnv(env, 'TRIBUTARY_METRICS_PORT', 0), temporalAddress: nonEmpty(env.TRIBUTARY_TEMPORAL_METRICS_ADDRESS) },
   };
 }
+
+/**
+ * The environment variables read outside loadConfig, each where it is used. Most are read there because the value
+ * is wanted at that moment and nowhere else (a connector's pacing, a workflow's start input: workflows cannot read
+ * the environment, so the starter copies the number into the input). test/docker-compose.test.ts parses all
+ * non-test code for environment reads and fails on a name neither loadConfig reads nor this list holds; for each
+ * `setting` it also wants docker-compose.yml to set it or the README's Configuration tables to document it.
+ * - `setting`: an operator's knob, with a default in the code.
+ * - `test`: a hook for tests only; docker-compose.yml must not set it.
+ * - `internal`: set by the platform itself for a child process it starts.
+ * - `system`: the OS's or Node's own (PATH, XDG_CACHE_HOME, UV_THREADPOOL_SIZE), read by the tool builder and engine start.
+ */
+export const ENV_READ_ELSEWHERE: ReadonlyArray<{ name: string; kind: 'setting' | 'test' | 'internal' | 'system'; where: string }> = [
+  { name: 'TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS', kind: 'setting', where: 'temporal/cdc-mirrors.ts, temporal/destination-workflows.ts (into the workflow input)' },
+  { name: 'TRIBUTARY_CDC_LOOPS_PER_RUN', kind: 'setting', where: 'temporal/cdc-mirrors.ts (into the workflow input)' },
+  { name: 'TRIBUTARY_CDC_STREAM_ATTEMPTS', kind: 'setting', where: 'temporal/cdc-mirrors.ts (into the workflow input)' },
+  { name: 'TRIBUTARY_CDC_RETRY_AFTER_ERROR_SECONDS', kind: 'setting', where: 'temporal/cdc-mirrors.ts (into the workflow input)' },
+  { name: 'TRIBUTARY_DESTINATION_LOOPS_PER_RUN', kind: 'setting', where: 'temporal/destination-workflows.ts (into the workflow input)' },
+  { name: 'TRIBUTARY_CDC_BATCH_CHANGES', kind: 'setting', where: 'activities/cdc.ts' },
+  { name: 'TRIBUTARY_CDC_FLUSH_MS', kind: 'setting', where: 'activities/cdc.ts' },
+  { name: 'TRIBUTARY_CDC_STREAM_MS', kind: 'setting', where: 'activities/cdc.ts' },
+  { name: 'TRIBUTARY_CDC_LAG_CHECK_MS', kind: 'setting', where: 'activities/cdc.ts' },
+  { name: 'TRIBUTARY_CDC_LAG_WARNING_BYTES', kind: 'setting', where: 'api/cdc-control.ts' },
+  { name: 'TRIBUTARY_CDC_LAG_CRITICAL_BYTES', kind: 'setting', where: 'api/cdc-control.ts' },
+  { name: 'TRIBUTARY_CDC_WAL_SENDER_TIMEOUT_MS', kind: 'setting', where: 'connectors/postgres/cdc-stream.ts' },
+  { name: 'TRIBUTARY_ALERT_STALE_FACTOR', kind: 'setting', where: 'activities/alerts.ts' },
+  { name: 'TRIBUTARY_OPERATION_WAIT_MS', kind: 'setting', where: 'api/operations.ts' },
+  { name: 'TRIBUTARY_STAGING_SWEEP_DELAY_MS', kind: 'setting', where: 'activities/admin.ts' },
+  { name: 'TRIBUTARY_METRICS_TOKEN', kind: 'setting', where: 'api/app.ts, platform/metrics.ts' },
+  { name: 'TEMPORAL_UI_URL', kind: 'setting', where: 'platform/main.ts (links to runs, GET /api/platform-info)' },
+  { name: 'TRIBUTARY_INSERT_BLOCK_ROWS', kind: 'setting', where: 'warehouse/client.ts' },
+  { name: 'TRIBUTARY_ENGINE_SESSIONS', kind: 'setting', where: 'warehouse/engine-lanes.ts' },
+  { name: 'TRIBUTARY_ENGINE_LOAD_SESSIONS', kind: 'setting', where: 'warehouse/engine-lanes.ts' },
+  { name: 'TRIBUTARY_API_TIMEOUT_MS', kind: 'setting', where: 'connectors/kit/http.ts, connectors/pendo/client.ts' },
+  { name: 'TRIBUTARY_STRIPE_API_URL', kind: 'setting', where: 'connectors/stripe/client.ts' },
+  { name: 'TRIBUTARY_STRIPE_TEST_RPS', kind: 'setting', where: 'connectors/stripe/client.ts (connectors/kit/pacer.ts)' },
+  { name: 'TRIBUTARY_STRIPE_LIVE_RPS', kind: 'setting', where: 'connectors/stripe/client.ts (connectors/kit/pacer.ts)' },
+  { name: 'TRIBUTARY_STRIPE_SETTLE_SECONDS', kind: 'setting', where: 'connectors/stripe/read.ts' },
+  { name: 'TRIBUTARY_STRIPE_EVENTS_WINDOW_SECONDS', kind: 'setting', where: 'connectors/stripe/read.ts' },
+  { name: 'TRIBUTARY_PENDO_API_URL', kind: 'setting', where: 'connectors/pendo/client.ts' },
+  { name: 'TRIBUTARY_PENDO_PAGE_SIZE', kind: 'setting', where: 'connectors/pendo/read.ts' },
+  { name: 'TRIBUTARY_PENDO_RPS', kind: 'setting', where: 'connectors/pendo/client.ts (connectors/kit/pacer.ts)' },
+  { name: 'TRIBUTARY_FILES_ROOT', kind: 'setting', where: 'connectors/files/local.ts' },
+  { name: 'TRIBUTARY_FILES_ALLOW_PRIVATE', kind: 'setting', where: 'connectors/files/endpoint.ts' },
+  { name: 'TRIBUTARY_FILES_ALLOW_LINK_LOCAL', kind: 'setting', where: 'connectors/files/endpoint.ts' },
+  { name: 'TRIBUTARY_FILES_IMPORT_SLICE_FILES', kind: 'setting', where: 'activities/files-import.ts' },
+  { name: 'TRIBUTARY_FILES_IMPORT_SLICE_BYTES', kind: 'setting', where: 'activities/files-import.ts' },
+  { name: 'TRIBUTARY_TEST_HOLD_AT', kind: 'test', where: 'activities/context.ts (a step where a test stops an activity)' },
+  { name: 'TRIBUTARY_ENGINE_NAMED_COLLECTIONS_KEY', kind: 'internal', where: 'warehouse/engine-process.ts (the key warehouse/engine.ts gives the embedded engine)' },
+  { name: 'UV_THREADPOOL_SIZE', kind: 'system', where: 'warehouse/engine.ts (an override of the engine process pool size)' },
+  { name: 'PATH', kind: 'system', where: 'platform/go-tools.ts (finding the Temporal CLI)' },
+  { name: 'XDG_CACHE_HOME', kind: 'system', where: 'platform/go-tools.ts (where built tools are kept)' },
+];

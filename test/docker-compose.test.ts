@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { buildOpenApiDocument } from '../api/openapi';
-import { loadConfig } from '../platform/config';
+import { ENV_READ_ELSEWHERE, loadConfig } from '../platform/config';
+import { scanEnvReads } from './support/env-reads';
 
 const root = path.resolve(__dirname, '..');
 const readText = (rel: string) => fs.readFileSync(path.join(root, rel), 'utf8');
@@ -38,6 +39,8 @@ const pkg = JSON.parse(readText('package.json')) as {
   dependencies?: Record<string, string>;
 };
 const configText = readText('platform/config.ts');
+/** Operators' settings the code reads outside loadConfig (platform/config.ts says where). */
+const settingsReadElsewhere = new Set(ENV_READ_ELSEWHERE.filter((e) => e.kind === 'setting').map((e) => e.name));
 
 const EXPECTED_SERVICES = [
   'postgresql',
@@ -311,10 +314,10 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    test('sets only env vars that platform/config.ts reads', () => {
-      const known = configEnvNames();
+    test('sets only env vars that platform/config.ts reads (in loadConfig, or a setting in ENV_READ_ELSEWHERE)', () => {
+      const known = new Set([...configEnvNames(), ...settingsReadElsewhere]);
       // Guard the grep itself: if config.ts changes shape, fail here rather than pass vacuously.
-      expect([...known]).toEqual(expect.arrayContaining([...SCALING_VARS, 'TRIBUTARY_DATA_DIR']));
+      expect([...configEnvNames()]).toEqual(expect.arrayContaining([...SCALING_VARS, 'TRIBUTARY_DATA_DIR']));
       const raw = services[app].environment ?? {};
       const names = Array.isArray(raw) ? raw.map((l) => l.split('=')[0]) : Object.keys(raw);
       expect(names.length).toBeGreaterThan(0);
@@ -534,7 +537,7 @@ describe('docker-compose.yml against the code that reads it', () => {
       expect(config.secretKey).toBe(env.TRIBUTARY_SECRET_KEY);
       expect(config.api.token).toBe(env.TRIBUTARY_API_TOKEN);
       // Each variable set here is one the code reads, and each that is read but unset leaves its default.
-      expect(Object.keys(env).filter((n) => !names.has(n))).toEqual([]);
+      expect(Object.keys(env).filter((n) => !names.has(n) && !settingsReadElsewhere.has(n))).toEqual([]);
       const unset = [...names].filter((n) => !(n in env));
       const defaults = configReads({}).config;
       const withoutSet = configReads(Object.fromEntries(unset.map((n) => [n, '']))).config;
@@ -554,5 +557,65 @@ describe('docker-compose.yml against the code that reads it', () => {
     const chUrl = healthcheckUrl(services.clickhouse.healthcheck?.test);
     expect(chUrl?.pathname).toBe('/ping');
     expect(chUrl?.port).toBe('8123');
+  });
+});
+
+/** Every variable named in the first column of the README's tables headed `| variable |` (the Configuration tables). */
+function readmeEnvTable(): Set<string> {
+  const names = new Set<string>();
+  let inTable = false;
+  for (const line of readText('README.md').split('\n')) {
+    if (/^\|\s*variable\s*\|/.test(line)) inTable = true;
+    else if (!line.startsWith('|')) inTable = false;
+    else if (inTable) for (const m of line.split('|')[1].matchAll(/`([A-Z][A-Z0-9_]*)`/g)) names.add(m[1]);
+  }
+  return names;
+}
+
+describe('environment variables read anywhere in the code, against platform/config.ts and docker-compose.yml', () => {
+  // All non-test code (platform, api, activities, workflows, temporal, warehouse, destinations, connectors, catalog…),
+  // parsed: test/support/env-reads.ts says which reads it finds and how it follows a computed name.
+  const scan = scanEnvReads(root);
+  const readAt = new Map<string, string[]>();
+  for (const r of scan.reads) readAt.set(r.name, [...(readAt.get(r.name) ?? []), r.at]);
+  const byLoadConfig = new Set([...ENVIRONMENTS.map(([, vars]) => vars), ...APP_SERVICES.map((app) => envOf(app, {}))].flatMap((vars) => [...configReads(vars).names]));
+  const elsewhere = new Map(ENV_READ_ELSEWHERE.map((e) => [e.name, e]));
+
+  test('the scan covers the code and follows every computed name (guarding itself)', () => {
+    expect(scan.unresolved).toEqual([]);
+    expect(scan.files).toEqual(expect.arrayContaining(['platform/config.ts', 'temporal/cdc-mirrors.ts', 'activities/cdc.ts', 'warehouse/client.ts', 'connectors/kit/pacer.ts', 'api/app.ts']));
+    expect(scan.files.filter((f) => /^(test|scripts|console|node_modules)\//.test(f))).toEqual([]);
+    // Each kind of read: process.env.X, a helper's parameter (setting('X')), a constant (NAMED_COLLECTIONS_KEY_ENV),
+    // a ProcessEnv parameter (laneSizes(env)), a constant object's values (QUERY_LIMIT_ENV[key]).
+    expect(readAt.get('TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS')?.map((at) => at.split(':')[0]).sort()).toEqual(['temporal/cdc-mirrors.ts', 'temporal/cdc-mirrors.ts', 'temporal/destination-workflows.ts']);
+    for (const name of ['TRIBUTARY_CDC_FLUSH_MS', 'TRIBUTARY_STRIPE_TEST_RPS', 'TRIBUTARY_ENGINE_NAMED_COLLECTIONS_KEY', 'TRIBUTARY_ENGINE_SESSIONS', 'TRIBUTARY_QUERY_MAX_THREADS', 'TEMPORAL_CLI_PATH']) {
+      expect({ name, found: readAt.has(name) }).toEqual({ name, found: true });
+    }
+    expect(readAt.size).toBeGreaterThan(60);
+  });
+
+  test('every variable the code reads is read by loadConfig or declared in ENV_READ_ELSEWHERE', () => {
+    const undeclared = [...readAt].filter(([name]) => !byLoadConfig.has(name) && !elsewhere.has(name)).map(([name, at]) => `${name} (${at.join(', ')})`);
+    expect(undeclared).toEqual([]);
+  });
+
+  test('ENV_READ_ELSEWHERE holds each name once, each read by the code, none that loadConfig reads', () => {
+    expect(new Set(ENV_READ_ELSEWHERE.map((e) => e.name)).size).toBe(ENV_READ_ELSEWHERE.length);
+    expect(ENV_READ_ELSEWHERE.filter((e) => !readAt.has(e.name)).map((e) => e.name)).toEqual([]);
+    expect(ENV_READ_ELSEWHERE.filter((e) => byLoadConfig.has(e.name)).map((e) => e.name)).toEqual([]);
+    // Where it is read: the list names at least one file the scan found it in.
+    for (const e of ENV_READ_ELSEWHERE) {
+      const files = new Set(readAt.get(e.name)!.map((at) => at.split(':')[0]));
+      expect({ name: e.name, where: [...files].some((f) => e.where.includes(f)) }).toEqual({ name: e.name, where: true });
+    }
+  });
+
+  test.each(APP_SERVICES)('%s: each setting read elsewhere is set in docker-compose.yml or documented in the README; test hooks, internal and system ones are not set', (app) => {
+    const env = envOf(app, {});
+    const documented = readmeEnvTable();
+    expect(documented.size).toBeGreaterThan(50);
+    const neither = ENV_READ_ELSEWHERE.filter((e) => e.kind === 'setting' && !(e.name in env) && !documented.has(e.name)).map((e) => e.name);
+    expect(neither).toEqual([]);
+    expect(ENV_READ_ELSEWHERE.filter((e) => e.kind !== 'setting' && e.name in env).map((e) => e.name)).toEqual([]);
   });
 });
