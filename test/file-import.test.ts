@@ -1,4 +1,5 @@
 import { deleteFilesSql, FILE_COLUMN, fileVersion, importFilesSql, listFilesSql, slices } from '../warehouse/file-import';
+import { linkedDatabase, linkedTableDdl, unlinkDdl } from '../connectors/files/sql';
 import type { FileTableReader } from '../connectors/types';
 
 const reader = (hasEtag: boolean): FileTableReader => ({
@@ -35,5 +36,17 @@ describe('imported files: the SQL and the slicing', () => {
     // A file bigger than the limit is a slice of its own.
     expect(slices([f('a', 500)], 10, 100)).toHaveLength(1);
     expect(slices([], 10, 100)).toEqual([]);
+  });
+});
+
+describe('linked tables on a shared server', () => {
+  test("each tenant's linked tables live in a database of its own, and every statement names it or the tenant's", () => {
+    const engine = "S3(`tributary_files_x`, url = 'http://h/b/x/*.csv', format = 'CSVWithNames', compression_method = 'auto')";
+    const of = (db: string) => [...linkedTableDdl(db, 'lake_live', 'aaaa-bbbb', [{ name: 'id', type: 'Int64' }], engine), ...unlinkDdl(db, 'lake_live', 'aaaa-bbbb')];
+    for (const stmt of of('tenant_a')) expect(stmt).toMatch(/`(_tributary_linked_)?tenant_a`/);
+    // Two tenants with the same schema id (two catalogs) touch no database in common.
+    const dbs = (db: string) => new Set(of(db).flatMap((s) => [...s.matchAll(/`([^`]+)`\./g)].map((m) => m[1])));
+    expect([...dbs('tenant_a')].filter((d) => dbs('tenant_b').has(d))).toEqual([]);
+    expect(linkedDatabase('tenant_a')).toBe('_tributary_linked_tenant_a');
   });
 });

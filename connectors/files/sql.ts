@@ -87,8 +87,12 @@ export function readerExpression(config: FilesConfig, table: FilesTable, opts: R
   return `s3(${args.join(', ')})`;
 }
 
-/** The engine's database for linked tables: Memory, so nothing of them is on disk and an engine start never waits on a bucket. */
-export const LINKED_DATABASE = '_tributary_linked';
+/**
+ * The engine's database for a tenant's linked tables: Memory, so nothing of them is on disk and an engine start never
+ * waits on a bucket. One per warehouse database (CLICKHOUSE_DATABASE), so tenants sharing a server share no
+ * database, and a tenant's query user can be granted this one alone.
+ */
+export const linkedDatabase = (database: string) => `_tributary_linked_${database}`;
 
 /** The linked table behind a schema (by id: a prefix change renames only the view users query). */
 export const linkedTableName = (schemaId: string) => `s_${schemaId.replace(/[^a-zA-Z0-9]/g, '')}`;
@@ -126,9 +130,9 @@ export function linkedEngine(config: FilesConfig, table: FilesTable, opts: { col
 
 /** The linked table and the view `{prefix}_{name}` users query, in this order. */
 export function linkedTableDdl(database: string, view: string, schemaId: string, columns: LinkedColumn[], engine: string): string[] {
-  const inner = `${quoteIdent(LINKED_DATABASE)}.${quoteIdent(linkedTableName(schemaId))}`;
+  const inner = `${quoteIdent(linkedDatabase(database))}.${quoteIdent(linkedTableName(schemaId))}`;
   return [
-    `CREATE DATABASE IF NOT EXISTS ${quoteIdent(LINKED_DATABASE)} ENGINE = Memory`,
+    `CREATE DATABASE IF NOT EXISTS ${quoteIdent(linkedDatabase(database))} ENGINE = Memory`,
     // A Memory database cannot rename, so no CREATE OR REPLACE: the view is re-pointed right after.
     `DROP TABLE IF EXISTS ${inner}`,
     `CREATE TABLE ${inner} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = ${engine}`,
@@ -139,7 +143,7 @@ export function linkedTableDdl(database: string, view: string, schemaId: string,
 export function unlinkDdl(database: string, view: string, schemaId: string): string[] {
   return [
     `DROP VIEW IF EXISTS ${quoteIdent(database)}.${quoteIdent(view)}`,
-    `DROP TABLE IF EXISTS ${quoteIdent(LINKED_DATABASE)}.${quoteIdent(linkedTableName(schemaId))}`,
+    `DROP TABLE IF EXISTS ${quoteIdent(linkedDatabase(database))}.${quoteIdent(linkedTableName(schemaId))}`,
   ];
 }
 
