@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
+import Stripe from 'stripe';
+import { STRIPE_TABLES } from '../connectors/stripe/tables';
 import type { DevServer } from '../temporal/dev-server';
 import { syncScheduleId } from '../temporal/ids';
 import { DEFAULT_QUERY_LIMITS, queryUserProfile } from '../warehouse/query-limits';
@@ -11,8 +13,11 @@ import { startClickHouseHttp, type RunningClickHouseHttp } from './support/click
 import { testEnv } from './support/env';
 import { freePort } from './support/ports';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
+import { putObject, type S3Target } from './support/s3-objects';
 import { connectionPayload, createSourceDb, type SourceDb } from './support/source-db';
+import { startStripeFake, type StripeFake } from './support/stripe-fake';
 import { startTestTemporal } from './support/temporal-dev';
+import { ensureVersitygw, startVersitygw, type Versitygw } from './support/versitygw';
 
 /**
  * The scaled deployment, as docker-compose.yml runs it: one `api` process and two `worker` processes, each with
@@ -20,10 +25,19 @@ import { startTestTemporal } from './support/temporal-dev';
  * (TEMPORAL_ADDRESS) and ClickHouse over HTTP (CLICKHOUSE_URL: the test server in front of chDB,
  * test/support/clickhouse-http.ts), in a database of its own (CLICKHOUSE_DATABASE) with users' queries as a
  * readonly server user (CLICKHOUSE_QUERY_USER). Requests that name no database run in one that has no tables.
+ * The sources: a Postgres database (full refresh, incremental, CDC), the Stripe fake (test/support/stripe-fake.ts) for
+ * a webhook table fed signed events through the API, and a real S3 server (versitygw) for a Files source with a
+ * linked and an imported table.
  */
 const ROWS = 40_000;
 /** TRIBUTARY_TEST_PROGRESS=file: each step as it happens (jest shows nothing until the file ends). */
 const progress = (m: string) => process.env.TRIBUTARY_TEST_PROGRESS && fs.appendFileSync(process.env.TRIBUTARY_TEST_PROGRESS, `${new Date().toISOString()} ${m}\n`);
+const S3_ACCESS = 'scaled-access';
+const S3_SECRET = 'scaled-s3-secret-canary-4e1d';
+const BUCKET = 'lake';
+const HOUR_AGO = Math.floor(Date.now() / 1000) - 3600;
+/** `n` rows of a CSV file whose ids start at `from`, each tagged with `tag`. */
+const csv = (from: number, n: number, tag: string) => 'id,tag,amount\n' + Array.from({ length: n }, (_, i) => `${from + i},${tag},${(from + i) % 7}.5`).join('\n') + '\n';
 const COLS = [
   { pg: 'id', ch: 'id' },
   { pg: 'note', ch: 'note' },
@@ -44,6 +58,9 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
   let sourceId: string;
   let restarting: Promise<void> | undefined;
   let ids: Record<string, string>;
+  let stripe: StripeFake;
+  let gw: Versitygw;
+  let s3: S3Target;
   const token = 'scaled-token-' + Math.random().toString(36).slice(2);
   const secretKey = 'cd'.repeat(32);
 
@@ -65,10 +82,15 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     TRIBUTARY_CDC_STREAM_MS: '4000',
     TRIBUTARY_CDC_LAG_CHECK_MS: '1000',
     TRIBUTARY_CDC_WAL_SENDER_TIMEOUT_MS: '6000',
+    TRIBUTARY_STRIPE_API_URL: stripe.url,
+    TRIBUTARY_STRIPE_TEST_RPS: '100',
+    TRIBUTARY_STRIPE_SETTLE_SECONDS: '1',
+    TRIBUTARY_FILES_ALLOW_PRIVATE: '1', // versitygw listens on 127.0.0.1
     LOG_LEVEL: 'debug',
   });
   const startApi = async () => (api = await startPlatform({ role: 'api', dataDir: apiDir, token, env: env() }));
-  // Two workers on one host: each serves its metrics on a port of its own (the default, 9464, fits one).
+  // Two workers on one host, as compose runs them (TRIBUTARY_METRICS_PORT set): each on a port of its own, since a
+  // shared one would fit only the first.
   const startWorker = async (i: number) => startPlatform({ role: 'worker', dataDir: workerDirs[i], token, env: { ...env(), TRIBUTARY_METRICS_PORT: String(await freePort()) } });
   const orders = (timeoutMs?: number) => expectTablesEqual(db, api, 'orders', 'scaled_orders', COLS, timeoutMs);
   const events = (timeoutMs?: number) => expectTablesEqual(db, api, 'events', 'scaled_events', COLS, timeoutMs);
@@ -101,14 +123,18 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     const temporalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-temporal-'));
     const chDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-ch-'));
     dirs.push(temporalDir, chDir);
-    [temporal, clickhouse] = await Promise.all([
+    [temporal, clickhouse, stripe, gw] = await Promise.all([
       startTestTemporal(temporalDir),
       startClickHouseHttp({
         dataDir: chDir,
         defaultDatabase: 'nothing_here',
         users: { tributary: { password: 'ch-secret' }, reader: { password: 'reader-secret', settings: queryUserProfile(DEFAULT_QUERY_LIMITS) } },
       }),
+      startStripeFake(),
+      ensureVersitygw().then((bin) => startVersitygw(bin, { access: S3_ACCESS, secret: S3_SECRET, buckets: [BUCKET] })),
     ]);
+    s3 = { endpoint: gw.endpoint, access: S3_ACCESS, secret: S3_SECRET };
+    dirs.push(gw.dir);
     apiDir = makeDataDir('scaled-api');
     workerDirs = [makeDataDir('scaled-w1'), makeDataDir('scaled-w2')];
     dirs.push(apiDir, ...workerDirs);
@@ -128,6 +154,8 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     await Promise.all([api?.kill(), ...workers.map((w) => w?.kill())]);
     await temporal?.stop();
     await clickhouse?.stop();
+    await stripe?.stop();
+    await gw?.stop();
     await db?.drop();
     const root = new pg.Client({ connectionString: testEnv().databaseUrl });
     await root.connect();
@@ -187,6 +215,101 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     await db.admin.query(`INSERT INTO items SELECT g, 'new ' || g, g FROM generate_series(1501, 1800) g;
                           UPDATE items SET note = 'upd' WHERE id % 7 = 0; DELETE FROM items WHERE id % 11 = 0`);
     await items(60_000);
+  });
+
+  test('Stripe webhook table: a polling first load, then signed events posted to the API land equal to what was sent; a forged one changes nothing', async () => {
+    for (let i = 0; i < 5; i++) stripe.create('customer', { name: `Existing ${i}`, email: `existing${i}@example.com` }, { created: HOUR_AGO + i });
+    const schemas = STRIPE_TABLES.map((t) => (t.name === 'Customer' ? { name: t.name, should_sync: true, sync_type: 'webhook', sync_frequency: '24hour' } : { name: t.name, should_sync: false }));
+    const res = await api.api('POST', '/api/sources', { source_type: 'Stripe', prefix: 'hooks', payload: { stripe_secret_key: stripe.key, schemas } });
+    expect(res.status).toBe(201);
+    const hooksId = res.body.id;
+    const customerSchema = res.body.schemas.find((s: { name: string }) => s.name === 'Customer').id;
+    expect((await waitForJobs(api, customerSchema, 1, 120_000)).status).toBe('Completed');
+    const reg = await api.api('POST', `/api/sources/${hooksId}/webhook`);
+    expect(reg.body).toMatchObject({ success: true, error: null });
+    const secret = stripe.webhookSecrets.get([...stripe.webhookEndpoints.keys()][0])!;
+    const customers = async () => Object.fromEntries((await query(api, 'SELECT id, name, email FROM hooks_customer FINAL')).map((r) => [r.id, { name: r.name, email: r.email }]));
+    const sent = () => Object.fromEntries(stripe.objects('customer').map((c) => [c.id, { name: c.name ?? null, email: c.email ?? null }]));
+    expect(await customers()).toEqual(sent());
+
+    // Signed as Stripe signs, posted to the API process; the worker that takes the webhook workflow applies them.
+    const deliver = async (event: Record<string, unknown>, signingSecret = secret) => {
+      const payload = JSON.stringify(event);
+      const r = await fetch(`${api.url}/webhooks/stripe/${hooksId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: signingSecret }) },
+        body: payload,
+      });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    const t = Math.floor(Date.now() / 1000);
+    const events: Record<string, unknown>[] = [];
+    for (let i = 0; i < 3; i++) {
+      stripe.create('customer', { name: `New ${i}`, email: `new${i}@example.com` }, { created: t + i });
+      events.push(stripe.events().at(-1)!);
+    }
+    const [first, second] = stripe.objects('customer').filter((c) => String(c.name).startsWith('Existing'));
+    stripe.update('customer', first.id, { name: 'Existing, renamed' }, { at: t + 5 });
+    events.push(stripe.events().at(-1)!);
+    stripe.remove('customer', second.id, { at: t + 6 });
+    events.push(stripe.events().at(-1)!);
+    const forged = await deliver({ ...events[0], id: 'evt_forged' }, 'whsec_not_the_secret');
+    expect([forged.status, forged.body.error]).toEqual([400, 'invalid_signature']);
+    for (const e of events) expect(await deliver(e)).toEqual({ status: 200, body: { received: true, duplicate: false } });
+    await eventually(async () => expect(await customers()).toEqual(sent()), 60_000);
+    const raw = (await query(api, 'SELECT id FROM hooks_webhook_events FINAL ORDER BY id')).map((r) => r.id);
+    expect([...raw].sort()).toEqual(events.map((e) => e.id).sort());
+  });
+
+  test('Files: a linked table read through the API on every query, and an imported table a worker loads, each equal to the files', async () => {
+    await putObject(s3, BUCKET, 'live/part-1.csv', csv(1, 30, 'l1'));
+    await putObject(s3, BUCKET, 'live/part-2.csv', csv(100, 20, 'l2'));
+    await putObject(s3, BUCKET, 'copied/part-1.csv', csv(1, 40, 'c1'));
+    await putObject(s3, BUCKET, 'copied/part-2.csv', csv(1000, 25, 'c2'));
+    const res = await api.api('POST', '/api/sources', {
+      source_type: 'Files',
+      prefix: 'lake',
+      payload: {
+        provider: 's3_compatible',
+        endpoint: gw.endpoint,
+        bucket: BUCKET,
+        access_key_id: S3_ACCESS,
+        secret_access_key: S3_SECRET,
+        tables: [
+          { name: 'live', path: 'live/*.csv', format: 'csv_with_header' },
+          { name: 'copied', path: 'copied/*.csv', format: 'csv_with_header' },
+        ],
+        schemas: [
+          { name: 'live', should_sync: true, sync_type: 'linked' },
+          { name: 'copied', should_sync: true, sync_type: 'append', sync_frequency: '24hour' },
+        ],
+      },
+    });
+    expect([res.status, res.status === 201 ? '' : JSON.stringify(res.body)]).toEqual([201, '']);
+    const copied = res.body.schemas.find((s: { name: string }) => s.name === 'copied').id;
+    const rowsOf = (text: string) => text.trim().split('\n').slice(1).map((l) => l.split(',')).map(([id, tag]) => ({ id: Number(id), tag }));
+    const expected = (...files: string[]) => files.flatMap(rowsOf).sort((a, b) => a.id - b.id || a.tag.localeCompare(b.tag));
+    const read = async (table: string) => (await query(api, `SELECT toInt64(id) AS id, tag FROM ${table} ORDER BY id, tag`)).map((r) => ({ id: Number(r.id), tag: r.tag }));
+
+    // Linked: the engine reads the bucket at each query, so a file uploaded now is in the next answer.
+    expect(await read('lake_live')).toEqual(expected(csv(1, 30, 'l1'), csv(100, 20, 'l2')));
+    await putObject(s3, BUCKET, 'live/part-3.csv', csv(500, 5, 'l3'));
+    expect(await read('lake_live')).toEqual(expected(csv(1, 30, 'l1'), csv(100, 20, 'l2'), csv(500, 5, 'l3')));
+
+    // Imported: copied by the engine on a worker's run; a new file arrives with the next run.
+    expect((await waitForJobs(api, copied, 1, 120_000)).status).toBe('Completed');
+    expect(await read('lake_copied')).toEqual(expected(csv(1, 40, 'c1'), csv(1000, 25, 'c2')));
+    await putObject(s3, BUCKET, 'copied/part-3.csv', csv(2000, 10, 'c3'));
+    const before = await finished(copied);
+    expect((await api.api('POST', `/api/schemas/${copied}/sync`)).status).toBe(202);
+    const second = await waitForJobs(api, copied, before + 1, 120_000);
+    expect([second.status, Number(second.rows_synced)]).toEqual(['Completed', 10]);
+    expect(await read('lake_copied')).toEqual(expected(csv(1, 40, 'c1'), csv(1000, 25, 'c2'), csv(2000, 10, 'c3')));
+    // The keys reach the server only inside its named collection: no statement logged by the test server holds them
+    // but the collection's own (CREATE/ALTER NAMED COLLECTION), and no process's log does.
+    const withSecret = clickhouse.statements().filter((s) => s.query.includes(S3_SECRET));
+    expect(withSecret.filter((s) => !/^\s*(CREATE|ALTER) NAMED COLLECTION\b/i.test(s.query))).toEqual([]);
+    for (const p of [api, ...workers]) expect(p.output()).not.toContain(S3_SECRET);
   });
 
   test('both workers took work', async () => {
@@ -265,9 +388,15 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     // up in `nothing_here` and fail (UNKNOWN_TABLE); none did, and nothing was created there.
     const own = statements.filter((s) => s.user === 'tributary');
     expect(own.filter((s) => s.error === 60 || s.error === 81)).toEqual([]);
-    const ddl = own.filter((s) => /^\s*(CREATE|ALTER|DROP|RENAME|EXCHANGE|INSERT|TRUNCATE)\b/i.test(s.query));
+    // Named collections (a Files source's keys) are the server's, in no database: each is named by its source's id.
+    const collections = own.filter((s) => /^\s*(CREATE|ALTER|DROP) NAMED COLLECTION\b/i.test(s.query));
+    expect(collections.length).toBeGreaterThan(0);
+    for (const s of collections) expect(s.query).toMatch(/NAMED COLLECTION (IF (NOT )?EXISTS )?`?tributary_files_/);
+    const ddl = own.filter((s) => /^\s*(CREATE|ALTER|DROP|RENAME|EXCHANGE|INSERT|TRUNCATE)\b/i.test(s.query) && !collections.includes(s));
     expect(ddl.length).toBeGreaterThan(5);
-    for (const s of ddl) expect({ query: s.query.slice(0, 200), names: /`tenant_scaled`/.test(s.query) }).toEqual({ query: s.query.slice(0, 200), names: true });
+    // The tenant's database, or its own database of linked tables (`_tributary_linked_tenant_scaled`).
+    const names = (q: string) => /`(_tributary_linked_)?tenant_scaled`/.test(q);
+    for (const s of ddl) expect({ query: s.query.slice(0, 200), names: names(s.query) }).toEqual({ query: s.query.slice(0, 200), names: true });
     const tables = await query(api, "SELECT count() AS n FROM system.tables WHERE database = 'nothing_here'");
     expect(Number(tables[0].n)).toBe(0);
   });
