@@ -53,7 +53,7 @@ export async function importAllFiles(deps: ActivityDeps, hb: Heartbeats, sc: Sch
   const { reader, columns } = await prepare(deps, sc, sc.targetTable);
   const key = warehouseKey(sc.schema.primary_key_columns, columns);
   await dropTable(warehouse, staging);
-  await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: key.length ? 'ReplacingMergeTree' : 'MergeTree', orderBy: key }));
+  await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: key.length ? 'ReplacingMergeTree' : 'MergeTree', orderBy: key }, { cluster: warehouse.cluster }));
   // The refresh replaces what an append run loaded: should the table go back to append, it starts from every file.
   await forgetImportedFiles(catalog.db, sc.schema.id);
   hb.beat({ phase: 'loading', rows: 0, bytes: 0, batches: 0 });
@@ -77,7 +77,7 @@ export async function importNewFiles(deps: ActivityDeps, hb: Heartbeats, sc: Sch
   const { reader, columns, existing } = await prepare(deps, sc, table);
   let evolution: string[] = [];
   if (!existing.length) {
-    await warehouse.command(createTableSql(warehouse.database, table, columns, { kind: 'MergeTree', orderBy: warehouseKey(sc.schema.primary_key_columns, columns) }, { ifNotExists: true }));
+    await warehouse.command(createTableSql(warehouse.database, table, columns, { kind: 'MergeTree', orderBy: warehouseKey(sc.schema.primary_key_columns, columns) }, { ifNotExists: true, cluster: warehouse.cluster }));
   } else {
     try {
       evolution = evolutionWarnings(await evolveTable(warehouse, table, columns, existing));

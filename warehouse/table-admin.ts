@@ -1,5 +1,5 @@
-import { quoteIdent, type Warehouse } from './client';
-import { onCluster } from './cluster';
+import type { Warehouse } from './client';
+import { renameTablesSql } from './cluster';
 import { dropTable } from './tables';
 
 /** Warehouse table housekeeping for the management API: renames, and dropping a schema's tables. */
@@ -7,8 +7,7 @@ import { dropTable } from './tables';
 /** Renames tables, all in one statement, e.g. when a source's prefix changes. */
 export async function renameTables(wh: Warehouse, renames: { from: string; to: string }[]): Promise<void> {
   if (!renames.length) return;
-  const db = quoteIdent(wh.database);
-  await wh.command(`RENAME TABLE ${renames.map((r) => `${db}.${quoteIdent(r.from)} TO ${db}.${quoteIdent(r.to)}`).join(', ')}${onCluster(wh.cluster)}`);
+  await wh.command(renameTablesSql(wh.database, renames, { cluster: wh.cluster }));
 }
 
 /** Which of `tables` exist in the warehouse. */
