@@ -20,10 +20,10 @@ import { signalCdc, terminateCdc } from '../temporal/cdc-mirrors';
 import { liveSyncRuns, terminateRuns } from '../temporal/running-syncs';
 import { applySchedule, deleteSchedule, holdSchedule, triggerSync, upsertSchedule } from '../temporal/schedules';
 import { terminateWebhookWorkflow } from '../temporal/webhook-workflows';
-import { existingTables, dropSchemaTables, renameTables } from '../warehouse/table-admin';
+import { existingTables, dropSchemaTables, dropTablesStartingWith, renameTables } from '../warehouse/table-admin';
 import { dropTable, warehouseTableName } from '../warehouse/tables';
 import { forgetWebhookEventsTable, webhookEventsTable } from '../warehouse/webhook-events';
-import { stagingTableName, testHold, type ActivityDeps } from './context';
+import { stagingPrefix, testHold, type ActivityDeps } from './context';
 
 /**
  * The steps of the admin workflows (workflows/source-admin.ts). Each is idempotent — a retry after a crash
@@ -156,8 +156,8 @@ export function createAdminActivities(deps: ActivityDeps) {
         const { jobs, runs } = await liveRuns(source, schema);
         const stopped = await terminateRuns(client(), runs, opts.why);
         await failJobs(db, jobs.map((j) => j.id), `Cancelled: ${opts.why}`);
-        // Only the stopped runs' own staging tables are swept later: a run started after this one has its own.
-        const staging = jobs.map((j) => stagingTableName(table, j.id));
+        // Only the stopped runs' own staging tables (every attempt's) are swept later: a run started after this one has its own.
+        const staging = jobs.map((j) => stagingPrefix(table, j.id));
         // Every schedule is held and every run stopped: no staging table is in use now.
         await dropSchemaTables(deps.warehouse, table, { keepLive: !opts.dropData });
         if (opts.dropData) await resetSchemaSyncState(db, schemaId);
@@ -247,9 +247,13 @@ export function createAdminActivities(deps: ActivityDeps) {
       deps.log.info({ sourceId }, 'source deleted');
     },
 
+    /**
+     * sweepStaging's: drops each of `tables` and every table whose name starts with one — a job's staging prefix
+     * (activities/context.ts stagingPrefix) covers all its attempts' tables and their diff scratch tables.
+     */
     async dropTables(tables: string[]): Promise<void> {
       await heartbeating(async () => {
-        for (const t of tables) await dropTable(deps.warehouse, t);
+        for (const t of tables) await dropTablesStartingWith(deps.warehouse, t);
       });
     },
   };

@@ -3,6 +3,7 @@ import type { Logger } from '../platform/logger';
 import { CHANGE_INPUT, rowJsonExpr, type ChangeSelect } from '../warehouse/change-log';
 import { dataColumns } from '../warehouse/change-diff';
 import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
+import { truncateTableSql } from '../warehouse/cluster';
 import { insertColumnNames, keepExistingColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { evolveTable, evolutionWarnings, tableColumns } from '../warehouse/evolution';
 import { tsvEscape, tsvUnescape, TSV_NULL } from '../warehouse/tsv';
@@ -229,7 +230,7 @@ export class CdcSink {
         });
       }
       // The source emptied the table: so does the warehouse (the rows before it were written first).
-      await this.opts.warehouse.command(`TRUNCATE TABLE ${quoteIdent(this.opts.warehouse.database)}.${quoteIdent(table.target)}`);
+      await this.opts.warehouse.command(truncateTableSql(this.opts.warehouse.database, table.target, { cluster: this.opts.warehouse.cluster }));
       this.opts.log.info({ table: table.target }, 'source table truncated: warehouse table truncated');
     }
   }

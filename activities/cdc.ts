@@ -28,7 +28,7 @@ import { dropSchemaTables } from '../warehouse/table-admin';
 import { createTableSql, dropTable, swapIn, warehouseTableName } from '../warehouse/tables';
 import { CdcSink } from './cdc-sink';
 import { recordChanges } from './change-recorder';
-import { Heartbeats, rethrowForGood, stagingTableName, type ActivityDeps } from './context';
+import { dropEarlierAttempts, Heartbeats, rethrowForGood, stagingTableName, type ActivityDeps } from './context';
 import { streamBatches } from './pipeline';
 
 const envNumber = (name: string, fallback: number) => {
@@ -123,7 +123,7 @@ export function createCdcActivities(deps: ActivityDeps) {
       const job = await startJob(catalog.db, { schemaId, sourceId, workflowId, runId: `${runId}/${runKey}` });
       await markSchemaRunning(catalog.db, schemaId);
       const target = warehouseTableName(ctx.source.prefix, schema.name);
-      const staging = stagingTableName(target, job.id);
+      const staging = stagingTableName(target, job.id, act.info.attempt);
       // Heartbeats on a timer too: the source's first row, or the swap queued in the engine, can take long.
       const hb = new Heartbeats(act);
       try {
@@ -131,6 +131,7 @@ export function createCdcActivities(deps: ActivityDeps) {
         const columns = keepExistingColumnNames(described, live.map((c) => c.name));
         const key = (schema.primary_key_columns ?? []).flatMap((k) => columns.filter((c) => c.sourceName === k).map((c) => c.name));
         if (!key.length) throw ApplicationFailure.nonRetryable(`CDC table "${schema.name}" needs primary_key_columns`, 'Config');
+        await dropEarlierAttempts(warehouse, target, job.id, act.info.attempt);
         await dropTable(warehouse, staging);
         await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: 'ReplacingMergeTree', orderBy: key }, { cluster: warehouse.cluster }));
         const progress = { phase: 'snapshot', table: target, rows: 0 };

@@ -8,7 +8,7 @@ import type { Logger } from '../platform/logger';
 import type { Warehouse } from '../warehouse/client';
 import type { WarehouseColumn } from '../warehouse/columns';
 import { engineErrorName, permanentEngineError } from '../warehouse/errors';
-import { warehouseTableName } from '../warehouse/tables';
+import { dropTable, warehouseTableName } from '../warehouse/tables';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,7 +57,36 @@ export async function loadSchemaContext(deps: ActivityDeps, schemaId: string): P
   return { schema, source, connector, config, targetTable: warehouseTableName(source.prefix, schema.name) };
 }
 
-export const stagingTableName = (target: string, jobId: string) => `${target}__loading_${jobId.replace(/-/g, '').slice(0, 12)}`;
+/**
+ * `<table>__loading_<job>`: what every staging table of one job's attempts starts with — what failJob, a stopped
+ * run's sweep (sweepStaging) and dropSchemaTables drop by. (Before staging tables were per attempt this was the
+ * staging table's whole name; a run of that version still finds its table under it.)
+ */
+export const stagingPrefix = (target: string, jobId: string) => `${target}__loading_${jobId.replace(/-/g, '').slice(0, 12)}`;
+
+/**
+ * One activity attempt's staging table, `<table>__loading_<job>_<attempt>`. Per attempt, not per job: a retried
+ * attempt can run while the one before it is still alive unseen (its heartbeats lost, its process not dead), and
+ * that one must never write into, or drop, the table the retry loads and publishes.
+ */
+export const stagingTableName = (target: string, jobId: string, attempt: number) => `${stagingPrefix(target, jobId)}_${attempt}`;
+
+/**
+ * Drops the staging tables earlier attempts of the job left (one that started over, or died), never this attempt's
+ * or a later one's: a zombie attempt running this never touches its successor's table.
+ */
+export async function dropEarlierAttempts(wh: Warehouse, target: string, jobId: string, attempt: number): Promise<void> {
+  const prefix = stagingPrefix(target, jobId);
+  const rows = await wh.queryRows<{ name: string }>('SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})', {
+    params: { db: wh.database, p: prefix },
+  });
+  for (const { name } of rows) {
+    const m = /^_(\d+)$/.exec(name.slice(prefix.length));
+    // The job's table of the per-job naming counts as earlier; the diff scratch tables (`…__changes`) are not loads'.
+    const earlier = name === prefix || (m !== null && Number(m[1]) < attempt);
+    if (earlier) await dropTable(wh, name);
+  }
+}
 
 /** The schema's primary-key columns (source names) as warehouse column names. */
 export function warehouseKey(keys: string[] | null, columns: WarehouseColumn[]): string[] {

@@ -8,7 +8,7 @@ import { keepExistingColumnNames, type WarehouseColumn } from '../warehouse/colu
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns, type ExistingColumn } from '../warehouse/evolution';
 import { deleteFilesSql, FILE_COLUMN, fileVersion, importFilesSql, listFilesSql, slices, type ListedFile } from '../warehouse/file-import';
 import { createTableSql, dropTable } from '../warehouse/tables';
-import { stagingTableName, testHold, warehouseKey, type ActivityDeps, type Heartbeats, type SchemaContext } from './context';
+import { dropEarlierAttempts, stagingTableName, testHold, warehouseKey, type ActivityDeps, type Heartbeats, type SchemaContext } from './context';
 
 /**
  * Imported files tables: a files source's table copied into a MergeTree by the engine itself
@@ -49,11 +49,14 @@ async function count(deps: ActivityDeps, table: string, paths?: string[]): Promi
 /** Every file into a fresh staging table, in one statement (a retried attempt starts over, as a COPY does). */
 export async function importAllFiles(deps: ActivityDeps, hb: Heartbeats, sc: SchemaContext, jobId: string, version: string): Promise<LoadResult> {
   const { warehouse, catalog } = deps;
-  const staging = stagingTableName(sc.targetTable, jobId);
+  const attempt = Context.current().info.attempt;
+  const staging = stagingTableName(sc.targetTable, jobId, attempt);
   const { reader, columns } = await prepare(deps, sc, sc.targetTable);
   const key = warehouseKey(sc.schema.primary_key_columns, columns);
+  // The attempt's own table (never an earlier attempt's, which may still be alive unseen): what earlier ones left goes.
+  await dropEarlierAttempts(warehouse, sc.targetTable, jobId, attempt);
   await dropTable(warehouse, staging);
-  await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: key.length ? 'ReplacingMergeTree' : 'MergeTree', orderBy: key }));
+  await warehouse.command(createTableSql(warehouse.database, staging, columns, { kind: key.length ? 'ReplacingMergeTree' : 'MergeTree', orderBy: key }, { cluster: warehouse.cluster }));
   // The refresh replaces what an append run loaded: should the table go back to append, it starts from every file.
   await forgetImportedFiles(catalog.db, sc.schema.id);
   hb.beat({ phase: 'loading', rows: 0, bytes: 0, batches: 0 });
@@ -77,7 +80,7 @@ export async function importNewFiles(deps: ActivityDeps, hb: Heartbeats, sc: Sch
   const { reader, columns, existing } = await prepare(deps, sc, table);
   let evolution: string[] = [];
   if (!existing.length) {
-    await warehouse.command(createTableSql(warehouse.database, table, columns, { kind: 'MergeTree', orderBy: warehouseKey(sc.schema.primary_key_columns, columns) }, { ifNotExists: true }));
+    await warehouse.command(createTableSql(warehouse.database, table, columns, { kind: 'MergeTree', orderBy: warehouseKey(sc.schema.primary_key_columns, columns) }, { ifNotExists: true, cluster: warehouse.cluster }));
   } else {
     try {
       evolution = evolutionWarnings(await evolveTable(warehouse, table, columns, existing));

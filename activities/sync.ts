@@ -15,7 +15,8 @@ import { changesRecordedTo, setChangesRecordedTo } from '../catalog/change-marks
 import { appendChangesSql, diffTableName, dropDiffTable, firstLoadChangesSql, refreshChangesSql, refreshDiffKeysSql, writtenChangesSql } from '../warehouse/change-diff';
 import { sqlString, type Warehouse } from '../warehouse/client';
 import { recordChanges } from './change-recorder';
-import { Heartbeats, loadSchemaContext, rethrowForGood, stagingTableName, testHold, warehouseKey, type ActivityDeps } from './context';
+import { dropEarlierAttempts, Heartbeats, loadSchemaContext, rethrowForGood, stagingPrefix, stagingTableName, testHold, warehouseKey, type ActivityDeps } from './context';
+import { dropTablesStartingWith, renameTables } from '../warehouse/table-admin';
 import { importAllFiles, importNewFiles } from './files-import';
 import { pipelined, streamBatches } from './pipeline';
 
@@ -58,6 +59,22 @@ export function createSyncActivities(deps: ActivityDeps) {
     deps.log.debug({ jobId, table, batch: progress.batches, rows: progress.rows }, 'batch loaded');
   }
 
+  /**
+   * Makes the earlier attempt's staging table `from` this attempt's `to`, by one RENAME: rows it had loaded stay and
+   * so does its deduplication log (a batch written again by the resumed read is dropped by its token). False when
+   * `from` is gone (dropped by a stop, or already taken over by an attempt that left no heartbeat): start over.
+   */
+  async function takeOverStaging(from: string, to: string): Promise<boolean> {
+    if (from === to) return tableExists(warehouse, to);
+    try {
+      await renameTables(warehouse, [{ from, to }]);
+      return true;
+    } catch (err) {
+      if (await tableExists(warehouse, from)) throw err;
+      return false;
+    }
+  }
+
   /** A load heartbeats on a timer throughout (see Heartbeats); a refusal no retry can fix fails it at once. */
   function load<A extends unknown[], R>(run: (hb: Heartbeats, ...args: A) => Promise<R>): (...args: A) => Promise<R> {
     return async (...args) => {
@@ -86,9 +103,11 @@ export function createSyncActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Streams the whole table into a fresh staging table; the live table is untouched until publish. A read
-     * that reports its position (Stripe's last id) is resumed by a retried attempt, into the same staging
-     * table; one that does not (Postgres COPY) starts over.
+     * Streams the whole table into a fresh staging table of this attempt's own; the live table is untouched until
+     * publish. A read that reports its position (Stripe's last id) is resumed by a retried attempt, which first
+     * takes the earlier attempt's staging table over by renaming it to its own name; one that does not (Postgres
+     * COPY) starts over into a new table. Either way an earlier attempt still alive unseen (its heartbeats lost)
+     * can no longer reach the table this attempt loads: the name it writes to is gone.
      */
     loadFullRefresh: load(async (hb, schemaId: string, jobId: string, version: string): Promise<LoadResult> => {
       const ctx = Context.current();
@@ -96,14 +115,20 @@ export function createSyncActivities(deps: ActivityDeps) {
       // Files are copied by the engine itself, not read through the connector.
       if (sc.connector.files) return importAllFiles(deps, hb, sc, jobId, version);
       const { schema, connector, config, targetTable } = sc;
-      const staging = stagingTableName(targetTable, jobId);
+      const staging = stagingTableName(targetTable, jobId, ctx.info.attempt);
       // The live table's names, so a table synced under the old naming rule is swapped for one named alike.
       const [described, live] = await Promise.all([connector.describe(config, schema.name), tableColumns(warehouse, targetTable)]);
       const columns = keepExistingColumnNames(described, live.map((c) => c.name));
       const primaryKey = warehouseKey(schema.primary_key_columns, columns);
 
       const resumed = ctx.info.heartbeatDetails as SyncProgress | undefined;
-      const progress: SyncProgress = resumed?.cursor ? resumed : { phase: 'loading', rows: 0, bytes: 0, batches: 0 };
+      let progress: SyncProgress = resumed?.cursor ? resumed : { phase: 'loading', rows: 0, bytes: 0, batches: 0 };
+      if (progress.cursor && !(await takeOverStaging(progress.staging ?? stagingPrefix(targetTable, jobId), staging))) {
+        progress = { phase: 'loading', rows: 0, bytes: 0, batches: 0 }; // the rows to resume on are gone: start over
+      }
+      progress.staging = staging;
+      // What earlier attempts left (a load that started over, one that died): never this attempt's, nor a later one's.
+      await dropEarlierAttempts(warehouse, targetTable, jobId, ctx.info.attempt);
       if (!progress.cursor) {
         await dropTable(warehouse, staging); // a retried attempt with nothing to resume from starts the load over
         // Keyed tables are ReplacingMergeTree so `FINAL` reads the same for every sync type; a table
@@ -323,7 +348,7 @@ export function createSyncActivities(deps: ActivityDeps) {
       if (ctx) {
         const subject = { source_id: ctx.source.id, source_name: ctx.source.prefix, schema_id: schemaId, schema_name: ctx.schema.name };
         await alertOnRunEnd(deps, { kind: 'sync_failed', severity: 'critical', subject, message: `sync of ${ctx.source.prefix}.${ctx.schema.name} failed: ${error}` }, true);
-        await dropTable(warehouse, stagingTableName(ctx.targetTable, jobId));
+        await dropTablesStartingWith(warehouse, stagingPrefix(ctx.targetTable, jobId)); // every attempt's
       }
     },
   };

@@ -8,6 +8,7 @@ import { readEventsOfObjectSeconds, readWebhookEvents, webhookEventsTable, type 
 import { createTableSql, dropTable, warehouseTableName } from '../warehouse/tables';
 import { writtenChangesSql } from '../warehouse/change-diff';
 import { quoteIdent } from '../warehouse/client';
+import { createScratchTableLikeSql, dropScratchTableSql } from '../warehouse/cluster';
 import { tableColumns } from '../warehouse/evolution';
 import { recordChanges } from './change-recorder';
 import { warehouseKey, type ActivityDeps } from './context';
@@ -58,14 +59,14 @@ export function createWebhookActivities(deps: ActivityDeps) {
     if (!batch.data.length) return;
     const scratch = `${target}__changes_${crypto.randomBytes(6).toString('hex')}`;
     const db = quoteIdent(warehouse.database);
-    await warehouse.command(`CREATE TABLE ${db}.${quoteIdent(scratch)} AS ${db}.${quoteIdent(target)} ENGINE = Memory`);
+    await warehouse.command(createScratchTableLikeSql(warehouse.database, scratch, target));
     try {
       await warehouse.insertBytes(scratch, batch.columns, batch.data, { format: batch.format });
       const columns = await tableColumns(warehouse, target);
       const sql = writtenChangesSql({ database: warehouse.database, table: target, columns, key, written: { source: `${db}.${quoteIdent(scratch)}` } });
       await recordChanges({ catalog, warehouse }, { sourceId, table: target, sql });
     } finally {
-      await dropTable(warehouse, scratch);
+      await warehouse.command(dropScratchTableSql(warehouse.database, scratch));
     }
   }
 

@@ -4,9 +4,9 @@ import { getSource, listSources, type SourceRow } from '../catalog/sources';
 import { filesConfigSchema, type FilesConfig } from '../connectors/files/config';
 import { checkConfined, confinedPattern, filesRoot } from '../connectors/files/local';
 import { probeTables } from '../connectors/files/probe';
-import { collectionDdl, linkedEngine, linkedDatabase, linkedTableDdl, namedCollectionName, unlinkDdl, type LinkedColumn } from '../connectors/files/sql';
+import { collectionDdl, linkedDatabaseDdl, linkedEngine, linkedTableDdl, namedCollectionName, unlinkDdl, type LinkedColumn } from '../connectors/files/sql';
 import { SourceError } from '../connectors/types';
-import { quoteIdent, sqlString, type Warehouse } from '../warehouse/client';
+import { sqlString, type Warehouse } from '../warehouse/client';
 import { warehouseTableName } from '../warehouse/tables';
 import type { ApiDeps } from './context';
 import { againstSource } from './source-setup';
@@ -55,7 +55,7 @@ export async function linkedStartupStatements(catalog: Catalog, database: string
   const bySource = new Map<string, SchemaRow[]>();
   for (const s of await listLinkedSchemas(catalog.db)) bySource.set(s.source_id, [...(bySource.get(s.source_id) ?? []), s]);
   if (!bySource.size) return [];
-  const out = [`CREATE DATABASE IF NOT EXISTS ${quoteIdent(linkedDatabase(database))} ENGINE = Memory`];
+  const out = [linkedDatabaseDdl(database)];
   for (const source of await listSources(catalog.db)) {
     const schemas = bySource.get(source.id);
     if (!schemas || (source.config as { provider?: string }).provider === 'local') continue;

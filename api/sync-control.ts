@@ -1,5 +1,5 @@
 import { ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { stagingTableName } from '../activities/context';
+import { stagingPrefix } from '../activities/context';
 import { STAGING_SWEEP_DELAY_MS } from '../activities/admin';
 import { warehouseTableName } from '../warehouse/tables';
 import { failJobs, openJobs } from '../catalog/jobs';
@@ -73,7 +73,7 @@ export async function withLiveRunState(deps: ApiDeps, schemas: SchemaRow[]): Pro
  */
 async function sweepStagingOf(deps: ApiDeps, source: SourceRow, schema: SchemaRow, jobIds: string[]): Promise<void> {
   const table = warehouseTableName(source.prefix, schema.name);
-  const args: [{ tables: string[]; delayMs: number }] = [{ tables: jobIds.map((id) => stagingTableName(table, id)), delayMs: STAGING_SWEEP_DELAY_MS() }];
+  const args: [{ tables: string[]; delayMs: number }] = [{ tables: jobIds.map((id) => stagingPrefix(table, id)), delayMs: STAGING_SWEEP_DELAY_MS() }];
   await deps.temporal.workflow
     .start<typeof sweepStaging>('sweepStaging', { workflowId: `sweep-stale-${jobIds[0]}`, taskQueue: deps.taskQueue, args })
     .catch((err) => {

@@ -25,6 +25,8 @@ export interface SyncProgress {
   batches: number;
   /** The position the read reached (for a source that can resume a full refresh, e.g. Stripe's last id). */
   cursor?: string;
+  /** A full refresh: the staging table holding the rows up to `cursor` (the attempt's own; a retry takes it over). */
+  staging?: string;
 }
 
 export interface SyncResult {

@@ -577,7 +577,7 @@ async function diagnose(
   const engine = { kind: 'ReplacingMergeTree' as const, orderBy: ['id'] };
 
   // chDB alone: parse and write the batches already in memory.
-  await command(createTableSql('bench', 'orders_insert', columns, engine));
+  await command(createTableSql('bench', 'orders_insert', columns, engine, { cluster: undefined }));
   t0 = performance.now();
   for (const b of kept) await insert('orders_insert', b);
   const insertOnlySeconds = seconds(performance.now() - t0);
@@ -587,7 +587,7 @@ async function diagnose(
   log(`diagnose: chDB insert alone ${fmtS(insertOnlySeconds)} s`);
 
   // Both, pipelined as loadFullRefresh does, without Temporal, the catalog or the API.
-  await command(createTableSql('bench', 'orders_hot', columns, engine));
+  await command(createTableSql('bench', 'orders_hot', columns, engine, { cluster: undefined }));
   t0 = performance.now();
   await pipelined(read(), (b) => insert('orders_hot', b).then(() => undefined));
   const hotPathSeconds = seconds(performance.now() - t0);
@@ -610,7 +610,7 @@ async function diagnose(
     }
   };
   for await (const b of read()) kept.push({ columns: b.columns, data: b.data, format: b.format });
-  await command(createTableSql('bench', 'orders_infile', columns, engine));
+  await command(createTableSql('bench', 'orders_infile', columns, engine, { cluster: undefined }));
   t0 = performance.now();
   for (const b of kept) await insertViaFile('orders_infile', b);
   const infileInsertOnlySeconds = seconds(performance.now() - t0);
@@ -619,7 +619,7 @@ async function diagnose(
   await command('DROP TABLE bench.orders_infile SYNC');
   log(`diagnose: chDB INSERT FROM INFILE alone ${fmtS(infileInsertOnlySeconds)} s`);
 
-  await command(createTableSql('bench', 'orders_infile_hot', columns, engine));
+  await command(createTableSql('bench', 'orders_infile_hot', columns, engine, { cluster: undefined }));
   t0 = performance.now();
   await pipelined(read(), (b) => insertViaFile('orders_infile_hot', b));
   const infileHotPathSeconds = seconds(performance.now() - t0);

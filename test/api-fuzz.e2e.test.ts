@@ -81,7 +81,7 @@ describe('fuzzing the write routes with malformed bodies', () => {
     try {
       const legacy = legacyColumnNames(intlColumns.map((c) => c.sourceName));
       const columns = intlColumns.map((c, i) => ({ ...c, name: legacy[i] }));
-      await wh.command(createTableSql('default', 'legacy_intl', columns, { kind: 'ReplacingMergeTree', orderBy: ['id'] }));
+      await wh.command(createTableSql('default', 'legacy_intl', columns, { kind: 'ReplacingMergeTree', orderBy: ['id'] }, { cluster: undefined }));
       await wh.command("INSERT INTO default.legacy_intl (id, n_c_d, column, rger, _tributary_version) VALUES (0, 'before', 'before', 0, 1)");
     } finally {
       await wh.close();

@@ -50,7 +50,7 @@ describe('warehouse names', () => {
     const sql = createTableSql('default', 'pg_t', [{ ...mapColumn({ name: 'id', typname: 'int8', formatted: 'bigint', typmod: -1, elemTypname: null, nullable: false }), name: 'id' }], {
       kind: 'ReplacingMergeTree',
       orderBy: ['id'],
-    });
+    }, { cluster: undefined });
     expect(sql).toContain('`id` Int64');
     expect(sql).toContain('ENGINE = ReplacingMergeTree(_tributary_version, _tributary_is_deleted) ORDER BY `id`');
   });

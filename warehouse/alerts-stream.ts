@@ -1,4 +1,5 @@
-import { quoteIdent, type Warehouse } from './client';
+import type { Warehouse } from './client';
+import { createTableDefsSql } from './cluster';
 
 /**
  * Alerts as a stream destinations can subscribe to: every raise and clear is a row of the pseudo-table
@@ -10,22 +11,23 @@ import { quoteIdent, type Warehouse } from './client';
 export const ALERTS_TABLE = '_tributary_alerts';
 
 export async function ensureAlertsTable(wh: Warehouse): Promise<void> {
-  await wh.command(`CREATE TABLE IF NOT EXISTS ${quoteIdent(wh.database)}.${ALERTS_TABLE} (
-    id String,
-    kind LowCardinality(String),
-    severity LowCardinality(String),
-    state LowCardinality(String),
-    source_id String,
-    source_name String,
-    schema_id String,
-    schema_name String,
-    destination_id String,
-    destination_name String,
-    message String,
-    raised_at DateTime64(6, 'UTC'),
-    cleared_at Nullable(DateTime64(6, 'UTC')),
-    _tributary_version UInt64
-  ) ENGINE = ReplacingMergeTree(_tributary_version) ORDER BY id`);
+  const columns = [
+    'id String',
+    'kind LowCardinality(String)',
+    'severity LowCardinality(String)',
+    'state LowCardinality(String)',
+    'source_id String',
+    'source_name String',
+    'schema_id String',
+    'schema_name String',
+    'destination_id String',
+    'destination_name String',
+    'message String',
+    "raised_at DateTime64(6, 'UTC')",
+    "cleared_at Nullable(DateTime64(6, 'UTC'))",
+    '_tributary_version UInt64',
+  ];
+  await wh.command(createTableDefsSql(wh.database, ALERTS_TABLE, { columns, engine: 'ReplacingMergeTree(_tributary_version)', clauses: 'ORDER BY id' }, { cluster: wh.cluster, ifNotExists: true }));
 }
 
 export const ALERT_COLUMNS = ['id', 'kind', 'severity', 'state', 'source_id', 'source_name', 'schema_id', 'schema_name', 'destination_id', 'destination_name', 'message', 'raised_at', 'cleared_at'];

@@ -1,5 +1,6 @@
 import { rowJsonExpr } from './change-log';
 import { quoteIdent, type Warehouse } from './client';
+import { createScratchTableAsSql, dropScratchTableSql } from './cluster';
 import type { ExistingColumn } from './evolution';
 
 /**
@@ -71,14 +72,13 @@ export function refreshDiffKeysSql(d: RefreshDiff): string {
   const { fresh: hs, old: hl } = hashes(fresh, dataColumns(d.oldColumns));
   const keys = d.key.map(quoteIdent);
   const on = d.key.map((k) => `${ref('s', k)} = ${ref('l', k)}`).join(' AND ');
-  return `CREATE TABLE ${db}.${quoteIdent(d.diffTable)} ENGINE = MergeTree ORDER BY tuple() AS
-    SELECT multiIf(l._tributary_p = 0, 'insert', s._tributary_p = 0, 'delete', 'update') AS _tributary_op,
+  return createScratchTableAsSql(d.database, d.diffTable, `SELECT multiIf(l._tributary_p = 0, 'insert', s._tributary_p = 0, 'delete', 'update') AS _tributary_op,
            ${d.key.map((k) => `if(s._tributary_p = 1, ${ref('s', k)}, ${ref('l', k)}) AS ${quoteIdent(k)}`).join(', ')}
       FROM (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hs} AS _tributary_h FROM ${freshRef(d)} WHERE _tributary_is_deleted = 0) AS s
       FULL OUTER JOIN (SELECT ${keys.join(', ')}, toUInt8(1) AS _tributary_p, ${hl} AS _tributary_h FROM ${db}.${quoteIdent(d.old)} FINAL WHERE _tributary_is_deleted = 0) AS l
         ON ${on}
      WHERE s._tributary_p = 0 OR l._tributary_p = 0 OR s._tributary_h != l._tributary_h
-    SETTINGS join_use_nulls = 0`;
+    SETTINGS join_use_nulls = 0`);
 }
 
 /**
@@ -180,7 +180,7 @@ export function writtenChangesSql(opts: {
 
 /** Drops the scratch table of a diff (also one a failed attempt left). */
 export async function dropDiffTable(wh: Warehouse, table: string): Promise<void> {
-  await wh.command(`DROP TABLE IF EXISTS ${quoteIdent(wh.database)}.${quoteIdent(table)}`);
+  await wh.command(dropScratchTableSql(wh.database, table));
 }
 
 export const diffTableName = (staging: string) => `${staging}__changes`;

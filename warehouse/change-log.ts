@@ -1,5 +1,6 @@
 import { ALERTS_TABLE } from './alerts-stream';
 import { quoteIdent, sqlString, type Warehouse } from './client';
+import { alterTableSql, createTableDefsSql, type Ddl } from './cluster';
 
 /**
  * The change log: every change a sync writes into a warehouse table, in the order it landed, for destinations
@@ -35,29 +36,30 @@ export interface ChangePosition {
   seq: number;
 }
 
-export function changeLogDdl(database: string, retentionDays: number): string {
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(database)}.${CHANGE_LOG_TABLE} (
-    batch UInt64,
-    seq UInt32,
-    source_id String,
-    \`table\` LowCardinality(String),
-    op Enum8('insert' = 1, 'update' = 2, 'delete' = 3),
-    key String,
-    row String,
-    old_row Nullable(String),
-    version UInt64,
-    landed_at DateTime64(6, 'UTC') DEFAULT now64(6)
-  ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(landed_at) ORDER BY (batch, seq)
-  TTL toDateTime(landed_at) + INTERVAL ${Math.max(1, Math.floor(retentionDays))} DAY DELETE
-  SETTINGS ttl_only_drop_parts = 1`;
+const changeLogTtl = (retentionDays: number) => `TTL toDateTime(landed_at) + INTERVAL ${Math.max(1, Math.floor(retentionDays))} DAY DELETE`;
+
+export function changeLogDdl(database: string, retentionDays: number, ddl: Ddl): string {
+  const columns = [
+    'batch UInt64',
+    'seq UInt32',
+    'source_id String',
+    '`table` LowCardinality(String)',
+    "op Enum8('insert' = 1, 'update' = 2, 'delete' = 3)",
+    'key String',
+    'row String',
+    'old_row Nullable(String)',
+    'version UInt64',
+    "landed_at DateTime64(6, 'UTC') DEFAULT now64(6)",
+  ];
+  const clauses = `PARTITION BY toYYYYMMDD(landed_at) ORDER BY (batch, seq)\n  ${changeLogTtl(retentionDays)}\n  SETTINGS ttl_only_drop_parts = 1`;
+  return createTableDefsSql(database, CHANGE_LOG_TABLE, { columns, engine: 'MergeTree', clauses }, { ...ddl, ifNotExists: true });
 }
 
 /** Creates the change log if needed and sets its retention to `retentionDays`. */
 export async function ensureChangeLog(wh: Warehouse, retentionDays: number): Promise<void> {
-  await wh.command(changeLogDdl(wh.database, retentionDays));
-  await wh.command(
-    `ALTER TABLE ${quoteIdent(wh.database)}.${CHANGE_LOG_TABLE} MODIFY TTL toDateTime(landed_at) + INTERVAL ${Math.max(1, Math.floor(retentionDays))} DAY DELETE`,
-  );
+  const ddl = { cluster: wh.cluster };
+  await wh.command(changeLogDdl(wh.database, retentionDays, ddl));
+  await wh.command(alterTableSql(wh.database, CHANGE_LOG_TABLE, `MODIFY ${changeLogTtl(retentionDays)}`, ddl));
 }
 
 /**

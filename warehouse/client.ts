@@ -10,6 +10,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import { ensureDir } from '../platform/data-dir';
 import type { Logger } from '../platform/logger';
 import { EmbeddedEngine, maskStatement } from './engine';
+import { createDatabaseSql } from './cluster';
 import { DEFAULT_QUERY_LIMITS, userQuerySettings, type QueryLimits } from './query-limits';
 
 /**
@@ -417,10 +418,11 @@ export async function openWarehouse(opts: {
     fs.rmSync(spool, { recursive: true, force: true }); // batches a crash left behind
     wh = new ClickHouseWarehouse('embedded', opts.database, client, engine, readOnly, ensureDir(spool), userSettings, loads);
   }
-  if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}`);
+  // Here on the server this process talks to (the startup statements below may need it), then on the cluster.
+  if (opts.database !== 'default') await wh.command(createDatabaseSql(opts.database, { cluster: undefined }));
   if (opts.url && opts.startupStatements) {
     for (const stmt of await opts.startupStatements()) await wh.command(stmt).catch((err: Error) => opts.log?.warn({ err: maskStatement(err.message) }, 'a warehouse startup statement failed'));
   }
-  if (opts.database !== 'default') await wh.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(opts.database)}${opts.url && opts.cluster ? ` ON CLUSTER ${quoteIdent(opts.cluster)}` : ''}`);
+  if (opts.database !== 'default') await wh.command(createDatabaseSql(opts.database, { cluster: opts.url ? opts.cluster : undefined }));
   return wh;
 }

@@ -1,5 +1,6 @@
 import { CHANGE_LOG_TABLE } from './change-log';
 import { quoteIdent, type Warehouse } from './client';
+import { alterTableSql, createTableDefsSql, type Ddl } from './cluster';
 import { destinationEvents } from '../platform/metrics';
 
 /**
@@ -41,39 +42,43 @@ export interface DestinationLogEntry {
 
 const days = (n: number) => Math.max(1, Math.floor(n));
 
-export function destinationActivityDdl(database: string, retentionDays: number): string[] {
-  const db = quoteIdent(database);
+const logsTtl = (retentionDays: number) => `TTL toDateTime(time) + INTERVAL ${days(retentionDays)} DAY DELETE`;
+const metricsTtl = (retentionDays: number) => `TTL time + INTERVAL ${days(retentionDays)} DAY DELETE`;
+
+export function destinationActivityDdl(database: string, retentionDays: number, ddl: Ddl): string[] {
+  const opts = { ...ddl, ifNotExists: true };
   return [
-    `CREATE TABLE IF NOT EXISTS ${db}.${DESTINATION_LOGS_TABLE} (
-      time DateTime64(3, 'UTC') DEFAULT now64(3),
-      destination_id String,
-      level LowCardinality(String),
-      message String,
-      status Nullable(UInt16),
-      duration_ms Nullable(UInt32),
-      error Nullable(String),
-      response Nullable(String),
-      webhook_id String DEFAULT '',
-      change_ids Array(String),
-      attempt UInt16 DEFAULT 0
-    ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) ORDER BY (destination_id, time)
-    TTL toDateTime(time) + INTERVAL ${days(retentionDays)} DAY DELETE SETTINGS ttl_only_drop_parts = 1`,
-    `CREATE TABLE IF NOT EXISTS ${db}.${DESTINATION_METRICS_TABLE} (
-      time DateTime('UTC'),
-      destination_id String,
-      metric LowCardinality(String),
-      count UInt64
-    ) ENGINE = SummingMergeTree(count) PARTITION BY toYYYYMM(time) ORDER BY (destination_id, metric, time)
-    TTL time + INTERVAL ${days(retentionDays)} DAY DELETE`,
+    createTableDefsSql(database, DESTINATION_LOGS_TABLE, {
+      columns: [
+        "time DateTime64(3, 'UTC') DEFAULT now64(3)",
+        'destination_id String',
+        'level LowCardinality(String)',
+        'message String',
+        'status Nullable(UInt16)',
+        'duration_ms Nullable(UInt32)',
+        'error Nullable(String)',
+        'response Nullable(String)',
+        "webhook_id String DEFAULT ''",
+        'change_ids Array(String)',
+        'attempt UInt16 DEFAULT 0',
+      ],
+      engine: 'MergeTree',
+      clauses: `PARTITION BY toYYYYMMDD(time) ORDER BY (destination_id, time)\n    ${logsTtl(retentionDays)} SETTINGS ttl_only_drop_parts = 1`,
+    }, opts),
+    createTableDefsSql(database, DESTINATION_METRICS_TABLE, {
+      columns: ["time DateTime('UTC')", 'destination_id String', 'metric LowCardinality(String)', 'count UInt64'],
+      engine: 'SummingMergeTree(count)',
+      clauses: `PARTITION BY toYYYYMM(time) ORDER BY (destination_id, metric, time)\n    ${metricsTtl(retentionDays)}`,
+    }, opts),
   ];
 }
 
 /** Creates both tables if needed and sets their retention. */
 export async function ensureDestinationActivity(wh: Warehouse, retentionDays: number): Promise<void> {
-  for (const ddl of destinationActivityDdl(wh.database, retentionDays)) await wh.command(ddl);
-  const db = quoteIdent(wh.database);
-  await wh.command(`ALTER TABLE ${db}.${DESTINATION_LOGS_TABLE} MODIFY TTL toDateTime(time) + INTERVAL ${days(retentionDays)} DAY DELETE`);
-  await wh.command(`ALTER TABLE ${db}.${DESTINATION_METRICS_TABLE} MODIFY TTL time + INTERVAL ${days(retentionDays)} DAY DELETE`);
+  const ddl = { cluster: wh.cluster };
+  for (const sql of destinationActivityDdl(wh.database, retentionDays, ddl)) await wh.command(sql);
+  await wh.command(alterTableSql(wh.database, DESTINATION_LOGS_TABLE, `MODIFY ${logsTtl(retentionDays)}`, ddl));
+  await wh.command(alterTableSql(wh.database, DESTINATION_METRICS_TABLE, `MODIFY ${metricsTtl(retentionDays)}`, ddl));
 }
 
 const truncate = (s: string | null | undefined, n: number) => (s == null ? null : s.length > n ? s.slice(0, n) + '…' : s);

@@ -1,4 +1,5 @@
 import { quoteIdent, type Warehouse } from './client';
+import { alterTableSql, createRebuildSql, dropTableSql, exchangeTablesSql } from './cluster';
 import { rawColumnName, type WarehouseColumn } from './columns';
 
 /**
@@ -82,25 +83,26 @@ export async function rebuildWithTypes(wh: Warehouse, table: string, types: Map<
   const stored = columns.filter((c) => c.default_kind === '' || c.default_kind === 'DEFAULT');
   const list = stored.map((c) => quoteIdent(c.name)).join(', ');
   const select = stored.map((c) => (types.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${types.get(c.name)})` : quoteIdent(c.name))).join(', ');
-  await wh.command(`DROP TABLE IF EXISTS ${fresh}`);
-  await wh.command(`CREATE TABLE ${fresh} (\n  ${defs.join(',\n  ')}\n) ENGINE = ${info.engine_full}`);
+  const ddl = { cluster: wh.cluster };
+  await wh.command(dropTableSql(wh.database, rebuilt, ddl));
+  await wh.command(createRebuildSql(wh.database, rebuilt, defs, info.engine_full, ddl));
   // Every row is copied as it is: identical blocks of the old table are data, not retried inserts.
   await wh.command(`INSERT INTO ${fresh} (${list}) SELECT ${select} FROM ${live}`, { insert_deduplicate: 0 });
-  await wh.command(`EXCHANGE TABLES ${fresh} AND ${live}`);
-  await wh.command(`DROP TABLE ${fresh}`);
+  await wh.command(exchangeTablesSql(wh.database, rebuilt, table, ddl));
+  await wh.command(dropTableSql(wh.database, rebuilt, ddl));
 }
 
 export async function evolveTable(wh: Warehouse, table: string, columns: WarehouseColumn[], existing?: ExistingColumn[]): Promise<EvolutionReport> {
   existing ??= await tableColumns(wh, table);
   const current = new Map(existing.filter((c) => c.default_kind !== 'EPHEMERAL').map((c) => [c.name, c.type]));
   const report: EvolutionReport = { added: [], missingAtSource: [], widened: [] };
-  const target = `${quoteIdent(wh.database)}.${quoteIdent(table)}`;
+  const alter = (action: string) => wh.command(alterTableSql(wh.database, table, action, { cluster: wh.cluster }));
   const inKey = new Set(existing.filter((c) => Number(c.is_in_sorting_key) === 1).map((c) => c.name));
   /** Retypes the sorting-key columns need: done together by one rebuild. */
   const rebuild = new Map<string, string>();
   const retype = async (name: string, type: string) => {
     if (inKey.has(name)) rebuild.set(name, type);
-    else await wh.command(`ALTER TABLE ${target} MODIFY COLUMN ${quoteIdent(name)} ${type}`);
+    else await alter(`MODIFY COLUMN ${quoteIdent(name)} ${type}`);
   };
 
   for (const col of columns) {
@@ -109,10 +111,10 @@ export async function evolveTable(wh: Warehouse, table: string, columns: Warehou
       // Rows already loaded predate the column: it must be able to hold NULL for them.
       const type = col.type.startsWith('Nullable(') || col.type.startsWith('Array(') ? col.type : `Nullable(${col.type})`;
       if (col.viaRaw) {
-        await wh.command(`ALTER TABLE ${target} ADD COLUMN ${quoteIdent(rawColumnName(col.name))} ${col.viaRaw.rawType} EPHEMERAL`);
-        await wh.command(`ALTER TABLE ${target} ADD COLUMN ${quoteIdent(col.name)} ${type} DEFAULT ${col.viaRaw.convert(quoteIdent(rawColumnName(col.name)))}`);
+        await alter(`ADD COLUMN ${quoteIdent(rawColumnName(col.name))} ${col.viaRaw.rawType} EPHEMERAL`);
+        await alter(`ADD COLUMN ${quoteIdent(col.name)} ${type} DEFAULT ${col.viaRaw.convert(quoteIdent(rawColumnName(col.name)))}`);
       } else {
-        await wh.command(`ALTER TABLE ${target} ADD COLUMN ${quoteIdent(col.name)} ${type}`);
+        await alter(`ADD COLUMN ${quoteIdent(col.name)} ${type}`);
       }
       report.added.push(col.name);
     } else if (had !== col.type && !isSafeWidening(col.type, had)) {

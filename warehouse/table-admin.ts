@@ -1,5 +1,5 @@
-import { quoteIdent, type Warehouse } from './client';
-import { onCluster } from './cluster';
+import type { Warehouse } from './client';
+import { renameTablesSql } from './cluster';
 import { dropTable } from './tables';
 
 /** Warehouse table housekeeping for the management API: renames, and dropping a schema's tables. */
@@ -7,8 +7,7 @@ import { dropTable } from './tables';
 /** Renames tables, all in one statement, e.g. when a source's prefix changes. */
 export async function renameTables(wh: Warehouse, renames: { from: string; to: string }[]): Promise<void> {
   if (!renames.length) return;
-  const db = quoteIdent(wh.database);
-  await wh.command(`RENAME TABLE ${renames.map((r) => `${db}.${quoteIdent(r.from)} TO ${db}.${quoteIdent(r.to)}`).join(', ')}${onCluster(wh.cluster)}`);
+  await wh.command(renameTablesSql(wh.database, renames, { cluster: wh.cluster }));
 }
 
 /** Which of `tables` exist in the warehouse. */
@@ -20,15 +19,19 @@ export async function existingTables(wh: Warehouse, tables: string[]): Promise<S
   return new Set(rows.map((r) => r.name));
 }
 
+/** Drops every table whose name starts with `prefix` (e.g. all the staging tables of one job, any attempt). */
+export async function dropTablesStartingWith(wh: Warehouse, prefix: string): Promise<void> {
+  const rows = await wh.queryRows<{ name: string }>('SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})', {
+    params: { db: wh.database, p: prefix },
+  });
+  for (const t of rows) await dropTable(wh, t.name);
+}
+
 /**
  * Drops a schema's table (unless `keepLive`) and any staging tables a stopped full refresh left behind
- * (`<table>__loading_<job>`, see activities/context.ts).
+ * (`<table>__loading_<job>_<attempt>`, see activities/context.ts).
  */
 export async function dropSchemaTables(wh: Warehouse, table: string, opts: { keepLive: boolean }): Promise<void> {
-  const staging = await wh.queryRows<{ name: string }>(
-    'SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})',
-    { params: { db: wh.database, p: `${table}__loading_` } },
-  );
-  for (const t of staging) await dropTable(wh, t.name);
+  await dropTablesStartingWith(wh, `${table}__loading_`);
   if (!opts.keepLive) await dropTable(wh, table);
 }

@@ -1,42 +1,13 @@
 import { quoteIdent, sqlString, type Warehouse } from './client';
-import { onCluster, replicatedEngine } from './cluster';
-import { BOOKKEEPING_COLUMNS, rawColumnName, snakeCase, type WarehouseColumn } from './columns';
+import { alterTableSql, dropTableSql, exchangeTablesSql, renameTablesSql } from './cluster';
+import { snakeCase } from './columns';
 
 /** `{prefix}_{table}` in lowercase snake case, so `SELECT * FROM stripe_charge FINAL` just works. */
 export function warehouseTableName(prefix: string, table: string): string {
   return `${snakeCase(prefix)}_${snakeCase(table) || 'table'}`;
 }
 
-export type TableEngine =
-  | { kind: 'ReplacingMergeTree'; orderBy: string[] }
-  | { kind: 'MergeTree'; orderBy: string[] };
-
-function engineClause(engine: TableEngine, cluster?: string): string {
-  const keys = engine.orderBy.map(quoteIdent);
-  const orderBy = keys.length === 0 ? 'tuple()' : keys.length === 1 ? keys[0] : `(${keys.join(', ')})`;
-  const name = engine.kind === 'ReplacingMergeTree' ? 'ReplacingMergeTree(_tributary_version, _tributary_is_deleted)' : 'MergeTree';
-  return `ENGINE = ${cluster ? replicatedEngine(name) : name} ORDER BY ${orderBy}`;
-}
-
-export function createTableSql(database: string, table: string, columns: WarehouseColumn[], engine: TableEngine, opts: { ifNotExists?: boolean; cluster?: string } = {}): string {
-  const defs: string[] = [];
-  for (const c of columns) {
-    if (c.viaRaw) {
-      const raw = rawColumnName(c.name);
-      defs.push(`${quoteIdent(raw)} ${c.viaRaw.rawType} EPHEMERAL`);
-      defs.push(`${quoteIdent(c.name)} ${c.type} DEFAULT ${c.viaRaw.convert(quoteIdent(raw))}`);
-    } else {
-      defs.push(`${quoteIdent(c.name)} ${c.type}`);
-    }
-  }
-  for (const b of BOOKKEEPING_COLUMNS) defs.push(`${b.name} ${b.type} DEFAULT ${b.default}`);
-  // Deduplication of repeated insert blocks (by insert_deduplication_token) makes a retried batch
-  // harmless even in a plain MergeTree. Nullable sort keys are refused by default; allow them.
-  // (Replicated tables deduplicate by replicated_deduplication_window, on by default.)
-  const list = [...(opts.cluster ? [] : ['non_replicated_deduplication_window = 1000']), ...(engine.orderBy.length ? ['allow_nullable_key = 1'] : [])];
-  const settings = list.length ? ` SETTINGS ${list.join(', ')}` : '';
-  return `CREATE TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${quoteIdent(database)}.${quoteIdent(table)}${onCluster(opts.cluster)} (\n  ${defs.join(',\n  ')}\n) ${engineClause(engine, opts.cluster)}${settings}`;
-}
+export { createTableSql, type TableEngine } from './cluster';
 
 export async function tableExists(wh: Warehouse, table: string): Promise<boolean> {
   const rows = await wh.queryRows<{ n: string | number }>(
@@ -47,7 +18,7 @@ export async function tableExists(wh: Warehouse, table: string): Promise<boolean
 }
 
 export async function dropTable(wh: Warehouse, table: string): Promise<void> {
-  await wh.command(`DROP TABLE IF EXISTS ${quoteIdent(wh.database)}.${quoteIdent(table)}${onCluster(wh.cluster)}${wh.cluster ? ' SYNC' : ''}`);
+  await wh.command(dropTableSql(wh.database, table, { cluster: wh.cluster }));
 }
 
 /**
@@ -55,12 +26,12 @@ export async function dropTable(wh: Warehouse, table: string): Promise<void> {
  * a half-loaded table), RENAME on the first load. The previous data ends up in `fresh`, then dropped.
  */
 export async function swapIn(wh: Warehouse, fresh: string, target: string): Promise<void> {
-  const db = quoteIdent(wh.database);
+  const ddl = { cluster: wh.cluster };
   if (await tableExists(wh, target)) {
-    await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}${onCluster(wh.cluster)}`);
+    await wh.command(exchangeTablesSql(wh.database, fresh, target, ddl));
     await dropTable(wh, fresh);
   } else {
-    await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}${onCluster(wh.cluster)}`);
+    await wh.command(renameTablesSql(wh.database, [{ from: fresh, to: target }], ddl));
   }
 }
 
@@ -71,7 +42,6 @@ export async function swapIn(wh: Warehouse, fresh: string, target: string): Prom
  * second EXCHANGE that would put the old table back. Returns whether there was a previous table (now `fresh`).
  */
 export async function swapInKeepingPrevious(wh: Warehouse, fresh: string, target: string, marker: string): Promise<{ previous: boolean }> {
-  const db = quoteIdent(wh.database);
   const rows = await wh.queryRows<{ name: string; comment: string }>(
     'SELECT name, comment FROM system.tables WHERE database = {db:String} AND has({names:Array(String)}, name)',
     { params: { db: wh.database, names: [fresh, target] } },
@@ -80,10 +50,10 @@ export async function swapInKeepingPrevious(wh: Warehouse, fresh: string, target
   const hasFresh = rows.some((r) => r.name === fresh);
   if (live?.comment === marker) return { previous: hasFresh };
   if (!hasFresh) throw new Error(`cannot publish: ${fresh} does not exist`);
-  const c = onCluster(wh.cluster);
-  await wh.command(`ALTER TABLE ${db}.${quoteIdent(fresh)}${c} MODIFY COMMENT ${sqlString(marker)}`);
-  if (live) await wh.command(`EXCHANGE TABLES ${db}.${quoteIdent(fresh)} AND ${db}.${quoteIdent(target)}${c}`);
-  else await wh.command(`RENAME TABLE ${db}.${quoteIdent(fresh)} TO ${db}.${quoteIdent(target)}${c}`);
+  const ddl = { cluster: wh.cluster };
+  await wh.command(alterTableSql(wh.database, fresh, `MODIFY COMMENT ${sqlString(marker)}`, ddl));
+  if (live) await wh.command(exchangeTablesSql(wh.database, fresh, target, ddl));
+  else await wh.command(renameTablesSql(wh.database, [{ from: fresh, to: target }], ddl));
   return { previous: !!live };
 }
 

@@ -1,5 +1,6 @@
 import type { WebhookEvent } from '../connectors/types';
 import { quoteIdent, type Warehouse } from './client';
+import { createTableDefsSql } from './cluster';
 import { warehouseTableName } from './tables';
 import { tsvEscape, unixSecondsText } from './tsv';
 
@@ -15,15 +16,11 @@ const created = new Set<string>();
 export async function ensureWebhookEventsTable(wh: Warehouse, table: string): Promise<void> {
   if (created.has(table)) return;
   await wh.command(
-    `CREATE TABLE IF NOT EXISTS ${quoteIdent(wh.database)}.${quoteIdent(table)} (
-       id String,
-       type LowCardinality(String),
-       created DateTime64(0, 'UTC'),
-       applies_to LowCardinality(String),
-       object_id String,
-       payload String,
-       received_at DateTime64(3, 'UTC') DEFAULT now64(3)
-     ) ENGINE = ReplacingMergeTree ORDER BY id`,
+    createTableDefsSql(wh.database, table, {
+      columns: ['id String', 'type LowCardinality(String)', "created DateTime64(0, 'UTC')", 'applies_to LowCardinality(String)', 'object_id String', 'payload String', "received_at DateTime64(3, 'UTC') DEFAULT now64(3)"],
+      engine: 'ReplacingMergeTree',
+      clauses: 'ORDER BY id',
+    }, { cluster: wh.cluster, ifNotExists: true }),
   );
   created.add(table);
 }

@@ -128,11 +128,24 @@ export function linkedEngine(config: FilesConfig, table: FilesTable, opts: { col
   return `S3(${args.join(', ')})${settings}`;
 }
 
+/*
+ * The one warehouse DDL built outside warehouse/cluster.ts (test/cluster-ddl.test.ts names this exception), and
+ * never ON CLUSTER: linked tables belong to the engine process that made them. Their database is Memory (gone at
+ * the server's restart) and is re-created by each Tributary process's startup statements on the server it talks
+ * to, with the storage credentials' named collection; a local source's File engine reads that machine's disk.
+ * ON CLUSTER would put tables on replicas no process re-creates after their restart (nor holds the collection
+ * for), and a view there would point at a table that may not exist. On a cluster a linked table is queried
+ * through the server the Tributary process uses.
+ */
+
+/** The engine's database for linked tables (see above: local to the server, never ON CLUSTER). */
+export const linkedDatabaseDdl = (database: string) => `CREATE DATABASE IF NOT EXISTS ${quoteIdent(linkedDatabase(database))} ENGINE = Memory`;
+
 /** The linked table and the view `{prefix}_{name}` users query, in this order. */
 export function linkedTableDdl(database: string, view: string, schemaId: string, columns: LinkedColumn[], engine: string): string[] {
   const inner = `${quoteIdent(linkedDatabase(database))}.${quoteIdent(linkedTableName(schemaId))}`;
   return [
-    `CREATE DATABASE IF NOT EXISTS ${quoteIdent(linkedDatabase(database))} ENGINE = Memory`,
+    linkedDatabaseDdl(database),
     // A Memory database cannot rename, so no CREATE OR REPLACE: the view is re-pointed right after.
     `DROP TABLE IF EXISTS ${inner}`,
     `CREATE TABLE ${inner} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = ${engine}`,

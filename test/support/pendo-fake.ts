@@ -95,6 +95,12 @@ export interface PendoFake {
   slow(opts: { beforeMs?: number; midBodyMs?: number; afterBytes?: number; path?: string }): void;
   /** Aggregation result rows written per chunk (the stream's granularity). */
   chunkRows: number;
+  /**
+   * The aggregation request after the next `skip` is answered with the rows the store holds when it arrives, but
+   * only once `release()` is called (a reader stalled mid-read, then going on with what it had asked for);
+   * `arrived` resolves when it has come in. Once.
+   */
+  holdAggregation(skip: number): { arrived: Promise<void>; release(): void };
   stop(): Promise<void>;
 }
 
@@ -361,6 +367,7 @@ export async function startPendoFake(): Promise<PendoFake> {
   const faults: Queued[] = [];
   let delay: { beforeMs: number; midBodyMs: number; afterBytes: number; path?: string } = { beforeMs: 0, midBodyMs: 0, afterBytes: 0 };
   let generated: GeneratedVisitors | undefined;
+  let hold: { skip: number; arrive: () => void; released: Promise<void> } | undefined;
   const keyField = { visitors: 'visitorId', accounts: 'accountId' } as const;
 
   const sorted = (source: 'visitors' | 'accounts') =>
@@ -403,6 +410,13 @@ export async function startPendoFake(): Promise<PendoFake> {
       fake.inject({ kind: 'status', status: 429, body: 'Too Many Requests' }, n, path);
     },
     slow: (o) => void (delay = { beforeMs: o.beforeMs ?? 0, midBodyMs: o.midBodyMs ?? 0, afterBytes: o.afterBytes ?? 0, path: o.path }),
+    holdAggregation(skip) {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((r) => (arrive = r));
+      hold = { skip, arrive, released: new Promise<void>((r) => (release = r)) };
+      return { arrived, release };
+    },
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -574,6 +588,14 @@ export async function startPendoFake(): Promise<PendoFake> {
           return text(res, 400, err instanceof PipelineError ? err.message : `invalid JSON: ${(err as Error).message}`);
         }
         entry.pipeline = parsed.pipeline;
+        if (hold && hold.skip-- === 0) {
+          const { arrive, released } = hold;
+          hold = undefined;
+          const rows = [...run(parsed.plan)]; // the store as it is now
+          arrive();
+          await released;
+          return stream(res, jsonArray(rows, `{"startTime":${Date.now()},"results":[`, ']}', fake.chunkRows), fault, delayed);
+        }
         return stream(res, jsonArray(run(parsed.plan), `{"startTime":${Date.now()},"results":[`, ']}', fake.chunkRows), fault, delayed);
       }
       return text(res, 404, 'Not Found');
