@@ -36,7 +36,7 @@ export function effectiveColumns(schema: SchemaRow): LinkedColumn[] {
  * folder's table is never among the startup statements: the engine's File table fixes the files its glob matches
  * when it is created, so it is created, confinement checked, right before each query that reads it (relinkLocal).
  */
-function sourceStatements(catalog: Catalog, database: string, source: SourceRow, schemas: SchemaRow[]): string[] {
+function sourceStatements(catalog: Catalog, database: string, source: SourceRow, schemas: SchemaRow[], mode: 'replace' | 'ensure' = 'replace'): string[] {
   const config = filesConfig(catalog, source);
   const collection = namedCollectionName(source.id);
   const out = config.provider === 'local' ? [] : collectionDdl(collection, { access_key_id: config.access_key_id!, secret_access_key: config.secret_access_key! });
@@ -45,7 +45,7 @@ function sourceStatements(catalog: Catalog, database: string, source: SourceRow,
     const columns = effectiveColumns(schema);
     if (!table || !columns.length) continue;
     const localPath = config.provider === 'local' ? confinedPattern(filesRoot(), table.path, 'path') : undefined;
-    out.push(...linkedTableDdl(database, warehouseTableName(source.prefix, schema.name), schema.id, columns, linkedEngine(config, table, { collection, localPath })));
+    out.push(...linkedTableDdl(database, warehouseTableName(source.prefix, schema.name), schema.id, columns, linkedEngine(config, table, { collection, localPath }), mode));
   }
   return out;
 }
@@ -60,7 +60,7 @@ export async function linkedStartupStatements(catalog: Catalog, database: string
     const schemas = bySource.get(source.id);
     if (!schemas || (source.config as { provider?: string }).provider === 'local') continue;
     try {
-      out.push(...sourceStatements(catalog, database, source, schemas));
+      out.push(...sourceStatements(catalog, database, source, schemas, 'ensure'));
     } catch (err) {
       log?.warn({ sourceId: source.id, err: (err as Error).message }, 'linked tables of a source not re-created');
     }

@@ -142,3 +142,32 @@ test('a local folder is confined to the files root: absolute paths, .., and syml
   expect(off.message).toMatch(/TRIBUTARY_FILES_ROOT/);
   process.env[FILES_ROOT_ENV] = root;
 });
+
+test("processes' startup statements may run at once on one server: every interleaving of two leaves the view readable", async () => {
+  fs.mkdirSync(path.join(s3.dir, 'lake/race'), { recursive: true });
+  await wh.command(`INSERT INTO FUNCTION file('${s3.dir}/lake/race/r.parquet', 'Parquet', 'id Int64') SELECT number FROM numbers(4)`);
+  const config = s3Config([{ name: 'race', path: 'race/*.parquet', format: 'parquet', compression: 'auto' }]);
+  const collection = namedCollectionName('99999999-2222-3333-4444-555555555555');
+  for (const stmt of collectionDdl(collection, { access_key_id: ACCESS, secret_access_key: CANARY })) await wh.command(stmt);
+  const ddl = (mode: 'replace' | 'ensure') => linkedTableDdl('default', 'lake_race', 'schema-race', [{ name: 'id', type: 'Int64' }], linkedEngine(config, config.tables[0], { collection }), mode);
+  // Every order of two processes' statements that keeps each process's own order.
+  const interleavings = (a: number, b: number): ('A' | 'B')[][] =>
+    a === 0 ? [Array(b).fill('B')] : b === 0 ? [Array(a).fill('A')] : [...interleavings(a - 1, b).map((r) => ['A' as const, ...r]), ...interleavings(a, b - 1).map((r) => ['B' as const, ...r])];
+  const run = async (mode: 'replace' | 'ensure', order: ('A' | 'B')[]) => {
+    const next = { A: 0, B: 0 };
+    const failed: string[] = [];
+    for (const who of order) {
+      const stmt = ddl(mode)[next[who]++];
+      await wh.command(stmt).catch((err: Error) => failed.push(`${who}: ${err.message.slice(0, 80)}`));
+    }
+    return failed;
+  };
+  const n = ddl('ensure').length;
+  for (const order of interleavings(n, n)) {
+    expect([order.join(''), await run('ensure', order)]).toEqual([order.join(''), []]);
+    expect(Number((await wh.queryReadOnly('SELECT count() AS n FROM lake_race')).data[0].n)).toBe(4);
+  }
+  // What 'ensure' avoids: with the link-time statements, one process's DROP between the other's CREATE and VIEW fails it.
+  expect(ddl('replace').map((s) => s.split(' ')[0])).toEqual(['CREATE', 'DROP', 'CREATE', 'CREATE']); // database, drop, table, view
+  expect(await run('replace', [...'AAABBABB'] as ('A' | 'B')[])).toEqual([expect.stringMatching(/^A: Unknown table/)]);
+});

@@ -141,14 +141,19 @@ export function linkedEngine(config: FilesConfig, table: FilesTable, opts: { col
 /** The engine's database for linked tables (see above: local to the server, never ON CLUSTER). */
 export const linkedDatabaseDdl = (database: string) => `CREATE DATABASE IF NOT EXISTS ${quoteIdent(linkedDatabase(database))} ENGINE = Memory`;
 
-/** The linked table and the view `{prefix}_{name}` users query, in this order. */
-export function linkedTableDdl(database: string, view: string, schemaId: string, columns: LinkedColumn[], engine: string): string[] {
+/**
+ * The linked table and the view `{prefix}_{name}` users query, in this order. `replace` (link, PATCH, refresh)
+ * re-creates the table with the catalog's columns; `ensure` (a process's startup) only creates what is missing,
+ * because on a shared server the api and every worker run their startup statements at once, and one's DROP
+ * between another's CREATE TABLE and CREATE VIEW failed that view (UNKNOWN_TABLE, seen in the scaled e2e).
+ */
+export function linkedTableDdl(database: string, view: string, schemaId: string, columns: LinkedColumn[], engine: string, mode: 'replace' | 'ensure' = 'replace'): string[] {
   const inner = `${quoteIdent(linkedDatabase(database))}.${quoteIdent(linkedTableName(schemaId))}`;
+  const create = `${quoteIdent(linkedDatabase(database))}.${quoteIdent(linkedTableName(schemaId))} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = ${engine}`;
   return [
     linkedDatabaseDdl(database),
     // A Memory database cannot rename, so no CREATE OR REPLACE: the view is re-pointed right after.
-    `DROP TABLE IF EXISTS ${inner}`,
-    `CREATE TABLE ${inner} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = ${engine}`,
+    ...(mode === 'replace' ? [`DROP TABLE IF EXISTS ${inner}`, `CREATE TABLE ${create}`] : [`CREATE TABLE IF NOT EXISTS ${create}`]),
     `CREATE OR REPLACE VIEW ${quoteIdent(database)}.${quoteIdent(view)} AS SELECT * FROM ${inner}`,
   ];
 }
