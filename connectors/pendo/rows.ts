@@ -1,5 +1,5 @@
-import { fieldText, type KitColumn } from '../kit';
-import { TSV_NULL } from '../../warehouse/tsv';
+import { fieldText, memberJson, type KitColumn, type ScannedItem } from '../kit';
+import { tsvEscape, TSV_NULL } from '../../warehouse/tsv';
 
 /**
  * Pendo objects as TabSeparated rows (the kit's objectRow, plus one Pendo rule): Pendo writes 0 for a time that
@@ -13,11 +13,22 @@ function valueAt(object: Record<string, unknown>, column: KitColumn): unknown {
   return v;
 }
 
-export function pendoRow(columns: KitColumn[], object: Record<string, unknown>, version: bigint): string {
-  const fields = columns.map((c) => {
+/**
+ * `scanned`: the object as the scanner cut it out. A top-level JSON column (a visitor's `metadata`, most of its
+ * bytes) is then its text as Pendo sent it when that text is what JSON.stringify would write (memberJson proves
+ * it), instead of the parsed value serialized again.
+ */
+export function pendoRow(columns: KitColumn[], object: Record<string, unknown>, version: bigint, scanned?: ScannedItem): string {
+  let line = '';
+  for (const c of columns) {
     const v = valueAt(object, c);
-    return c.kind === 'timestamp_ms' && v === 0 ? TSV_NULL : fieldText(c.kind, v);
-  });
-  fields.push(version.toString(), '0');
-  return fields.join('\t') + '\n';
+    let text: string | undefined;
+    if (c.kind === 'timestamp_ms' && v === 0) text = TSV_NULL;
+    else if (c.kind === 'json' && scanned && !c.path && v !== null && v !== undefined) {
+      const raw = memberJson(scanned, c.sourceName);
+      if (raw !== undefined) text = scanned.backslashes ? tsvEscape(raw) : raw;
+    }
+    line += (text ?? fieldText(c.kind, v)) + '\t';
+  }
+  return `${line}${version}\t0\n`;
 }
