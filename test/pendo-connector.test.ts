@@ -1,6 +1,6 @@
 import { fromZod } from '../api/errors';
 import fc from 'fast-check';
-import { ApiHttpError, JsonArrayScanner, memberJson, rowColumns } from '../connectors/kit';
+import { ApiHttpError, fieldText, JsonArrayScanner, memberJson, rowColumns, type KitColumn } from '../connectors/kit';
 import { AggregationRefused, baseUrl, pendoError, setupError } from '../connectors/pendo/client';
 import { pendoConfigSchema } from '../connectors/pendo/config';
 import { aggregationBody, aggregationPipeline, quoteLiteral } from '../connectors/pendo/pipeline';
@@ -151,6 +151,31 @@ describe('rows are typed, not dumped', () => {
     );
     // Numbers and escapes JSON.stringify writes differently from how they came: the parsed value is rendered.
     check('[{"visitorId":"v","metadata":{"custom":{"a":1e21,"b":-0,"c":12345678901234567890,"d":1.50,"e":"\\u00e9\\/"}}}]', false);
+  });
+
+  test('rows are what a plain per-column rendering writes (path walked per column, each value through fieldText)', () => {
+    const plain = (columns: KitColumn[], object: Record<string, unknown>, version: bigint) => {
+      const fields = columns.map((c) => {
+        let v: unknown = object;
+        for (const k of c.path ?? [c.sourceName]) v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined;
+        return c.kind === 'timestamp_ms' && v === 0 ? '\\N' : fieldText(c.kind, v);
+      });
+      return [...fields, String(version), '0'].join('\t') + '\n';
+    };
+    const auto = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.dictionary(fc.constantFrom('accountid', 'accountids', 'firstvisit', 'lastvisit', 'lastupdated', 'idhash', 'nid', 'lastuseragent'), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.constant(0), fc.integer({ min: -1e13, max: 1e13 }))));
+    const metadata = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.record({ auto, custom: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: [] }));
+    fc.assert(
+      fc.property(fc.string(), metadata, fc.jsonValue({ maxDepth: 2 }), (visitorId, md, group) => {
+        for (const table of PENDO_TABLES) {
+          const object = { visitorId, accountId: visitorId, id: visitorId, metadata: md, group, steps: group, createdAt: 0, appId: group };
+          const text = JSON.stringify([object]);
+          const [item] = new JsonArrayScanner().pushItems(text);
+          expect(pendoRow(table.columns, object, 3n)).toBe(plain(table.columns, object, 3n));
+          expect(pendoRow(table.columns, item.value as Record<string, unknown>, 3n, item)).toBe(plain(table.columns, object, 3n));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('feature: epoch-ms times, appId an integer, flags bools, nested objects and arrays JSON text', () => {
