@@ -200,7 +200,15 @@ export class JsonArrayScanner {
         }
         // Outside strings digits, '-', '.', '+' and exponents belong to numbers only (true/false hold an 'e', after no digit).
         if (c >= 48 && c <= 57) {
-          if ((c === 48 && this.minus) || ++this.digits > 15) this.canonical = false;
+          if (c === 48 && this.minus) this.canonical = false;
+          // The rest of the run of digits at once (a visitor is a third digits outside its strings: epoch milliseconds).
+          let j = i + 1;
+          for (let d = j < n ? chunk.charCodeAt(j) : 0; d >= 48 && d <= 57; d = ++j < n ? chunk.charCodeAt(j) : 0);
+          this.digits += j - i;
+          if (this.digits > 15) this.canonical = false;
+          this.minus = false;
+          i = j - 1;
+          continue;
         } else {
           if (c === 46 || c === 43 || ((c === 101 || c === 69) && this.digits > 0)) this.canonical = false;
           this.digits = 0;
