@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { ApiHttpError, ApiTimeout, HttpApi, JsonArrayScanner, keysetItems, kitColumn, objectRow, rowColumns, type ColumnKind } from '../connectors/kit';
+import { ApiHttpError, ApiTimeout, Batcher, fieldText, HttpApi, JsonArrayScanner, keysetItems, kitColumn, memberJson, objectRow, rowColumns, type ColumnKind, type ScannedItem } from '../connectors/kit';
+import { unixSecondsText } from '../warehouse/tsv';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
 
 /**
@@ -83,6 +84,161 @@ describe('JsonArrayScanner', () => {
     expect(() => scan('{"a":1}', [], 'results')).toThrow('no "results" array in the response');
     expect(() => scan('{"results":[1]}', [])).toThrow('expected a JSON array');
     expect(() => scan('[1,2]', [], 'results')).toThrow('expected a JSON object holding "results"');
+  });
+});
+
+/** `text` (a JSON array) scanned in the pieces `cuts` makes. */
+function scanItems(text: string, cuts: number[], at?: string): ScannedItem[] {
+  const scanner = new JsonArrayScanner(at);
+  const items: ScannedItem[] = [];
+  let from = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    items.push(...scanner.pushItems(text.slice(from, Math.max(from, cut))));
+    from = Math.max(from, cut);
+  }
+  items.push(...scanner.pushItems(text.slice(from)));
+  scanner.end();
+  return items;
+}
+
+describe('memberJson: a member passed on as its text only when that is what JSON.stringify writes', () => {
+  /** Every member's memberJson, checked against JSON.stringify of the parsed member; how many were taken as text. */
+  function check(text: string, cuts: number[] = [], at?: string): number {
+    let taken = 0;
+    for (const item of scanItems(text, cuts, at)) {
+      const value = item.value as Record<string, unknown>;
+      expect(JSON.parse(item.text)).toEqual(value);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+      for (const key of Object.keys(value)) {
+        const raw = memberJson(item, key);
+        if (raw === undefined) continue;
+        expect(raw).toBe(JSON.stringify(value[key]));
+        taken++;
+      }
+      expect(memberJson(item, 'not a key \u0000')).toBeUndefined();
+    }
+    return taken;
+  }
+
+  test('any objects, compact or indented, bare or under a key, in any chunks: the text is the stringified member or none', () => {
+    const objects = fc.array(fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 }), { maxLength: 8 });
+    fc.assert(
+      fc.property(objects, fc.constantFrom(undefined, 1), fc.boolean(), fc.array(fc.nat(), { maxLength: 12 }), (items, indent, keyed, cuts) => {
+        const array = JSON.stringify(items, null, indent);
+        const text = keyed ? `{"before":{"results":[1]},"results":${array},"after":"x"}` : array;
+        check(text, cuts.map((c) => c % (text.length + 1)), keyed ? 'results' : undefined);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test('JSON.stringify output without fractions, exponents, long integers, digit keys or \\u escapes is taken as it is, in any chunks', () => {
+    const safe = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.string({ unit: fc.constantFrom('a', 'é', '"', '\\', '\n', '\t', '\r', '\b', '\f', '\u0001', '/', '😀', ' ', '\u2028') }),
+        fc.integer({ min: -1e12, max: 1e12 }).filter((n) => !Object.is(n, -0)),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(tie('value'), { maxLength: 3 }),
+        fc.dictionary(fc.string({ unit: fc.constantFrom('a', 'b', 'é', '_', '"'), minLength: 1, maxLength: 3 }), tie('value'), { maxKeys: 3 }),
+      ),
+    }));
+    const objects = fc.array(fc.dictionary(fc.string({ unit: fc.constantFrom('m', 'k', 'x'), minLength: 1, maxLength: 3 }), safe.value, { minKeys: 1, maxKeys: 4 }), { minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(objects, fc.array(fc.nat(), { maxLength: 12 }), (items, cuts) => {
+        const text = JSON.stringify(items);
+        // A control character other than \b \f \n \r \t is written as \u00XX: not one of the escapes taken as they are.
+        const members = items.reduce((n, o) => n + (JSON.stringify(o).includes('\\u') ? 0 : Object.keys(o).length), 0);
+        expect(check(text, cuts.map((c) => c % (text.length + 1)))).toBe(members);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test.each([
+    ['big integers', '[{"m":[12345678901234567890,9007199254740993,1234567890123456]}]'],
+    ['exponents and fractions', '[{"m":[1e21,1E2,1.0,1.50,2e-7,0.1]}]'],
+    ['minus zero', '[{"m":-0}]'],
+    ['an escaped slash and \\u escapes', '[{"m":"a\\/b\\u00e9\\u0041\\ud83d\\ude00"}]'],
+    ['whitespace', '[{"m": {"a":1}}]'],
+    ['whitespace after the item', '[{"m":{"a":1}} ]'],
+    ['a duplicate key at the top', '[{"m":{"a":1},"m":{"b":2}}]'],
+    ['a duplicate key deep down', '[{"m":{"a":1,"a":2},"n":1}]'],
+    ['a duplicate key in another member', '[{"m":{"a":1},"n":{"x":1,"x":2}}]'],
+    ['digit keys (JSON.parse puts them first)', '[{"m":{"b":1,"2":2,"1":3}}]'],
+    ['a lone surrogate', '[{"m":"a\ud800b"}]'],
+  ])('not taken as it is: %s', (_, text) => {
+    const [item] = scanItems(text, []);
+    expect(memberJson(item, 'm')).toBeUndefined();
+    check(text);
+    // Whatever the pieces, the same answer.
+    for (let cut = 0; cut <= text.length; cut++) expect(memberJson(scanItems(text, [cut])[0], 'm')).toBeUndefined();
+  });
+
+  test.each([
+    ['nested arrays and objects', '[{"id":"x","m":[[1,[2,[]]],{"a":{"b":[{}]}},"s",true,false,null]}]', undefined],
+    ['escapes JSON.stringify writes itself, unicode, an emoji', '[{"m":{"q":"say \\"hi\\"\\\\ \\n\\t\\r\\b\\f é 😀 \u2028"}}]', undefined],
+    ['integers up to 15 digits, negative ones, zero', '[{"m":[123456789012345,-123456789012345,0,-1,10]}]', undefined],
+    ['a number member, a string member, null', '[{"m":5,"n":"t","o":null}]', undefined],
+    ['a __proto__ key', '[{"m":{"__proto__":{"a":1}}}]', undefined],
+    ['under a key, among others', '{"startTime":1,"results":[{"m":{"a":[1]}}],"x":"y"}', 'results'],
+  ] as [string, string, string | undefined][])('taken as it is: %s', (_, text, at) => {
+    const [item] = scanItems(text, [], at);
+    const value = item.value as Record<string, unknown>;
+    expect(memberJson(item, 'm')).toBe(JSON.stringify(value.m));
+    for (let cut = 0; cut <= text.length; cut++) expect(memberJson(scanItems(text, [cut], at)[0], 'm')).toBe(JSON.stringify(value.m));
+    // TabSeparated escaping is skipped only for a text without a backslash.
+    expect(item.backslashes).toBe(item.text.includes('\\'));
+  });
+});
+
+describe('time text', () => {
+  const reference = (ms: number) => {
+    const whole = Math.floor(ms);
+    const seconds = Math.floor(whole / 1000);
+    return `${unixSecondsText(seconds)}.${String(whole - seconds * 1000).padStart(3, '0')}`;
+  };
+
+  test('timestamp_ms and whole-second timestamps read as Date writes them, over all of DateTime64', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -2_208_988_800_000, max: 10_413_791_999_999 }), fc.double({ min: 0, max: 0.999, noNaN: true }), (ms, frac) => {
+        expect(fieldText('timestamp_ms', ms)).toBe(reference(ms));
+        expect(fieldText('timestamp_ms', ms + frac)).toBe(reference(ms + frac));
+        const s = Math.trunc(ms / 1000);
+        expect(fieldText('timestamp', s)).toBe(unixSecondsText(s));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const ms of [-2_208_988_800_000, -1, 0, 1, 86_399_999, 86_400_000, 951_782_400_000, 10_413_791_999_999]) expect(fieldText('timestamp_ms', ms)).toBe(reference(ms));
+    expect(fieldText('timestamp', 1.5)).toBe(unixSecondsText(1.5));
+    expect(fieldText('timestamp', -1.5)).toBe(unixSecondsText(-1.5));
+  });
+});
+
+describe('Batcher', () => {
+  test('a batch holds the rows as UTF-8, counted in bytes, cut once past the byte limit', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: fc.constantFrom('a', 'é', '😀', '\t', '€'), maxLength: 3000 }), { maxLength: 60 }), fc.integer({ min: 1, max: 200_000 }), (lines, maxBytes) => {
+        const batcher = new Batcher(['c'], maxBytes, 1_000_000);
+        const batches: { data: Buffer; rows: number }[] = [];
+        const expected: string[][] = [[]];
+        for (const line of lines) {
+          batcher.add(line);
+          expected[expected.length - 1].push(line);
+          if (batcher.full) {
+            expect(Buffer.byteLength(expected[expected.length - 1].join(''))).toBeGreaterThanOrEqual(maxBytes);
+            batches.push(batcher.take({}));
+            expected.push([]);
+          }
+        }
+        batches.push(batcher.take({}));
+        expect(batches.map((b) => b.data.toString('utf8'))).toEqual(expected.map((e) => e.join('')));
+        expect(batches.map((b) => b.rows)).toEqual(expected.map((e) => e.length));
+        expect(batches.map((b) => b.data.length)).toEqual(expected.map((e) => Buffer.byteLength(e.join(''))));
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 

@@ -1,5 +1,6 @@
 import { fromZod } from '../api/errors';
-import { ApiHttpError, rowColumns } from '../connectors/kit';
+import fc from 'fast-check';
+import { ApiHttpError, fieldText, JsonArrayScanner, memberJson, rowColumns, type KitColumn } from '../connectors/kit';
 import { AggregationRefused, baseUrl, pendoError, setupError } from '../connectors/pendo/client';
 import { pendoConfigSchema } from '../connectors/pendo/config';
 import { aggregationBody, aggregationPipeline, quoteLiteral } from '../connectors/pendo/pipeline';
@@ -10,7 +11,7 @@ import { pendoTable, PENDO_TABLES } from '../connectors/pendo/tables';
 import { connectorFor } from '../connectors/registry';
 import { SourceError, SourceRefused } from '../connectors/types';
 import { pendoConnector } from '../connectors/pendo';
-import { makeAccount, makeVisitor, startPendoFake, type PendoFake } from './support/pendo-fake';
+import { generatedVisitors, makeAccount, makeVisitor, startPendoFake, type PendoFake } from './support/pendo-fake';
 
 /**
  * The Pendo connector's pure parts: the aggregation requests it sends, how Pendo objects land as typed
@@ -126,6 +127,55 @@ describe('rows are typed, not dumped', () => {
     expect(JSON.parse(fresh.metadata)).toEqual({ auto: { lastvisit: 0, lastupdated: 5 } });
     expect(row._tributary_version).toBe('7');
     expect(row._tributary_is_deleted).toBe('0');
+  });
+
+  test('a row rendered from the scanned text equals the row rendered from the parsed object, byte for byte', () => {
+    const tables = ['visitors', 'accounts', 'features', 'guides'].map((t) => pendoTable(t)!);
+    const check = (text: string, expectRaw: boolean) => {
+      const items = new JsonArrayScanner().pushItems(text);
+      for (const item of items) {
+        const object = item.value as Record<string, unknown>;
+        for (const t of tables) expect(pendoRow(t.columns, object, 7n, item)).toBe(pendoRow(t.columns, object, 7n));
+        // The fast path is what ran (the bench's visitors are JSON.stringify output): metadata is the text itself.
+        if (expectRaw) expect(memberJson(item, 'metadata')).toBe(JSON.stringify(object.metadata));
+      }
+    };
+    check(JSON.stringify([visitor, makeVisitor('v\\"1', 1_700_000_000_000, [-323232, 5]), generatedVisitors(3).visitor(2)]), true);
+    check(JSON.stringify([visitor], null, 2), false);
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })), fc.constantFrom(undefined, 1), (custom, indent) => {
+        const v = makeVisitor('v"\\é', 1_700_000_000_123, [-323232], { custom });
+        check(JSON.stringify([v, { ...v, group: custom, steps: [custom] }], null, indent), false);
+      }),
+      { numRuns: 300 },
+    );
+    // Numbers and escapes JSON.stringify writes differently from how they came: the parsed value is rendered.
+    check('[{"visitorId":"v","metadata":{"custom":{"a":1e21,"b":-0,"c":12345678901234567890,"d":1.50,"e":"\\u00e9\\/"}}}]', false);
+  });
+
+  test('rows are what a plain per-column rendering writes (path walked per column, each value through fieldText)', () => {
+    const plain = (columns: KitColumn[], object: Record<string, unknown>, version: bigint) => {
+      const fields = columns.map((c) => {
+        let v: unknown = object;
+        for (const k of c.path ?? [c.sourceName]) v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined;
+        return c.kind === 'timestamp_ms' && v === 0 ? '\\N' : fieldText(c.kind, v);
+      });
+      return [...fields, String(version), '0'].join('\t') + '\n';
+    };
+    const auto = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.dictionary(fc.constantFrom('accountid', 'accountids', 'firstvisit', 'lastvisit', 'lastupdated', 'idhash', 'nid', 'lastuseragent'), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.constant(0), fc.integer({ min: -1e13, max: 1e13 }))));
+    const metadata = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.record({ auto, custom: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: [] }));
+    fc.assert(
+      fc.property(fc.string(), metadata, fc.jsonValue({ maxDepth: 2 }), (visitorId, md, group) => {
+        for (const table of PENDO_TABLES) {
+          const object = { visitorId, accountId: visitorId, id: visitorId, metadata: md, group, steps: group, createdAt: 0, appId: group };
+          const text = JSON.stringify([object]);
+          const [item] = new JsonArrayScanner().pushItems(text);
+          expect(pendoRow(table.columns, object, 3n)).toBe(plain(table.columns, object, 3n));
+          expect(pendoRow(table.columns, item.value as Record<string, unknown>, 3n, item)).toBe(plain(table.columns, object, 3n));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('feature: epoch-ms times, appId an integer, flags bools, nested objects and arrays JSON text', () => {

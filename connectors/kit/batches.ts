@@ -9,8 +9,10 @@ export const DEFAULT_BATCH_ROWS = 1000;
 export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
 
 export class Batcher {
-  private lines: string[] = [];
+  /** The rows so far, UTF-8 encoded once as they are added (no join and no second pass to count their bytes). */
+  private buf: Buffer = Buffer.allocUnsafe(64 * 1024);
   private bytes = 0;
+  private count = 0;
   constructor(
     private readonly columns: string[],
     private readonly maxBytes = DEFAULT_BATCH_BYTES,
@@ -18,25 +20,35 @@ export class Batcher {
   ) {}
 
   add(line: string) {
-    this.lines.push(line);
+    // A UTF-16 unit is at most 3 bytes of UTF-8: room for the worst case, so write() never cuts the line short.
+    const need = this.bytes + line.length * 3;
+    if (need > this.buf.length) {
+      // Doubling, up to the batch limit plus a row's worth: a batch of maxBytes is cut just past it.
+      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(this.buf.length * 2, this.maxBytes + 256 * 1024)));
+      this.buf.copy(grown, 0, 0, this.bytes);
+      this.buf = grown;
+    }
     // Bytes, not UTF-16 units: the limit is on what the warehouse receives.
-    this.bytes += Buffer.byteLength(line);
+    this.bytes += this.buf.write(line, this.bytes, 'utf8');
+    this.count++;
   }
 
   get rows() {
-    return this.lines.length;
+    return this.count;
   }
 
   get full() {
-    return this.lines.length >= this.maxRows || this.bytes >= this.maxBytes;
+    return this.count >= this.maxRows || this.bytes >= this.maxBytes;
   }
 
   /** The rows so far (possibly none: a batch that only moves the position) and the position they reach. */
   take(position: unknown, extra: Partial<Batch> = {}): Batch {
-    const data = Buffer.from(this.lines.join(''), 'utf8');
-    const batch: Batch = { format: 'TabSeparated', columns: this.columns, data, rows: this.lines.length, cursor: JSON.stringify(position), ...extra };
-    this.lines = [];
+    // The batch keeps this buffer (a view, no copy); the next one gets a buffer of the same size.
+    const data = this.buf.subarray(0, this.bytes);
+    const batch: Batch = { format: 'TabSeparated', columns: this.columns, data, rows: this.count, cursor: JSON.stringify(position), ...extra };
+    this.buf = Buffer.allocUnsafe(this.buf.length);
     this.bytes = 0;
+    this.count = 0;
     return batch;
   }
 }

@@ -77,7 +77,31 @@ function unixMillisText(ms: number): string {
   if (!inDateTime64(ms)) return TSV_NULL;
   const whole = Math.floor(ms);
   const seconds = Math.floor(whole / 1000);
-  return `${unixSecondsText(seconds)}.${pad3(whole - seconds * 1000)}`;
+  return `${wholeSecondsText(seconds)}.${PAD3[whole - seconds * 1000]}`;
+}
+
+const PAD2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const PAD3 = Array.from({ length: 1000 }, (_, i) => pad3(i));
+/** The date part ('2026-01-01 ') of days asked for: the times of a sync's rows fall on a few thousand days at most. */
+const dayTexts = new Map<number, string>();
+
+/**
+ * unixSecondsText of a whole number of seconds, without a Date for each: the day's text is kept, the time of day
+ * is arithmetic (a Unix day has 86,400 seconds, leap seconds are not counted).
+ */
+function wholeSecondsText(seconds: number): string {
+  const day = Math.floor(seconds / 86_400);
+  let dayText = dayTexts.get(day);
+  if (dayText === undefined) {
+    if (dayTexts.size >= 20_000) dayTexts.clear();
+    const text = unixSecondsText(day * 86_400);
+    dayText = text.slice(0, text.indexOf(' ') + 1);
+    dayTexts.set(day, dayText);
+  }
+  const t = seconds - day * 86_400;
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t - h * 3600) / 60);
+  return `${dayText}${PAD2[h]}:${PAD2[m]}:${PAD2[t - h * 3600 - m * 60]}`;
 }
 
 /** One value's TabSeparated text for its kind. */
@@ -92,7 +116,7 @@ export function fieldText(kind: ColumnKind, value: unknown): string {
     case 'bool':
       return typeof value === 'boolean' ? (value ? 'true' : 'false') : TSV_NULL;
     case 'timestamp':
-      return typeof value === 'number' && inDateTime64(value * 1000) ? unixSecondsText(value) : TSV_NULL;
+      return typeof value === 'number' && inDateTime64(value * 1000) ? (Number.isInteger(value) ? wholeSecondsText(value) : unixSecondsText(value)) : TSV_NULL;
     case 'timestamp_ms':
       return typeof value === 'number' ? unixMillisText(value) : TSV_NULL;
     case 'id':

@@ -1,5 +1,5 @@
 import { callWithRetries, type FailureKind } from './calls';
-import { JsonArrayScanner } from './json-items';
+import { JsonArrayScanner, type ScannedItem } from './json-items';
 import type { Pacer } from './pacer';
 
 /**
@@ -126,6 +126,14 @@ export class HttpApi {
    * from the last item it kept (keyset.ts does).
    */
   async *jsonItems(method: string, path: string, req: RequestOptions & { at?: string } = {}): AsyncGenerator<unknown> {
+    for await (const items of this.scannedItems(method, path, req)) for (const item of items) yield item.value;
+  }
+
+  /**
+   * As jsonItems, the items that each piece of the body completed together (one await per piece, not per item),
+   * each with its text (json-items.ts: a member can be passed on as JSON text without re-serializing it).
+   */
+  async *scannedItems(method: string, path: string, req: RequestOptions & { at?: string } = {}): AsyncGenerator<ScannedItem[]> {
     const { res, idle } = await this.withRetries(req, () => this.send(method, path, req));
     // The reader, not the body, is cancelled at the end: the body is locked to it, and a consumer that stops
     // early must still let the connection go.
@@ -136,9 +144,11 @@ export class HttpApi {
       for (;;) {
         const { value, done } = await idle.guard(reader.read());
         if (done) break;
-        for (const item of scanner.push(decoder.decode(value, { stream: true }))) yield item;
+        const items = scanner.pushItems(decoder.decode(value, { stream: true }));
+        if (items.length) yield items;
       }
-      for (const item of scanner.push(decoder.decode())) yield item;
+      const items = scanner.pushItems(decoder.decode());
+      if (items.length) yield items;
       scanner.end();
     } finally {
       idle.clear();

@@ -27,17 +27,28 @@ export interface KeysetOptions<Item> {
 }
 
 export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenerator<{ item: Item; key: string }> {
+  const { page, ...rest } = opts;
+  for await (const chunk of keysetChunks<Item>({ ...rest, pages: (after, limit) => singles(page(after, limit)) })) yield* chunk;
+}
+
+/** As keysetItems, with pages that arrive as runs of items (HttpApi.scannedItems), yielded run by run. */
+export interface KeysetChunkOptions<Item> extends Omit<KeysetOptions<Item>, 'page'> {
+  pages(after: string | undefined, limit: number): AsyncIterable<Item[]>;
+}
+
+export async function* keysetChunks<Item>(opts: KeysetChunkOptions<Item>): AsyncGenerator<{ item: Item; key: string }[]> {
   let after = opts.after;
   let failures = 0;
   for (;;) {
     let count = 0;
     try {
-      for await (const item of opts.page(after, opts.limit)) {
-        const key = opts.keyOf(item);
-        count++;
+      for await (const items of opts.pages(after, opts.limit)) {
+        const keyed = items.map((item) => ({ item, key: opts.keyOf(item) }));
+        if (!keyed.length) continue;
+        count += keyed.length;
         failures = 0;
-        after = key;
-        yield { item, key };
+        after = keyed[keyed.length - 1].key;
+        yield keyed;
       }
     } catch (err) {
       if ((opts.classify ?? classifyHttpFailure)(err).kind !== 'transient' || retriesExhausted(err) || failures >= (opts.attempts ?? 6)) throw err;
@@ -46,4 +57,8 @@ export async function* keysetItems<Item>(opts: KeysetOptions<Item>): AsyncGenera
     }
     if (count < opts.limit) return;
   }
+}
+
+async function* singles<Item>(items: AsyncIterable<Item>): AsyncGenerator<Item[]> {
+  for await (const item of items) yield [item];
 }

@@ -1,4 +1,4 @@
-import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetItems, parsePosition, retriesExhausted, rowColumns, waitOut, type KitColumn } from '../kit';
+import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetChunks, parsePosition, retriesExhausted, rowColumns, waitOut, type KitColumn, type ScannedItem } from '../kit';
 import type { Batch, ReadRequest } from '../types';
 import { pendoApi, pendoError } from './client';
 import type { PendoConfig } from './config';
@@ -101,14 +101,16 @@ async function* readList(r: Reader, table: ListTable, skip: number): AsyncGenera
   for (let failures = 0; ; ) {
     let seen = 0;
     try {
-      for await (const item of api.jsonItems('GET', table.path, { query: { expand: '*' }, onWait: r.onWait })) {
-        if (++seen <= Math.max(skip, read)) continue;
-        read = seen;
-        failures = 0;
-        const object = item as Record<string, unknown>;
-        if (typeof object?.[table.key] !== 'string') continue;
-        r.batcher.add(pendoRow(r.columns, object, r.version));
-        if (r.batcher.full) yield r.batcher.take({ skip: read });
+      for await (const items of api.scannedItems('GET', table.path, { query: { expand: '*' }, onWait: r.onWait })) {
+        for (const scanned of items) {
+          if (++seen <= Math.max(skip, read)) continue;
+          read = seen;
+          failures = 0;
+          const object = scanned.value as Record<string, unknown>;
+          if (typeof object?.[table.key] !== 'string') continue;
+          r.batcher.add(pendoRow(r.columns, object, r.version, scanned));
+          if (r.batcher.full) yield r.batcher.take({ skip: read });
+        }
       }
       break;
     } catch (err) {
@@ -123,27 +125,31 @@ async function* readList(r: Reader, table: ListTable, skip: number): AsyncGenera
 /** Visitors or accounts in id order, after `after`; `updatedSince`: only those updated since (incremental). */
 function pages(r: Reader, table: AggregationTable, after: string | undefined, updatedSince?: number) {
   const api = pendoApi(r.config);
-  return keysetItems<Record<string, unknown>>({
+  // Runs of items, as each piece of an answer completes them: one await per run rather than per visitor.
+  return keysetChunks<ScannedItem>({
     after,
     limit: pageSize(),
-    page: (from, limit) =>
-      api.jsonItems('POST', '/api/v1/aggregation', {
+    pages: (from, limit) =>
+      api.scannedItems('POST', '/api/v1/aggregation', {
         body: aggregationBody({ source: table.source, key: table.key, limit, after: from, updatedSince }),
         at: 'results',
         onWait: r.onWait,
-      }) as AsyncIterable<Record<string, unknown>>,
-    keyOf: (item) => String(item?.[table.key] ?? ''),
+      }),
+    keyOf: (item) => String((item.value as Record<string, unknown> | null)?.[table.key] ?? ''),
     onWait: r.onWait,
   });
 }
 
 async function* readAggregation(r: Reader, table: AggregationTable, after: string | undefined): AsyncGenerator<Batch> {
   let last = after;
-  for await (const { item, key } of pages(r, table, after)) {
-    last = key;
-    if (typeof item[table.key] !== 'string') continue;
-    r.batcher.add(pendoRow(r.columns, item, r.version));
-    if (r.batcher.full) yield r.batcher.take({ after: last });
+  for await (const run of pages(r, table, after)) {
+    for (const { item, key } of run) {
+      last = key;
+      const object = item.value as Record<string, unknown>;
+      if (typeof object?.[table.key] !== 'string') continue;
+      r.batcher.add(pendoRow(r.columns, object, r.version, item));
+      if (r.batcher.full) yield r.batcher.take({ after: last });
+    }
   }
   yield r.batcher.take({ after: last });
 }
@@ -157,13 +163,16 @@ function lastUpdated(item: Record<string, unknown>): number | undefined {
 async function* readIncremental(r: Reader, table: AggregationTable, state: IncrementalCursor): AsyncGenerator<Batch> {
   // The first run has no `since`: it reads every row, without the filter (rows never updated have no lastupdated).
   const run = state.run ?? { from: state.since !== undefined ? state.since - OVERLAP_MS : undefined, max: state.since };
-  for await (const { item, key } of pages(r, table, run.after, run.from)) {
-    run.after = key;
-    if (typeof item[table.key] !== 'string') continue;
-    const updated = lastUpdated(item);
-    if (updated !== undefined && (run.max === undefined || updated > run.max)) run.max = updated;
-    r.batcher.add(pendoRow(r.columns, item, r.version));
-    if (r.batcher.full) yield r.batcher.take({ since: state.since, run } satisfies IncrementalCursor);
+  for await (const items of pages(r, table, run.after, run.from)) {
+    for (const { item, key } of items) {
+      run.after = key;
+      const object = item.value as Record<string, unknown>;
+      if (typeof object?.[table.key] !== 'string') continue;
+      const updated = lastUpdated(object);
+      if (updated !== undefined && (run.max === undefined || updated > run.max)) run.max = updated;
+      r.batcher.add(pendoRow(r.columns, object, r.version, item));
+      if (r.batcher.full) yield r.batcher.take({ since: state.since, run } satisfies IncrementalCursor);
+    }
   }
   yield r.batcher.take({ since: run.max ?? state.since } satisfies IncrementalCursor);
 }
