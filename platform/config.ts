@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { DEFAULT_QUERY_LIMITS, QUERY_LIMIT_ENV, type QueryLimits } from '../warehouse/query-limits';
 import { outgoingPolicyFromEnv, type OutgoingPolicy } from '../destinations/outgoing-network';
+import { filesEndpointPolicy } from '../connectors/files/endpoint';
 
 /**
  * Every setting Tributary reads from the environment, in one place.
@@ -46,6 +47,11 @@ export interface Config {
    * TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE=1, link-local and cloud metadata only with TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL=1.
    */
   outgoingNetwork: OutgoingPolicy;
+  /**
+   * Where the embedded engine may connect to object storage (connectors/files/endpoint.ts, warehouse/egress-proxy.ts):
+   * private and loopback only with TRIBUTARY_FILES_ALLOW_PRIVATE=1, link-local only with TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1.
+   */
+  filesNetwork: OutgoingPolicy;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -168,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       activityRetentionDays: env.TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS ? positiveInt(env, 'TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS') : 14,
     },
     outgoingNetwork: outgoingPolicyFromEnv(env),
+    filesNetwork: filesEndpointPolicy(env),
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

@@ -198,6 +198,12 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     expect(linked.body.details).toEqual([expect.objectContaining({ field: 'sync_type' })]);
   });
 
+  test("the engine's object storage requests go through the platform's egress proxy", () => {
+    // What makes every import above a request the proxy judged (test/egress-proxy.test.ts: a rebound name refused).
+    const config = fs.readFileSync(`${dataDir}/warehouse/tributary-engine.xml`, 'utf8');
+    expect(config).toMatch(/<proxy><http><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/http><https><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/https><\/proxy>/);
+  });
+
   test('the secret is nowhere in the data dir or the log', () => {
     expect(platform.output()).not.toContain(SECRET);
     const grep = (dir: string): string[] =>
