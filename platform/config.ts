@@ -52,6 +52,12 @@ export interface Config {
    * private and loopback only with TRIBUTARY_FILES_ALLOW_PRIVATE=1, link-local only with TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1.
    */
   filesNetwork: OutgoingPolicy;
+  /**
+   * The embedded engine's object storage connections through the egress proxy that judges each one
+   * (warehouse/egress-proxy.ts; TRIBUTARY_FILES_EGRESS_PROXY, default 1). 0: the engine connects itself, and a
+   * custom endpoint is judged only when it is linked (no protection against DNS rebinding), at no proxy cost.
+   */
+  filesEgressProxy: boolean;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -175,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outgoingNetwork: outgoingPolicyFromEnv(env),
     filesNetwork: filesEndpointPolicy(env),
+    filesEgressProxy: !['0', 'false', 'no'].includes((env.TRIBUTARY_FILES_EGRESS_PROXY ?? '').trim().toLowerCase()),
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

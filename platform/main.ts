@@ -167,7 +167,7 @@ async function main(role: Role) {
       engineLockWaitMs: config.clickhouse.engineLockWaitMs,
       startupStatements: () => linkedStartupStatements(catalog, config.clickhouse.database, log),
       // The engine's S3 connections through a proxy that judges each address (DNS rebinding of a custom endpoint).
-      egressPolicy: config.filesNetwork,
+      egressPolicy: config.filesEgressProxy ? config.filesNetwork : undefined,
     });
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);

@@ -64,6 +64,9 @@ test("the engine's S3 requests go through the proxy, and a name that rebinds to 
 
   // The name now rebinds (as a DNS server under an attacker's control answers, after the link-time check).
   answers.set('files.rebind.test', '169.254.169.254');
+  // A connection made before stays with the address it was checked for (a rebinding cannot move it): the next one
+  // meets the new answer. None is kept here (chDB opens one per proxied request), but say so rather than rely on it.
+  await wh.command('SYSTEM DROP CONNECTIONS CACHE');
   asked.length = 0;
   const err = await read('files.rebind.test').then(() => undefined, (e: Error) => e);
   expect(err?.message).toMatch(/Tributary refused the connection: files\.rebind\.test resolves to 169\.254\.169\.254 is a link-local or cloud metadata address/);
