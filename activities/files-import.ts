@@ -7,7 +7,10 @@ import { quoteIdent, sqlString } from '../warehouse/client';
 import { keepExistingColumnNames, type WarehouseColumn } from '../warehouse/columns';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns, type ExistingColumn } from '../warehouse/evolution';
 import { deleteFilesSql, FILE_COLUMN, fileVersion, importFilesSql, listFilesSql, slices, type ListedFile } from '../warehouse/file-import';
-import { createTableSql, dropTable } from '../warehouse/tables';
+import { deletedRowsChangesSql } from '../warehouse/change-diff';
+import { createTableSql, dropTable, sortingKey } from '../warehouse/tables';
+import { changesRecordedTo } from '../catalog/change-marks';
+import { recordChanges } from './change-recorder';
 import { dropEarlierAttempts, stagingTableName, testHold, warehouseKey, type ActivityDeps, type Heartbeats, type SchemaContext } from './context';
 
 /**
@@ -16,7 +19,9 @@ import { dropEarlierAttempts, stagingTableName, testHold, warehouseKey, type Act
  * table that the workflow swaps in like any other refresh. An append run loads the files it has not loaded yet, or
  * whose version (ETag) changed, in slices: a slice's files lose their earlier rows (if any), are inserted, and only
  * then recorded in the catalog — so a worker killed anywhere in between leaves a slice the retry loads again from
- * scratch, never twice. Files gone from the bucket keep their rows (the point of importing over linking).
+ * scratch, never twice. Files gone from the bucket keep their rows (the point of importing over linking). A
+ * rewritten file's old rows go into the change log as deletes just before they are deleted; the run's inserts are
+ * recorded after it (recordIncrementalChanges).
  */
 
 /** Files (and about how many bytes) per insert of an append run: how often the run commits, and what a retry redoes. */
@@ -103,15 +108,36 @@ export async function importNewFiles(deps: ActivityDeps, hb: Heartbeats, sc: Sch
   const present = new Set(listed.map((f) => f.path));
   const gone = [...loaded.keys()].filter((p) => !present.has(p)).length;
   const limits = sliceLimits();
+  // Up to where the table's rows are in the change log (unchanged during the run: its changes are recorded after it).
+  const recordedTo = await changesRecordedTo(catalog.db, sc.schema.id);
   for (const slice of slices(pending, limits.files, limits.bytes)) {
     ctx.cancellationSignal.throwIfAborted();
     const paths = slice.map((f) => f.path);
     // Rows of these paths already here: a rewritten file's old version, or a slice a killed attempt had inserted
     // but not recorded. Deleted only where there are some (a lightweight delete is a mutation of the table).
-    const held = await warehouse.queryRows<{ p: string }>(
-      `SELECT DISTINCT ${quoteIdent(FILE_COLUMN.name)} AS p FROM ${quoteIdent(warehouse.database)}.${quoteIdent(table)} WHERE ${quoteIdent(FILE_COLUMN.name)} IN (${paths.map(sqlString).join(', ')})`,
+    // `recorded`: some of the rows are in the change log as inserts (synced before its changes were last recorded).
+    const inPaths = `${quoteIdent(FILE_COLUMN.name)} IN (${paths.map(sqlString).join(', ')})`;
+    const recordedBefore = recordedTo ? `_tributary_synced_at <= toDateTime64(${sqlString(recordedTo)}, 6, 'UTC')` : 'false';
+    const held = await warehouse.queryRows<{ p: string; recorded: number }>(
+      `SELECT ${quoteIdent(FILE_COLUMN.name)} AS p, toUInt8(max(${recordedBefore})) AS recorded FROM ${quoteIdent(warehouse.database)}.${quoteIdent(table)} WHERE ${inPaths} GROUP BY p`,
     );
-    if (held.length) await warehouse.command(deleteFilesSql(warehouse.database, table, held.map((h) => h.p)));
+    if (held.length) {
+      const heldPaths = held.map((h) => h.p);
+      // Destinations saw those rows inserted: they see them deleted before the reload's inserts (recorded after the
+      // run, recordIncrementalChanges). Rows a killed attempt inserted were never recorded, so are no deletes. A kill
+      // between this record and the delete records the deletes again on the retry: at least once.
+      const recorded = held.filter((h) => Number(h.recorded) === 1).map((h) => h.p);
+      if (recorded.length) {
+        const [cols, key] = await Promise.all([tableColumns(warehouse, table), sortingKey(warehouse, table)]);
+        const where = `${quoteIdent(FILE_COLUMN.name)} IN (${recorded.map(sqlString).join(', ')}) AND ${recordedBefore}`;
+        const deletes = await recordChanges(
+          { catalog, warehouse },
+          { sourceId: sc.source.id, table, sql: deletedRowsChangesSql(warehouse.database, table, cols, key, where, BigInt(version)) },
+        );
+        deps.log.debug({ jobId, table, files: recorded.length, deletes }, 'rewritten files: deletes recorded');
+      }
+      await warehouse.command(deleteFilesSql(warehouse.database, table, heldPaths));
+    }
     await warehouse.command(importFilesSql(warehouse.database, table, columns, reader, BigInt(version), paths));
     await testHold(deps, 'files slice inserted');
     await recordImportedFiles(catalog.db, sc.schema.id, slice);

@@ -10,7 +10,7 @@ import type { Batch } from '../connectors/types';
 import { ApplicationFailure } from '@temporalio/activity';
 import { evolutionWarnings, evolveTable, IncompatibleSchemaChange, tableColumns } from '../warehouse/evolution';
 import { keepExistingColumnNames } from '../warehouse/columns';
-import { createTableSql, dropTable, markMissingDeleted, swapIn, swapInKeepingPrevious, tableExists, type TableEngine } from '../warehouse/tables';
+import { createTableSql, dropTable, markMissingDeleted, sortingKey, swapIn, swapInKeepingPrevious, tableExists, type TableEngine } from '../warehouse/tables';
 import { changesRecordedTo, setChangesRecordedTo } from '../catalog/change-marks';
 import { appendChangesSql, diffTableName, dropDiffTable, firstLoadChangesSql, refreshChangesSql, refreshDiffKeysSql, writtenChangesSql } from '../warehouse/change-diff';
 import { sqlString, type Warehouse } from '../warehouse/client';
@@ -23,13 +23,6 @@ import { pipelined, streamBatches } from './pipeline';
 /** The engine's clock (UTC, microseconds): what `_tributary_synced_at` is compared with. */
 async function engineNow(wh: Warehouse): Promise<string> {
   return (await wh.queryRows<{ t: string }>(`SELECT toString(now64(6, 'UTC')) AS t`))[0].t;
-}
-
-/** A table's sorting key (the primary key it was created with), as column names; none for `tuple()`. */
-async function sortingKey(wh: Warehouse, table: string): Promise<string[]> {
-  const r = await wh.queryRows<{ k: string }>('SELECT sorting_key AS k FROM system.tables WHERE database = {db:String} AND name = {t:String}', { params: { db: wh.database, t: table } });
-  const k = r[0]?.k ?? '';
-  return k ? k.split(',').map((x) => x.trim().replace(/^`(.*)`$/, '$1')) : [];
 }
 
 /** Batches a resumable full refresh loads with the staging table's merges paused (a part each). */

@@ -145,12 +145,17 @@ export class OutgoingAddressRefused extends Error {
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
 
+/** How a name becomes addresses: dns.lookup (the system resolver, /etc/hosts included) unless a test gives another. */
+export type AddressResolver = (hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
+
+const systemResolver: AddressResolver = (hostname, options, callback) => dns.lookup(hostname, { ...options, all: true }, callback);
+
 /**
  * A `lookup` for http(s).request / net.connect: resolves like dns.lookup and hands on only the addresses the policy
  * allows; when none is left the connection fails with the refusal. This is what makes the check apply to the
  * address connected to (a name that resolves to 127.0.0.1 or 169.254.169.254 is refused, however it got there).
  */
-export function guardedLookup(policy: OutgoingPolicy) {
+export function guardedLookup(policy: OutgoingPolicy, resolve: AddressResolver = systemResolver) {
   return (hostname: string, options: dns.LookupOptions | number | LookupCallback, callback?: LookupCallback): void => {
     const cb = (typeof options === 'function' ? options : callback) as LookupCallback;
     const opts: dns.LookupOptions = typeof options === 'object' ? options : typeof options === 'number' ? { family: options } : {};
@@ -159,7 +164,7 @@ export function guardedLookup(policy: OutgoingPolicy) {
       const why = refusal('link-local', name, policy);
       if (why) return cb(Object.assign(new OutgoingAddressRefused(why), { hostname }), '', 0);
     }
-    dns.lookup(hostname, { ...opts, all: true }, (err, addresses) => {
+    resolve(hostname, opts, (err, addresses) => {
       if (err) return cb(err, '', 0);
       const allowed = addresses.filter((a) => addressRefusal(a.address, policy) === null);
       if (allowed.length === 0) {

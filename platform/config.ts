@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { DEFAULT_QUERY_LIMITS, QUERY_LIMIT_ENV, type QueryLimits } from '../warehouse/query-limits';
 import { outgoingPolicyFromEnv, type OutgoingPolicy } from '../destinations/outgoing-network';
+import { filesEndpointPolicy } from '../connectors/files/endpoint';
 
 /**
  * Every setting Tributary reads from the environment, in one place.
@@ -46,6 +47,17 @@ export interface Config {
    * TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE=1, link-local and cloud metadata only with TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL=1.
    */
   outgoingNetwork: OutgoingPolicy;
+  /**
+   * Where the embedded engine may connect to object storage (connectors/files/endpoint.ts, warehouse/egress-proxy.ts):
+   * private and loopback only with TRIBUTARY_FILES_ALLOW_PRIVATE=1, link-local only with TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1.
+   */
+  filesNetwork: OutgoingPolicy;
+  /**
+   * The embedded engine's object storage connections through the egress proxy that judges each one
+   * (warehouse/egress-proxy.ts; TRIBUTARY_FILES_EGRESS_PROXY, default 1). 0: the engine connects itself, and a
+   * custom endpoint is judged only when it is linked (no protection against DNS rebinding), at no proxy cost.
+   */
+  filesEgressProxy: boolean;
   temporal: {
     /** Unset: spawn the Temporal dev server as a child process. */
     address?: string;
@@ -168,6 +180,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       activityRetentionDays: env.TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS ? positiveInt(env, 'TRIBUTARY_DESTINATION_ACTIVITY_RETENTION_DAYS') : 14,
     },
     outgoingNetwork: outgoingPolicyFromEnv(env),
+    filesNetwork: filesEndpointPolicy(env),
+    filesEgressProxy: !['0', 'false', 'no'].includes((env.TRIBUTARY_FILES_EGRESS_PROXY ?? '').trim().toLowerCase()),
     temporal: {
       address: nonEmpty(env.TEMPORAL_ADDRESS),
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE) ?? 'default',

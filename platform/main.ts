@@ -166,6 +166,8 @@ async function main(role: Role) {
       userQueryLimits: config.queryLimits,
       engineLockWaitMs: config.clickhouse.engineLockWaitMs,
       startupStatements: () => linkedStartupStatements(catalog, config.clickhouse.database, log),
+      // The engine's S3 connections through a proxy that judges each address (DNS rebinding of a custom endpoint).
+      egressPolicy: config.filesEgressProxy ? config.filesNetwork : undefined,
     });
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createLogger } from '../platform/logger';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
-import { tableChangesWhen } from './support/change-log';
+import { tableChanges, tableChangesWhen, type Change } from './support/change-log';
 import { testEnv } from './support/env';
 import { freePort } from './support/ports';
 import { makeDataDir, query, startPlatform, waitForJobs, type RunningPlatform } from './support/platform';
@@ -18,6 +18,9 @@ const ACCESS = 'import-access';
 const SECRET = 'import-secret-canary-7f3a';
 const BUCKET = 'imports';
 const HOLD = 'files slice inserted';
+
+/** How many changes of each operation. */
+const ops = (changes: Change[]) => changes.reduce<Record<string, number>>((m, c) => ({ ...m, [c.op]: (m[c.op] ?? 0) + 1 }), {});
 
 /** `n` rows of a CSV file whose ids start at `from`, each tagged with `tag`. */
 const csv = (from: number, n: number, tag: string) =>
@@ -114,6 +117,8 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     expect(job.status).toBe('Completed');
     const files = await perFile('imp_crashed');
     expect(files).toEqual(Object.fromEntries([1, 2, 3, 4, 5, 6].map((i) => [`crash/part-${i}.csv`, '300/300'])));
+    // The held slice's rows were never in the change log: deleting them before the reload is no delete event.
+    expect(ops(await tableChanges(platform, 'imp_crashed'))).toEqual({ insert: 1800 });
     // Nothing new: the next run loads nothing.
     const again = await sync(schemas.crashed);
     expect(again.status).toBe('Completed');
@@ -143,8 +148,7 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     expect([...tags].sort()).toEqual(['f1-rewritten', 'f3']);
     // 100 inserts; then 49 updates, 1 + 50 deletes, 10 inserts.
     const changes = await tableChangesWhen(platform, 'imp_refreshed', 100 + 49 + 51 + 10);
-    const ops = changes.slice(100).reduce<Record<string, number>>((m, c) => ({ ...m, [c.op]: (m[c.op] ?? 0) + 1 }), {});
-    expect(ops).toEqual({ update: 49, delete: 51, insert: 10 });
+    expect(ops(changes.slice(100))).toEqual({ update: 49, delete: 51, insert: 10 });
   }, 120_000);
 
   test('by new files: an added file is loaded, a rewritten one reloaded without its old rows, a deleted one kept', async () => {
@@ -153,20 +157,36 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     const first = await waitForJobs(platform, schemas.appended, 1);
     expect(first.status).toBe('Completed');
     expect(Number(first.rows_synced)).toBe(80);
+    // The job completes once its changes are recorded: the log is final here.
+    expect(ops(await tableChanges(platform, 'imp_appended'))).toEqual({ insert: 80 });
 
     await put('append/part-3.csv', csv(3000, 25, 'a3'));
-    await put('append/part-1.csv', csv(1000, 30, 'a1-rewritten'));
-    await deleteObject(s3, BUCKET, 'append/part-2.csv');
     const second = await sync(schemas.appended);
     expect(second.status).toBe('Completed');
-    expect(Number(second.rows_synced)).toBe(55); // part-1 again (30) and part-3 (25); part-2 untouched
+    expect(Number(second.rows_synced)).toBe(25);
+    expect(ops(await tableChanges(platform, 'imp_appended'))).toEqual({ insert: 105 });
+
+    await put('append/part-1.csv', csv(1000, 30, 'a1-rewritten'));
+    await deleteObject(s3, BUCKET, 'append/part-2.csv');
+    const third = await sync(schemas.appended);
+    expect(third.status).toBe('Completed');
+    expect(Number(third.rows_synced)).toBe(30); // part-1 again; part-2 untouched
     expect(await perFile('imp_appended')).toEqual({ 'append/part-1.csv': '30/30', 'append/part-2.csv': '40/40', 'append/part-3.csv': '25/25' });
     const [{ old }] = await query(platform, "SELECT toString(countIf(tag = 'a1')) AS old FROM imp_appended");
     expect(old).toBe('0');
-    expect(JSON.stringify(second)).toMatch(/1 file loaded earlier is no longer in the source: its rows are kept/);
+    expect(JSON.stringify(third)).toMatch(/1 file loaded earlier is no longer in the source: its rows are kept/);
+    // The rewritten file: its 40 old rows deleted, then its 30 new ones inserted; the deleted file's rows stay.
+    const changes = (await tableChanges(platform, 'imp_appended')).slice(105);
+    expect(changes.map((c) => c.op)).toEqual([...Array(40).fill('delete'), ...Array(30).fill('insert')]);
+    const deleted = changes.slice(0, 40);
+    expect(new Set(deleted.map((c) => c.old_row?.tag))).toEqual(new Set(['a1']));
+    expect(deleted.map((c) => Number(c.old_row?.id)).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => 1000 + i));
+    expect(new Set(deleted.map((c) => JSON.stringify([c.key, c.row])))).toEqual(new Set(['[{},{}]'])); // keyless: the old row says which
+    expect(new Set(changes.slice(40).map((c) => c.row.tag))).toEqual(new Set(['a1-rewritten']));
 
-    const third = await sync(schemas.appended);
-    expect(Number(third.rows_synced)).toBe(0);
+    const fourth = await sync(schemas.appended);
+    expect(Number(fourth.rows_synced)).toBe(0);
+    expect(await tableChanges(platform, 'imp_appended')).toHaveLength(175);
   }, 120_000);
 
   test('the rules: an append by files takes no incremental_field, and an imported table does not turn linked', async () => {
@@ -176,6 +196,12 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     const linked = await platform.api('PATCH', `/api/schemas/${schemas.appended}`, { sync_type: 'linked' });
     expect(linked.status).toBe(400);
     expect(linked.body.details).toEqual([expect.objectContaining({ field: 'sync_type' })]);
+  });
+
+  test("the engine's object storage requests go through the platform's egress proxy", () => {
+    // What makes every import above a request the proxy judged (test/egress-proxy.test.ts: a rebound name refused).
+    const config = fs.readFileSync(`${dataDir}/warehouse/tributary-engine.xml`, 'utf8');
+    expect(config).toMatch(/<proxy><http><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/http><https><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/https><\/proxy>/);
   });
 
   test('the secret is nowhere in the data dir or the log', () => {

@@ -113,6 +113,17 @@ export function appendChangesSql(database: string, table: string, columns: Exist
 }
 
 /**
+ * Rows about to be deleted from a table (`where`: an append-by-files run's rewritten files, whose old rows go
+ * before the files load again) as deletes, recorded before the rows go: the change log then shows delete, then
+ * the reload's inserts. A delete's `row` is its key ('{}' in a keyless table) and `old_row` the row as it was;
+ * `version` is the run's, the write that deletes it.
+ */
+export function deletedRowsChangesSql(database: string, table: string, columns: ExistingColumn[], key: string[], where: string, version: bigint): string {
+  return `SELECT 'delete' AS op, ${rowJsonExpr(key)} AS key, ${rowJsonExpr(key)} AS row, toNullable(${rowJsonExpr(dataColumns(columns).map((c) => c.name))}) AS old_row, toUInt64(${version}) AS version
+    FROM ${quoteIdent(database)}.${quoteIdent(table)} WHERE ${where} AND _tributary_is_deleted = 0`;
+}
+
+/**
  * Rows a write put into a keyed (ReplacingMergeTree) table, as changes against the rows of the same keys before
  * them. `written` is a table expression of the rows written — with the table's data columns, `_tributary_version`
  * and `_tributary_is_deleted` — or null: the table's own rows at `version` (an incremental run). Each written row

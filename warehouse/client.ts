@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { ensureDir } from '../platform/data-dir';
 import type { Logger } from '../platform/logger';
-import { EmbeddedEngine, maskStatement } from './engine';
+import { EmbeddedEngine, maskStatement, type EngineOptions } from './engine';
 import { createDatabaseSql } from './cluster';
 import { DEFAULT_QUERY_LIMITS, userQuerySettings, type QueryLimits } from './query-limits';
 
@@ -376,6 +376,9 @@ export async function openWarehouse(opts: {
   engineLockWaitMs?: number;
   /** Statements run at every engine start before any other (embedded), or once now (a server): linked file tables. */
   startupStatements?: () => Promise<string[]>;
+  /** Embedded: the engine's object storage connections go through a proxy that judges each address (egress-proxy.ts). */
+  egressPolicy?: EngineOptions['egressPolicy'];
+  egressResolver?: EngineOptions['egressResolver'];
   /** Remote: the server user users' queries run as (CLICKHOUSE_QUERY_USER; default `user`, with readonly = 1 per query). */
   queryUser?: string;
   queryPassword?: string;
@@ -410,6 +413,8 @@ export async function openWarehouse(opts: {
       readOnlySettings: userSettings,
       lockWaitMs: opts.engineLockWaitMs,
       startupStatements: opts.startupStatements,
+      egressPolicy: opts.egressPolicy,
+      egressResolver: opts.egressResolver,
     });
     const client = createClient({ connection: engine.connection('main') });
     const readOnly = createClient({ connection: engine.connection('readonly') }); // the user query limits, readonly = 1, for its life

@@ -23,7 +23,7 @@ type Settings = NonNullable<Parameters<Session['query']>[0]['clickhouse_settings
 
 const dataPath = process.argv[2];
 /** From the platform (engine.ts): the read-only session's settings, and how long to wait for the data dir. */
-const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Settings; lockWaitMs?: number };
+const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Settings; lockWaitMs?: number; egressProxy?: string };
 
 
 /**
@@ -31,17 +31,29 @@ const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Sett
  * a key this process was given in its environment — never in a file. They are a copy of the catalog's sealed
  * secrets, re-created at every engine start (the platform's startup statements), so a fresh key each start
  * costs nothing and none can go wrong: the folder an earlier engine wrote is removed before opening, since
- * ClickHouse refuses to start on collections it cannot decrypt. Returns the engine's extra command-line.
+ * ClickHouse refuses to start on collections it cannot decrypt.
+ *
+ * With `egressProxy` (warehouse/egress-proxy.ts), every http and https request the engine makes — S3 reads and
+ * listings of linked and imported files — goes through the platform's proxy (a forward request, or a CONNECT
+ * tunnel for https), which resolves and judges each connection's address: the engine never resolves a storage
+ * host itself. Returns the engine's extra command-line.
  */
-function namedCollectionsConfig(dir: string): string[] {
-  if (!process.env[NAMED_COLLECTIONS_KEY_ENV]) return [];
-  fs.rmSync(path.join(dir, 'named_collections'), { recursive: true, force: true });
+function engineConfig(dir: string, egressProxy?: string): string[] {
+  if (!process.env[NAMED_COLLECTIONS_KEY_ENV] && !egressProxy) return [];
+  const parts: string[] = [];
+  if (process.env[NAMED_COLLECTIONS_KEY_ENV]) {
+    fs.rmSync(path.join(dir, 'named_collections'), { recursive: true, force: true });
+    parts.push(
+      '<named_collections_storage><type>local_encrypted</type><algorithm>aes_128_ctr</algorithm>' +
+        `<key_hex from_env="${NAMED_COLLECTIONS_KEY_ENV}"/></named_collections_storage>`,
+    );
+  }
+  if (egressProxy) {
+    if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(egressProxy)) throw new Error(`the egress proxy must be http://127.0.0.1:PORT, got ${egressProxy}`);
+    parts.push(`<proxy><http><uri>${egressProxy}</uri></http><https><uri>${egressProxy}</uri></https></proxy>`);
+  }
   const config = path.join(dir, 'tributary-engine.xml');
-  fs.writeFileSync(
-    config,
-    '<clickhouse><named_collections_storage><type>local_encrypted</type><algorithm>aes_128_ctr</algorithm>' +
-      `<key_hex from_env="${NAMED_COLLECTIONS_KEY_ENV}"/></named_collections_storage></clickhouse>\n`,
-  );
+  fs.writeFileSync(config, `<clickhouse>${parts.join('')}</clickhouse>\n`);
   return [`--config-file=${config}`];
 }
 
@@ -78,7 +90,7 @@ let configured: ChdbSession | undefined;
 async function openSession(dir: string, lockWaitMs: number): Promise<Session> {
   const deadline = Date.now() + lockWaitMs;
   let triedUnlocked = false;
-  const args = namedCollectionsConfig(dir);
+  const args = engineConfig(dir, startup.egressProxy);
   for (;;) {
     try {
       // The engine's configuration is given once, by the first session on the data dir; the connections opened

@@ -6,6 +6,8 @@ import { ClickHouseError, type ClickHouseClientConfigOptions, type ClickHouseSet
 import type { Logger } from '../platform/logger';
 import { engineThreadPoolSize, laneSizes } from './engine-lanes';
 import { NAMED_COLLECTIONS_KEY_ENV, type EngineAnswer, type EngineReply, type EngineRequest } from './engine-protocol';
+import type { AddressResolver, OutgoingPolicy } from '../destinations/outgoing-network';
+import { startEgressProxy, type EgressProxy } from './egress-proxy';
 
 type Connection = NonNullable<ClickHouseClientConfigOptions['connection']>;
 type Session = EngineRequest['session'];
@@ -34,6 +36,14 @@ export interface EngineOptions {
    * lives only as long as the engine (linked file tables and the named collections with their keys).
    */
   startupStatements?: () => Promise<string[]>;
+  /**
+   * Where the engine may connect to object storage (the files sources' switches): its S3 requests then all go
+   * through a proxy of the platform's that judges each connection's address (egress-proxy.ts). Unset: the
+   * engine connects itself.
+   */
+  egressPolicy?: OutgoingPolicy;
+  /** Tests: how the proxy resolves names (default: the system's). */
+  egressResolver?: AddressResolver;
 }
 
 /** Secrets in statements (CREATE/ALTER NAMED COLLECTION … AS key = 'value'): never shown in /health or logs. */
@@ -77,6 +87,8 @@ export class EmbeddedEngine {
   private readOnlyRunning = 0;
   private nextId = 1;
   private closed = false;
+  /** The proxy the engine's object storage requests go through (egressPolicy); it outlives engine restarts. */
+  private egress?: EgressProxy;
 
   private constructor(
     private readonly dataPath: string,
@@ -85,7 +97,13 @@ export class EmbeddedEngine {
 
   static async start(dataPath: string, opts: EngineOptions = {}): Promise<EmbeddedEngine> {
     const engine = new EmbeddedEngine(dataPath, opts);
-    await engine.process();
+    if (opts.egressPolicy) engine.egress = await startEgressProxy(opts.egressPolicy, { log: opts.log, resolve: opts.egressResolver });
+    try {
+      await engine.process();
+    } catch (err) {
+      await engine.egress?.close();
+      throw err;
+    }
     return engine;
   }
 
@@ -118,7 +136,7 @@ export class EmbeddedEngine {
       UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(engineThreadPoolSize()),
       [NAMED_COLLECTIONS_KEY_ENV]: randomBytes(16).toString('hex'),
     };
-    const startup = JSON.stringify({ readOnlySettings: this.opts.readOnlySettings ?? {}, lockWaitMs: this.opts.lockWaitMs });
+    const startup = JSON.stringify({ readOnlySettings: this.opts.readOnlySettings ?? {}, lockWaitMs: this.opts.lockWaitMs, egressProxy: this.egress?.uri });
     // stderr passes through here: chDB prints why it could not open the data dir there, not in its error.
     const child = fork(ENTRY, [this.dataPath, startup], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'], detached: true });
     let stderrTail = '';
@@ -338,7 +356,7 @@ export class EmbeddedEngine {
       p?.reject(gone);
     }
     const child = this.child ?? (await this.starting?.catch(() => undefined));
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return this.egress?.close();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const timer = setTimeout(() => {
       this.log?.warn({ pid: child.pid, waitMs, inFlight: this.inFlight() }, 'the warehouse engine did not close in time: killed');
@@ -348,6 +366,7 @@ export class EmbeddedEngine {
     else child.kill('SIGKILL');
     await exited;
     clearTimeout(timer);
+    await this.egress?.close();
   }
 }
 

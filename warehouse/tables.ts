@@ -17,6 +17,13 @@ export async function tableExists(wh: Warehouse, table: string): Promise<boolean
   return Number(rows[0]?.n ?? 0) > 0;
 }
 
+/** A table's sorting key (the primary key it was created with), as column names; none for `tuple()`. */
+export async function sortingKey(wh: Warehouse, table: string): Promise<string[]> {
+  const r = await wh.queryRows<{ k: string }>('SELECT sorting_key AS k FROM system.tables WHERE database = {db:String} AND name = {t:String}', { params: { db: wh.database, t: table } });
+  const k = r[0]?.k ?? '';
+  return k ? k.split(',').map((x) => x.trim().replace(/^`(.*)`$/, '$1')) : [];
+}
+
 export async function dropTable(wh: Warehouse, table: string): Promise<void> {
   await wh.command(dropTableSql(wh.database, table, { cluster: wh.cluster }));
 }

@@ -8,7 +8,8 @@ import { SourceError } from '../types';
  * destinations' (destinations/outgoing-network.ts), with their own switches. Link-local and cloud metadata
  * addresses are refused unless TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1; private and loopback ones (a MinIO on the
  * private network) unless TRIBUTARY_FILES_ALLOW_PRIVATE=1. The name is resolved here and every address it gives
- * judged; the engine resolves it again when it connects, so this is a check of intent, not a pin.
+ * judged, so that a bad endpoint is told at once; the embedded engine's connections are judged again, each when it
+ * is made, by the egress proxy they all go through (warehouse/egress-proxy.ts), which a rebound name cannot pass.
  */
 export const FILES_ALLOW_PRIVATE_ENV = 'TRIBUTARY_FILES_ALLOW_PRIVATE';
 export const FILES_ALLOW_LINK_LOCAL_ENV = 'TRIBUTARY_FILES_ALLOW_LINK_LOCAL';
@@ -19,7 +20,8 @@ export function filesEndpointPolicy(env: NodeJS.ProcessEnv = process.env): Outgo
   return { allowPrivate: on(env, FILES_ALLOW_PRIVATE_ENV), allowLinkLocal: on(env, FILES_ALLOW_LINK_LOCAL_ENV) };
 }
 
-const withSwitch = (why: string) => why.replace(/TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE/g, FILES_ALLOW_PRIVATE_ENV).replace(/TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL/g, FILES_ALLOW_LINK_LOCAL_ENV);
+/** A refusal of destinations/outgoing-network.ts's naming the files sources' switches instead of the destinations'. */
+export const withSwitch = (why: string) => why.replace(/TRIBUTARY_DESTINATIONS_ALLOW_PRIVATE/g, FILES_ALLOW_PRIVATE_ENV).replace(/TRIBUTARY_DESTINATIONS_ALLOW_LINK_LOCAL/g, FILES_ALLOW_LINK_LOCAL_ENV);
 
 export async function checkEndpoint(endpoint: string, policy: OutgoingPolicy = filesEndpointPolicy()): Promise<void> {
   const asWritten = checkOutgoingUrl(endpoint, policy);

@@ -37,6 +37,9 @@ export function storageError(err: unknown, config: FilesConfig, at: string, what
   const msg = ((err as Error).message ?? String(err)).trim();
   const code = /S3 exception: `(\w+)`/.exec(msg)?.[1];
   const where = config.provider === 'local' ? 'the files root' : `bucket "${config.bucket}"`;
+  // The egress proxy's refusal (warehouse/egress-proxy.ts) comes as an S3 AccessDenied: it is the address, not the key.
+  const refused = /Tributary refused the connection: ([^'\n]*)/.exec(msg)?.[1];
+  if (refused) return new SourceError(`cannot connect to ${safeBase(config)}: ${refused.replace(/\.$/, '')}`, config.provider === 's3_compatible' ? 'endpoint' : 'provider');
   if (code && /SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|InvalidToken|Forbidden/.test(code)) {
     return new SourceError(`access denied by ${where} (${code}): check access_key_id and secret_access_key`, 'secret_access_key');
   }
