@@ -250,8 +250,6 @@ export const ENV_READ_ELSEWHERE: ReadonlyArray<{ name: string; kind: 'setting' |
   { name: 'TRIBUTARY_PENDO_PAGE_SIZE', kind: 'setting', where: 'connectors/pendo/read.ts' },
   { name: 'TRIBUTARY_PENDO_RPS', kind: 'setting', where: 'connectors/pendo/client.ts (connectors/kit/pacer.ts)' },
   { name: 'TRIBUTARY_FILES_ROOT', kind: 'setting', where: 'connectors/files/local.ts' },
-  { name: 'TRIBUTARY_FILES_ALLOW_PRIVATE', kind: 'setting', where: 'connectors/files/endpoint.ts' },
-  { name: 'TRIBUTARY_FILES_ALLOW_LINK_LOCAL', kind: 'setting', where: 'connectors/files/endpoint.ts' },
   { name: 'TRIBUTARY_FILES_IMPORT_SLICE_FILES', kind: 'setting', where: 'activities/files-import.ts' },
   { name: 'TRIBUTARY_FILES_IMPORT_SLICE_BYTES', kind: 'setting', where: 'activities/files-import.ts' },
   { name: 'TRIBUTARY_TEST_HOLD_AT', kind: 'test', where: 'activities/context.ts (a step where a test stops an activity)' },
