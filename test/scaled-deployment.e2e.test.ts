@@ -78,6 +78,8 @@ describe('scaled deployment: api + two workers, Postgres catalog, Temporal and C
     TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100',
     // A killed worker's load is taken for dead after 4 s, and retried on the other.
     TRIBUTARY_HEARTBEAT_TIMEOUT_MS: '4000',
+    // Likewise a killed worker's CDC stream (default 20 s): the restarts below wait for the mirror to come back.
+    TRIBUTARY_STREAM_HEARTBEAT_TIMEOUT_MS: '5000',
     TRIBUTARY_CDC_FLUSH_MS: '200',
     TRIBUTARY_CDC_STREAM_MS: '4000',
     TRIBUTARY_CDC_LAG_CHECK_MS: '1000',
