@@ -8,6 +8,7 @@ import type { Logger } from '../platform/logger';
 import type { Warehouse } from '../warehouse/client';
 import type { WarehouseColumn } from '../warehouse/columns';
 import { engineErrorName, permanentEngineError } from '../warehouse/errors';
+import { tablesStartingWith } from '../warehouse/table-admin';
 import { dropTable, warehouseTableName } from '../warehouse/tables';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -77,10 +78,7 @@ export const stagingTableName = (target: string, jobId: string, attempt: number)
  */
 export async function dropEarlierAttempts(wh: Warehouse, target: string, jobId: string, attempt: number): Promise<void> {
   const prefix = stagingPrefix(target, jobId);
-  const rows = await wh.queryRows<{ name: string }>('SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})', {
-    params: { db: wh.database, p: prefix },
-  });
-  for (const { name } of rows) {
+  for (const name of await tablesStartingWith(wh, prefix)) {
     const m = /^_(\d+)$/.exec(name.slice(prefix.length));
     // The job's table of the per-job naming counts as earlier; the diff scratch tables (`…__changes`) are not loads'.
     const earlier = name === prefix || (m !== null && Number(m[1]) < attempt);

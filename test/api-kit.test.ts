@@ -14,17 +14,23 @@ import { openWarehouse, type Warehouse } from '../warehouse/client';
  * Back-offs are kept short through the kit's own options; nothing here sleeps for a fixed time.
  */
 
-function scan(text: string, cuts: number[], at?: string): unknown[] {
+/** `text` (a JSON array) scanned in the pieces `cuts` makes. */
+function scanItems(text: string, cuts: number[], at?: string): ScannedItem[] {
   const scanner = new JsonArrayScanner(at);
-  const items: unknown[] = [];
+  const items: ScannedItem[] = [];
   let from = 0;
   for (const cut of [...cuts].sort((a, b) => a - b)) {
-    items.push(...scanner.push(text.slice(from, Math.max(from, cut))));
+    items.push(...scanner.pushItems(text.slice(from, Math.max(from, cut))));
     from = Math.max(from, cut);
   }
-  items.push(...scanner.push(text.slice(from)));
+  items.push(...scanner.pushItems(text.slice(from)));
   scanner.end();
   return items;
+}
+
+/** The items' values (what `push` returns, piece by piece). */
+function scan(text: string, cuts: number[], at?: string): unknown[] {
+  return scanItems(text, cuts, at).map((item) => item.value);
 }
 
 /** A body holding `items`: bare, or under `at` with other keys (holding anything, `at` included deeper down) around it. */
@@ -86,20 +92,6 @@ describe('JsonArrayScanner', () => {
     expect(() => scan('[1,2]', [], 'results')).toThrow('expected a JSON object holding "results"');
   });
 });
-
-/** `text` (a JSON array) scanned in the pieces `cuts` makes. */
-function scanItems(text: string, cuts: number[], at?: string): ScannedItem[] {
-  const scanner = new JsonArrayScanner(at);
-  const items: ScannedItem[] = [];
-  let from = 0;
-  for (const cut of [...cuts].sort((a, b) => a - b)) {
-    items.push(...scanner.pushItems(text.slice(from, Math.max(from, cut))));
-    from = Math.max(from, cut);
-  }
-  items.push(...scanner.pushItems(text.slice(from)));
-  scanner.end();
-  return items;
-}
 
 describe('memberJson: a member passed on as its text only when that is what JSON.stringify writes', () => {
   /** Every member's memberJson, checked against JSON.stringify of the parsed member; how many were taken as text. */

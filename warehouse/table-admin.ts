@@ -19,12 +19,17 @@ export async function existingTables(wh: Warehouse, tables: string[]): Promise<S
   return new Set(rows.map((r) => r.name));
 }
 
-/** Drops every table whose name starts with `prefix` (e.g. all the staging tables of one job, any attempt). */
-export async function dropTablesStartingWith(wh: Warehouse, prefix: string): Promise<void> {
+/** The warehouse's tables whose name starts with `prefix` (e.g. all the staging tables of one job, any attempt). */
+export async function tablesStartingWith(wh: Warehouse, prefix: string): Promise<string[]> {
   const rows = await wh.queryRows<{ name: string }>('SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})', {
     params: { db: wh.database, p: prefix },
   });
-  for (const t of rows) await dropTable(wh, t.name);
+  return rows.map((r) => r.name);
+}
+
+/** Drops every table whose name starts with `prefix`. */
+export async function dropTablesStartingWith(wh: Warehouse, prefix: string): Promise<void> {
+  for (const name of await tablesStartingWith(wh, prefix)) await dropTable(wh, name);
 }
 
 /**

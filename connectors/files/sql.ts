@@ -149,7 +149,7 @@ export const linkedDatabaseDdl = (database: string) => `CREATE DATABASE IF NOT E
  */
 export function linkedTableDdl(database: string, view: string, schemaId: string, columns: LinkedColumn[], engine: string, mode: 'replace' | 'ensure' = 'replace'): string[] {
   const inner = `${quoteIdent(linkedDatabase(database))}.${quoteIdent(linkedTableName(schemaId))}`;
-  const create = `${quoteIdent(linkedDatabase(database))}.${quoteIdent(linkedTableName(schemaId))} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = ${engine}`;
+  const create = `${inner} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = ${engine}`;
   return [
     linkedDatabaseDdl(database),
     // A Memory database cannot rename, so no CREATE OR REPLACE: the view is re-pointed right after.
