@@ -5,6 +5,8 @@
  * TabSeparated batches. Prints rows/s and the reader's peak RSS, sampled during the run, after 100k rows and at the
  * end (flat memory: the two are close). BENCH_PLATFORM=1 also syncs them through the real platform into the
  * warehouse (a full refresh of a Pendo source) and prints that run's rows/s and the platform's peak RSS.
+ * BENCH_TIMELINE=1 prints, for the platform run, each second's CPU of the worker's and the engine's processes and
+ * the platform's log lines at their offsets (which step keeps which core busy).
  *
  * The server runs in a child process, so the reader's RSS is its own and the two share the machine's cores as
  * a remote API and a worker would not: the figures are a floor.
@@ -92,7 +94,10 @@ function cpuSince(from: Map<number, number>): Map<number, number> {
 }
 
 async function platformRun(parts: BenchParts, apiUrl: string) {
-  const platform = await parts.platform('bench-pendo', { TRIBUTARY_PENDO_API_URL: apiUrl, TRIBUTARY_PENDO_RPS: process.env.TRIBUTARY_PENDO_RPS ?? '1000' });
+  const timelineOn = process.env.BENCH_TIMELINE === '1';
+  const platform = await parts.platform('bench-pendo', {
+    TRIBUTARY_PENDO_API_URL: apiUrl, TRIBUTARY_PENDO_RPS: process.env.TRIBUTARY_PENDO_RPS ?? '1000', ...(timelineOn ? { LOG_LEVEL: 'debug' } : {}),
+  });
   const schemas = PENDO_TABLES.map((t) => (t.name === 'visitors' ? { name: t.name, should_sync: true, sync_type: 'full_refresh', sync_frequency: '24hour' } : { name: t.name, should_sync: false }));
   const rss = sampleRss(platform.pid, 100);
   let engineRss: ReturnType<typeof sampleRss> | undefined;
@@ -103,10 +108,34 @@ async function platformRun(parts: BenchParts, apiUrl: string) {
   const cpu0 = new Map(watched.map((pid) => [pid, cpuSeconds(pid) ?? 0]));
   if (enginePid) engineRss = sampleRss(enginePid, 100);
   const t0 = performance.now();
+  // BENCH_TIMELINE=1: each second's CPU of the worker's and the engine's process, to see which phases leave a core idle.
+  let last = new Map(cpu0);
+  const wall0 = Date.now();
+  const timeline = timelineOn
+    ? setInterval(() => {
+        const now = new Map(watched.map((pid) => [pid, cpuSeconds(pid) ?? 0]));
+        const d = (pid: number | undefined) => (pid === undefined ? 0 : (now.get(pid) ?? 0) - (last.get(pid) ?? 0)).toFixed(2);
+        log(`t=${((performance.now() - t0) / 1000).toFixed(0)} s: worker ${d(platform.pid)}, engine ${d(enginePid)} CPU-seconds`);
+        last = now;
+      }, 1000)
+    : undefined;
   const res = await platform.api('POST', '/api/sources', { source_type: 'Pendo', prefix: 'bench', payload: { integration_key: KEY, region: 'EU', schemas } });
   if (res.status !== 201) throw new Error(`create source: ${res.status} ${JSON.stringify(res.body)}`);
   const job = await waitForJobs(platform, res.body.schemas.find((s: { name: string }) => s.name === 'visitors').id, 1, 3_600_000);
   const seconds = (performance.now() - t0) / 1000;
+  if (timeline) {
+    clearInterval(timeline);
+    // The platform's own log lines of the run, at their offsets: which step each idle or busy second belongs to.
+    for (const line of platform.output().split('\n')) {
+      let entry: { time?: number; msg?: string };
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (entry.time && entry.time >= wall0 && entry.msg) log(`  log t=${((entry.time - wall0) / 1000).toFixed(1)} s: ${entry.msg}`);
+    }
+  }
   const cpu = cpuSince(cpu0);
   const mem = rss.stop();
   const eng = engineRss?.stop();
