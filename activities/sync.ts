@@ -300,17 +300,25 @@ export function createSyncActivities(deps: ActivityDeps) {
       const [freshColumns, oldColumns] = await Promise.all([tableColumns(warehouse, targetTable), previous ? tableColumns(warehouse, stagingTable) : []]);
       const diff = { database: warehouse.database, fresh: targetTable, old: stagingTable, key, freshColumns, oldColumns, version: BigInt(version), diffTable: diffTableName(stagingTable), freshFinal: !!connector.fullRefreshResumes };
       hb.beat({ phase: 'changes', table: targetTable });
+      // The new table's parts are merged after its changes are read, not while: the read merges them itself (FINAL),
+      // and a background merge of the same parts beside it took the cores it needs (a 1M-visitor Pendo load: ~1.6x
+      // longer to record; BENCHMARKS.md). A merge the swap let start is cancelled by the pause.
+      const merges = await warehouse.pauseMerges(targetTable);
       let changes: number;
-      if (!previous) {
-        changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql: firstLoadChangesSql(diff) });
-      } else {
-        await dropDiffTable(warehouse, diff.diffTable);
-        try {
-          await warehouse.command(refreshDiffKeysSql(diff));
-          changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql: refreshChangesSql(diff) });
-        } finally {
+      try {
+        if (!previous) {
+          changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql: firstLoadChangesSql(diff) });
+        } else {
           await dropDiffTable(warehouse, diff.diffTable);
+          try {
+            await warehouse.command(refreshDiffKeysSql(diff));
+            changes = await recordChanges({ catalog, warehouse }, { sourceId: source.id, table: targetTable, sql: refreshChangesSql(diff) });
+          } finally {
+            await dropDiffTable(warehouse, diff.diffTable);
+          }
         }
+      } finally {
+        await merges.resume();
       }
       // The live table is replaced: what incremental recording would look at next starts after it.
       await setChangesRecordedTo(catalog.db, schemaId, await engineNow(warehouse));
