@@ -249,6 +249,7 @@ export const ENV_READ_ELSEWHERE: ReadonlyArray<{ name: string; kind: 'setting' |
   { name: 'TRIBUTARY_PENDO_API_URL', kind: 'setting', where: 'connectors/pendo/client.ts' },
   { name: 'TRIBUTARY_PENDO_PAGE_SIZE', kind: 'setting', where: 'connectors/pendo/read.ts' },
   { name: 'TRIBUTARY_PENDO_RPS', kind: 'setting', where: 'connectors/pendo/client.ts (connectors/kit/pacer.ts)' },
+  { name: 'TRIBUTARY_RENDER_THREAD_AFTER', kind: 'setting', where: 'connectors/kit/row-thread.ts' },
   { name: 'TRIBUTARY_FILES_ROOT', kind: 'setting', where: 'connectors/files/local.ts' },
   { name: 'TRIBUTARY_FILES_IMPORT_SLICE_FILES', kind: 'setting', where: 'activities/files-import.ts' },
   { name: 'TRIBUTARY_FILES_IMPORT_SLICE_BYTES', kind: 'setting', where: 'activities/files-import.ts' },

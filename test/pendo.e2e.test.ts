@@ -41,6 +41,8 @@ describe('Pendo source (local Pendo API)', () => {
     TRIBUTARY_PENDO_PAGE_SIZE: String(PAGE_SIZE),
     TRIBUTARY_PENDO_RPS: '1000',
     TRIBUTARY_BATCH_BYTES: String(32 * 1024),
+    // Loads past 250 visitors go on with a render thread (connectors/kit/row-thread.ts): the crash and resume tests cover it.
+    TRIBUTARY_RENDER_THREAD_AFTER: '250',
     // Heartbeats reach Temporal every 100 ms, so a worker killed mid-load has left a position to resume from.
     TRIBUTARY_HEARTBEAT_THROTTLE_MS: '100',
     // ... and the killed load is retried 5 s after its last heartbeat, not 30 s.

@@ -133,13 +133,13 @@ export class HttpApi {
    * As jsonItems, the items that each piece of the body completed together (one await per piece, not per item),
    * each with its text (json-items.ts: a member can be passed on as JSON text without re-serializing it).
    */
-  async *scannedItems(method: string, path: string, req: RequestOptions & { at?: string } = {}): AsyncGenerator<ScannedItem[]> {
+  async *scannedItems(method: string, path: string, req: RequestOptions & { at?: string; parse?: boolean } = {}): AsyncGenerator<ScannedItem[]> {
     const { res, idle } = await this.withRetries(req, () => this.send(method, path, req));
     // The reader, not the body, is cancelled at the end: the body is locked to it, and a consumer that stops
     // early must still let the connection go.
     const reader = res.body!.getReader();
     try {
-      const scanner = new JsonArrayScanner(req.at);
+      const scanner = new JsonArrayScanner(req.at, { parse: req.parse });
       const decoder = new TextDecoder();
       for (;;) {
         const { value, done } = await idle.guard(reader.read());

@@ -9,6 +9,7 @@
  * - keyset.ts — paging by key, resumable after any item
  * - columns.ts — JSON values typed as warehouse columns and rendered as TabSeparated rows
  * - batches.ts — rows cut into batches that carry their resume position
+ * - row-thread.ts — rendering rows on a thread of its own, beside the one that reads
  */
 export * from './waiting';
 export * from './pacer';
@@ -18,3 +19,4 @@ export * from './json-items';
 export * from './keyset';
 export * from './columns';
 export * from './batches';
+export * from './row-thread';

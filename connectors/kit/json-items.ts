@@ -12,6 +12,7 @@
 
 /** An item as scanned: its parsed value and its text, with what `memberJson` needs. */
 export interface ScannedItem {
+  /** The parsed item; undefined when the scanner was asked not to parse (`parse: false`: the caller parses `text`). */
   value: unknown;
   text: string;
   /**
@@ -61,7 +62,11 @@ export class JsonArrayScanner {
   private digits = 0;
   private minus = false;
 
-  constructor(private readonly at?: string) {}
+  /** `parse: false`: items come with their text only (a render thread parses them: row-thread.ts). */
+  constructor(
+    private readonly at?: string,
+    private readonly opts: { parse?: boolean } = {},
+  ) {}
 
   /** Feeds the next piece of text; returns the items completed in it. */
   push(chunk: string): unknown[] {
@@ -240,7 +245,7 @@ export class JsonArrayScanner {
   }
 
   private item(text: string): ScannedItem {
-    const value = JSON.parse(text);
+    const value = this.opts.parse === false ? undefined : JSON.parse(text);
     // JSON.stringify escapes a lone surrogate; text decoded from UTF-8 has none, but a caller's string may.
     const canonical = this.canonical && (text as unknown as { isWellFormed(): boolean }).isWellFormed();
     return { value, text, canonical, backslashes: this.backslashes, keys: this.keys, members: this.members };
@@ -265,6 +270,18 @@ export function memberJson(item: ScannedItem, key: string): string | undefined {
     // A duplicate key (anywhere in the item) leaves the parsed value with fewer keys than the text has.
     item.distinctKeys ??= countKeys(item.value) === item.keys;
     return item.distinctKeys ? item.text.slice(m[j + 2], m[j + 3]) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The raw JSON text of an object item's top-level member `key` as it stands in the item (the last one, as JSON.parse
+ * keeps the last of duplicates), or undefined when absent: the key of an item not parsed yet.
+ */
+export function memberText(item: ScannedItem, key: string): string | undefined {
+  const m = item.members;
+  for (let j = m.length - 4; j >= 0; j -= 4) {
+    if (m[j + 1] - m[j] === key.length && item.text.startsWith(key, m[j])) return item.text.slice(m[j + 2], m[j + 3]);
   }
   return undefined;
 }

@@ -1,10 +1,14 @@
-import { backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetChunks, parsePosition, retriesExhausted, rowColumns, waitOut, type KitColumn, type ScannedItem } from '../kit';
+import {
+  backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetChunks, memberText, parsePosition, renderThreadAfter, retriesExhausted, rowColumns, RowThread, waitOut,
+  type KitColumn, type RowSinkRef, type ScannedItem,
+} from '../kit';
 import type { Batch, ReadRequest } from '../types';
 import { pendoApi, pendoError } from './client';
 import type { PendoConfig } from './config';
 import { aggregationBody } from './pipeline';
 import { pendoRow } from './rows';
-import { INCREMENTAL_FIELD, LASTUPDATED_PATH, pendoTable, type AggregationTable, type ListTable } from './tables';
+import { PendoAggregationSink, type PendoSinkSetup } from './row-sink';
+import { INCREMENTAL_FIELD, pendoTable, type AggregationTable, type ListTable } from './tables';
 
 /**
  * Reading a Pendo table. Every batch carries the position reached (Batch.cursor), so a retried attempt
@@ -52,6 +56,7 @@ interface Reader {
   config: PendoConfig;
   columns: KitColumn[];
   batcher: Batcher;
+  batchBytes: number;
   version: bigint;
   onWait: () => void;
 }
@@ -66,7 +71,8 @@ export async function* readPendo(config: PendoConfig, req: ReadRequest): AsyncGe
   const table = pendoTable(req.table);
   if (!table) throw new Error(`Pendo has no table "${req.table}"`);
   const columns = readColumns(table.columns, req.columns);
-  const r: Reader = { config, columns, batcher: new Batcher(rowColumns(columns), req.batchBytes ?? DEFAULT_BATCH_BYTES, BATCH_ROWS), version: req.version, onWait: () => req.heartbeat?.() };
+  const batchBytes = req.batchBytes ?? DEFAULT_BATCH_BYTES;
+  const r: Reader = { config, columns, batcher: new Batcher(rowColumns(columns), batchBytes, BATCH_ROWS), batchBytes, version: req.version, onWait: () => req.heartbeat?.() };
   try {
     if (table.kind === 'list') {
       if (req.mode !== 'full_refresh') throw new Error(`Pendo ${table.name} sync with full_refresh only (asked: ${req.mode})`);
@@ -122,10 +128,22 @@ async function* readList(r: Reader, table: ListTable, skip: number): AsyncGenera
   yield r.batcher.take({ skip: Math.max(skip, read) });
 }
 
+/**
+ * The key of an aggregation item not parsed yet (its member's text), as String(item[key] ?? '') of the parsed item
+ * gives it: the next page's `after`.
+ */
+function keyOfText(item: ScannedItem, key: string): string {
+  const t = memberText(item, key);
+  if (t === undefined) return '';
+  const v: unknown = t.charCodeAt(0) === 34 && t.indexOf('\\') < 0 ? t.slice(1, -1) : JSON.parse(t);
+  return String(v ?? '');
+}
+
 /** Visitors or accounts in id order, after `after`; `updatedSince`: only those updated since (incremental). */
 function pages(r: Reader, table: AggregationTable, after: string | undefined, updatedSince?: number) {
   const api = pendoApi(r.config);
-  // Runs of items, as each piece of an answer completes them: one await per run rather than per visitor.
+  // Runs of items, as each piece of an answer completes them: one await per run rather than per visitor. Not parsed
+  // here: the sink parses each item, on this thread or on a render thread (renderRuns).
   return keysetChunks<ScannedItem>({
     after,
     limit: pageSize(),
@@ -133,46 +151,61 @@ function pages(r: Reader, table: AggregationTable, after: string | undefined, up
       api.scannedItems('POST', '/api/v1/aggregation', {
         body: aggregationBody({ source: table.source, key: table.key, limit, after: from, updatedSince }),
         at: 'results',
+        parse: false,
         onWait: r.onWait,
       }),
-    keyOf: (item) => String((item.value as Record<string, unknown> | null)?.[table.key] ?? ''),
+    keyOf: (item) => keyOfText(item, table.key),
     onWait: r.onWait,
   });
 }
 
-async function* readAggregation(r: Reader, table: AggregationTable, after: string | undefined): AsyncGenerator<Batch> {
-  let last = after;
-  for await (const run of pages(r, table, after)) {
-    for (const { item, key } of run) {
-      last = key;
-      const object = item.value as Record<string, unknown>;
-      if (typeof object?.[table.key] !== 'string') continue;
-      r.batcher.add(pendoRow(r.columns, object, r.version, item));
-      if (r.batcher.full) yield r.batcher.take({ after: last });
+const SINK: Omit<RowSinkRef<PendoSinkSetup>, 'setup'> = { module: require.resolve('./row-sink'), export: 'pendoAggregationSink' };
+
+/**
+ * The pages' items through a PendoAggregationSink: on this thread for the first renderThreadAfter() items (a small
+ * table never starts a thread), then on a render thread of its own while this one goes on reading.
+ */
+async function* renderRuns(r: Reader, table: AggregationTable, setup: PendoSinkSetup, updatedSince?: number): AsyncGenerator<Batch> {
+  const after = setup.incremental ? setup.incremental.run.after : setup.after;
+  const handOverAt = renderThreadAfter();
+  const sink = new PendoAggregationSink(setup);
+  let thread: RowThread | undefined;
+  let inline = 0;
+  try {
+    for await (const run of pages(r, table, after, updatedSince)) {
+      if (!thread && inline >= handOverAt) {
+        // The rows so far go as a batch of their own, and the thread goes on from where they end.
+        if (inline > 0) yield sink.take(false);
+        thread = new RowThread({ ...SINK, setup: sink.continuation() }, rowColumns(r.columns));
+      }
+      if (thread) {
+        thread.post(run.map((k) => k.item));
+        yield* thread.drain();
+        continue;
+      }
+      for (const { item } of run) {
+        sink.add(item);
+        if (sink.full) yield sink.take(false);
+      }
+      inline += run.length;
     }
+    if (thread) yield* thread.finish();
+    else yield sink.take(true);
+  } finally {
+    await thread?.close();
   }
-  yield r.batcher.take({ after: last });
 }
 
-function lastUpdated(item: Record<string, unknown>): number | undefined {
-  let v: unknown = item;
-  for (const k of LASTUPDATED_PATH) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+function sinkSetup(r: Reader, table: AggregationTable): PendoSinkSetup {
+  return { columns: r.columns, version: r.version, key: table.key, batchBytes: r.batchBytes, batchRows: BATCH_ROWS };
 }
 
-async function* readIncremental(r: Reader, table: AggregationTable, state: IncrementalCursor): AsyncGenerator<Batch> {
+function readAggregation(r: Reader, table: AggregationTable, after: string | undefined): AsyncGenerator<Batch> {
+  return renderRuns(r, table, { ...sinkSetup(r, table), after });
+}
+
+function readIncremental(r: Reader, table: AggregationTable, state: IncrementalCursor): AsyncGenerator<Batch> {
   // The first run has no `since`: it reads every row, without the filter (rows never updated have no lastupdated).
   const run = state.run ?? { from: state.since !== undefined ? state.since - OVERLAP_MS : undefined, max: state.since };
-  for await (const items of pages(r, table, run.after, run.from)) {
-    for (const { item, key } of items) {
-      run.after = key;
-      const object = item.value as Record<string, unknown>;
-      if (typeof object?.[table.key] !== 'string') continue;
-      const updated = lastUpdated(object);
-      if (updated !== undefined && (run.max === undefined || updated > run.max)) run.max = updated;
-      r.batcher.add(pendoRow(r.columns, object, r.version, item));
-      if (r.batcher.full) yield r.batcher.take({ since: state.since, run } satisfies IncrementalCursor);
-    }
-  }
-  yield r.batcher.take({ since: run.max ?? state.since } satisfies IncrementalCursor);
+  return renderRuns(r, table, { ...sinkSetup(r, table), incremental: { since: state.since, run } }, run.from);
 }
