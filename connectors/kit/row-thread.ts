@@ -97,6 +97,7 @@ export function renderThreadAfter(env: NodeJS.ProcessEnv = process.env): number 
 }
 
 const ENTRY = path.join(__dirname, 'row-thread-entry.ts');
+const TSX_CJS = require.resolve('tsx/cjs/api');
 
 /** Items handed over and not yet in a batch the read took, past which the read waits (two 4 MiB batches of visitors). */
 const BACKLOG_ITEMS = 12_000;
@@ -119,7 +120,8 @@ export class RowThread {
   ) {
     // The thread loads the TypeScript sources through tsx's CommonJS hook (the process's own loader, registered
     // with --import, does not reach worker threads on Node 20).
-    const boot = `require('tsx/cjs/api').register(); require(${JSON.stringify(ENTRY)});`;
+    // Both by absolute path: an eval'd thread resolves bare names from the working directory, not from here.
+    const boot = `require(${JSON.stringify(TSX_CJS)}).register(); require(${JSON.stringify(ENTRY)});`;
     this.worker = new Worker(boot, { eval: true, workerData: ref });
     this.worker.on('message', (a: ThreadAnswer) => {
       if (a.type === 'error') this.fail(Object.assign(new Error(a.message), { name: a.name, stack: a.stack }));
