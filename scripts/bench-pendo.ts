@@ -88,6 +88,24 @@ function childrenOf(parent: number): { pid: number; cmd: string }[] {
     .map((pid) => ({ pid, cmd: (readProc(pid, 'cmdline') ?? '').replace(/\0/g, ' ') }));
 }
 
+/** CPU seconds of each thread of `pid`, by thread id. */
+function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const stat = readProc(pid, `task/${tid}/stat`);
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100);
+  }
+  return out;
+}
+
 /** CPU seconds spent by each of `pids` since `from` (a process gone in between counts what it had at `from` only). */
 function cpuSince(from: Map<number, number>): Map<number, number> {
   return new Map([...from].map(([pid, t0]) => [pid, (cpuSeconds(pid) ?? t0) - t0]));
@@ -110,12 +128,17 @@ async function platformRun(parts: BenchParts, apiUrl: string) {
   const t0 = performance.now();
   // BENCH_TIMELINE=1: each second's CPU of the worker's and the engine's process, to see which phases leave a core idle.
   let last = new Map(cpu0);
+  let lastThreads = threadCpu(platform.pid);
   const wall0 = Date.now();
   const timeline = timelineOn
     ? setInterval(() => {
         const now = new Map(watched.map((pid) => [pid, cpuSeconds(pid) ?? 0]));
         const d = (pid: number | undefined) => (pid === undefined ? 0 : (now.get(pid) ?? 0) - (last.get(pid) ?? 0)).toFixed(2);
-        log(`t=${((performance.now() - t0) / 1000).toFixed(0)} s: worker ${d(platform.pid)}, engine ${d(enginePid)} CPU-seconds`);
+        // The worker process's busiest threads (its main thread, the render thread, V8's helpers).
+        const threads = threadCpu(platform.pid);
+        const busiest = [...threads].map(([tid, t]) => [tid, t - (lastThreads.get(tid) ?? 0)] as const).sort((a, b) => b[1] - a[1]).slice(0, 3);
+        lastThreads = threads;
+        log(`t=${((performance.now() - t0) / 1000).toFixed(0)} s: worker ${d(platform.pid)} (threads ${busiest.map(([, c]) => c.toFixed(2)).join(' / ')}), engine ${d(enginePid)} CPU-seconds`);
         last = now;
       }, 1000)
     : undefined;
