@@ -129,6 +129,19 @@ describe('rows rendered on a render thread', () => {
     expect(bytes(upTo) + bytes(await readAll({ ...req, cursor: mid.cursor }, '0'))).toBe(bytes(own));
   });
 
+  test('a thread that takes many items in and cuts no batch (none has a string id) still lets the read go on', async () => {
+    const base = generatedVisitors(15_000);
+    fake.generate({ ...base, json: (i) => (i < base.count - 1 ? `{"visitorId":${i},"id":"${base.idOf(i)}"}` : base.json(i)) });
+    process.env.TRIBUTARY_PENDO_PAGE_SIZE = '20000';
+    try {
+      const batches = await readAll({}, '0');
+      expect(batches.reduce((n, b) => n + b.rows, 0)).toBe(1);
+      expect(JSON.parse(batches.at(-1)!.cursor!)).toEqual({ after: base.idOf(base.count - 1) });
+    } finally {
+      process.env.TRIBUTARY_PENDO_PAGE_SIZE = '64';
+    }
+  });
+
   test('an item that is not JSON fails the read after the batches before it, on either thread', async () => {
     fake.generate(oddVisitors(500));
     const outcome = async (after: string) => {

@@ -5,6 +5,7 @@ import type { Batch } from '../types';
 /** The render thread (row-thread.ts): items in, batches out, in order, with the items each batch passed. */
 const sink = openSink(workerData as RowSinkRef<unknown>);
 let items = 0;
+const ACK_ITEMS = 2000;
 
 function send(batch: Batch, last: boolean) {
   const data = batch.data;
@@ -26,6 +27,11 @@ parentPort!.on('message', (msg: { type: 'items'; run: ItemRun } | { type: 'finis
       items++;
       sink.add(item);
       if (sink.full) send(sink.take(false), false);
+    }
+    // Items that made no batch yet (a sink may skip items): said now and then, so the read's backlog goes down.
+    if (items >= ACK_ITEMS) {
+      parentPort!.postMessage({ type: 'ack', items } satisfies ThreadAnswer);
+      items = 0;
     }
   } catch (err) {
     const e = err as Error;

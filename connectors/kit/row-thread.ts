@@ -80,9 +80,13 @@ export function unpackItems(run: ItemRun): ScannedItem[] {
   return items;
 }
 
-/** What the thread answers: a batch (its bytes moved, not copied), the end of a `finish`, or a failure. */
+/**
+ * What the thread answers: a batch (its bytes moved, not copied; `last` for the one `finish` asked for), how many
+ * items it has taken in since its last answer (`items`, also alone as an `ack`), or a failure.
+ */
 export type ThreadAnswer =
   | { type: 'batch'; data: ArrayBuffer; offset: number; length: number; rows: number; items: number; cursor: string | undefined; last: boolean }
+  | { type: 'ack'; items: number }
   | { type: 'error'; name: string; message: string; stack?: string };
 
 /**
@@ -125,6 +129,7 @@ export class RowThread {
     this.worker = new Worker(boot, { eval: true, workerData: ref });
     this.worker.on('message', (a: ThreadAnswer) => {
       if (a.type === 'error') this.fail(Object.assign(new Error(a.message), { name: a.name, stack: a.stack }));
+      else if (a.type === 'ack') this.posted -= a.items;
       else {
         const data = Buffer.from(a.data, a.offset, a.length);
         this.batches.push({ format: 'TabSeparated', columns: this.columns, data, rows: a.rows, cursor: a.cursor });
