@@ -16,8 +16,8 @@ import type { Logger } from '../platform/logger';
  * Not through here: the hosts the engine was started with as direct (`<no_proxy>`; connectors/files/sql.ts
  * directHost), whose address no user can move — the catalog's IPv4-literal endpoints and the provider presets'
  * storage hosts. chDB opens a new connection to this proxy for every request (no pooling: a scan's ~150 range
- * requests each pay a connection, and for https a CONNECT and a TLS handshake), which cost linked queries about a
- * third of their speed; to a direct host it keeps its own pooled connections.
+ * requests each pay a connection, and for https a CONNECT and a TLS handshake), which cost a linked Parquet scan
+ * ~40 % of its speed (BENCHMARKS.md); to a direct host it keeps its own pooled connections.
  *
  * Each forwarded http request gets a connection of its own (no pool): a name is resolved and judged again for every
  * request. A CONNECT tunnel is one connection to one checked address, which chDB may keep for many requests.
