@@ -166,6 +166,11 @@ test("a direct IP's entry lets no name through: evil.<ip> is no endpoint, and a 
       expect(redirected.length).toBeGreaterThan(0);
       expect(proxiedTo()).toEqual([]);
     }
+    // At link time the probe says so, on the endpoint.
+    const probe = await probeTables(wh, s3Config(`http://127.0.0.1:${storePort}`)).then(() => undefined, (e: SourceError) => e);
+    expect(probe).toBeInstanceOf(SourceError);
+    expect(probe?.field).toBe('endpoint');
+    expect(probe?.message).toMatch(/^http:\/\/127\.0\.0\.1:\d+ answered with a redirect, which is not followed: set endpoint to where it redirects$/);
   } finally {
     await new Promise((r) => store.close(r));
   }
