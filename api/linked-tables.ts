@@ -4,8 +4,9 @@ import { getSource, listSources, type SourceRow } from '../catalog/sources';
 import { filesConfigSchema, type FilesConfig } from '../connectors/files/config';
 import { checkConfined, confinedPattern, filesRoot } from '../connectors/files/local';
 import { probeTables } from '../connectors/files/probe';
-import { collectionDdl, linkedDatabaseDdl, linkedEngine, linkedTableDdl, namedCollectionName, unlinkDdl, type LinkedColumn } from '../connectors/files/sql';
+import { collectionDdl, directHost, linkedDatabaseDdl, linkedEngine, linkedTableDdl, namedCollectionName, unlinkDdl, type LinkedColumn } from '../connectors/files/sql';
 import { SourceError } from '../connectors/types';
+import type { OutgoingPolicy } from '../destinations/outgoing-network';
 import { sqlString, type Warehouse } from '../warehouse/client';
 import { warehouseTableName } from '../warehouse/tables';
 import type { ApiDeps } from './context';
@@ -66,6 +67,25 @@ export async function linkedStartupStatements(catalog: Catalog, database: string
     }
   }
   return out;
+}
+
+/**
+ * The hosts of the catalog's Files sources (linked and imported tables alike) the engine may connect to without the
+ * egress proxy (connectors/files/sql.ts directHost): asked at every engine start, like the startup statements.
+ * A source linked later is proxied until the next engine start.
+ */
+export async function filesDirectHosts(catalog: Catalog, policy: OutgoingPolicy, log?: { warn(o: object, m: string): void }): Promise<string[]> {
+  const hosts = new Set<string>();
+  for (const source of await listSources(catalog.db)) {
+    if (source.source_type !== 'Files') continue;
+    try {
+      const host = directHost(filesConfig(catalog, source), policy);
+      if (host) hosts.add(host);
+    } catch (err) {
+      log?.warn({ sourceId: source.id, err: (err as Error).message }, 'a files source left to the egress proxy');
+    }
+  }
+  return [...hosts].sort();
 }
 
 async function run(wh: Warehouse, statements: string[]) {

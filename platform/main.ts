@@ -21,7 +21,7 @@ import { listDestinations } from '../catalog/destinations';
 import { ensureDelivery } from '../temporal/destination-workflows';
 import { failOrphanedChangeBatches, pruneChangeBatches } from '../catalog/change-batches';
 import { openWarehouse, type Warehouse } from '../warehouse/client';
-import { linkedStartupStatements } from '../api/linked-tables';
+import { filesDirectHosts, linkedStartupStatements } from '../api/linked-tables';
 import { createEmbeddedCatalogApart, embeddedCatalogExists } from './catalog-init';
 import { loadConfig, type Config } from './config';
 import { ensureDir, persistentSecret, randomHex } from './data-dir';
@@ -168,6 +168,8 @@ async function main(role: Role) {
       startupStatements: () => linkedStartupStatements(catalog, config.clickhouse.database, log),
       // The engine's S3 connections through a proxy that judges each address (DNS rebinding of a custom endpoint).
       egressPolicy: config.filesEgressProxy ? config.filesNetwork : undefined,
+      // Except to the hosts no user can rebind (IPv4 literals, the providers' storage hosts): the engine's own pooled connections.
+      egressDirect: () => filesDirectHosts(catalog, config.filesNetwork, log),
     });
     const wh = warehouse;
     await ensureChangeLog(wh, config.changeLog.retentionDays);

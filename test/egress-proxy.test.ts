@@ -3,8 +3,15 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { filesDirectHosts } from '../api/linked-tables';
+import { openCatalog, sealConfig } from '../catalog';
+import { insertSource } from '../catalog/sources';
 import { filesConfigSchema, type FilesConfig } from '../connectors/files/config';
 import { probeTables } from '../connectors/files/probe';
+import { spec as filesSpec } from '../connectors/files/spec';
+import { collectionDdl, directHost, linkedEngine, linkedTableDdl, namedCollectionName } from '../connectors/files/sql';
 import { SourceError } from '../connectors/types';
 import type { AddressResolver, OutgoingPolicy } from '../destinations/outgoing-network';
 import { openWarehouse, sqlString, type Warehouse } from '../warehouse/client';
@@ -18,7 +25,8 @@ import { startVersitygw, type Versitygw } from './support/versitygw';
  * resolves each connection's name itself and connects to the address it checked. A test resolver stands in for a
  * DNS server that rebinds: `files.rebind.test` first answers 127.0.0.1 (a versitygw there, allowed as private),
  * then 169.254.169.254 (cloud metadata, refused). The engine cannot resolve `.test` names at all: a query that
- * reaches versitygw through that name went through the proxy.
+ * reaches versitygw through that name went through the proxy. The engine connects to an IPv4-literal endpoint
+ * itself (its `<no_proxy>`, sql.ts directHost): versitygw's own 127.0.0.1 is one.
  */
 const ACCESS = 'AKIAEGRESSTEST';
 const SECRET = 'egress-secret-5e1d';
@@ -28,6 +36,10 @@ jest.setTimeout(120_000);
 let s3: Versitygw;
 let wh: Warehouse;
 let dataDir: string;
+/** The proxy's log: a line for each request and tunnel the engine sends through it. */
+const logLines: string[] = [];
+const log = pino({ level: 'debug' }, new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) }));
+const proxiedTo = () => logLines.filter((l) => / through the egress proxy/.test(l)).map((l) => (JSON.parse(l) as { target: string }).target);
 /** What the test resolver answers for each name (names not here do not resolve), and the names it was asked. */
 const answers = new Map<string, string>();
 const asked: string[] = [];
@@ -42,8 +54,20 @@ beforeAll(async () => {
   s3 = await startVersitygw(testEnv().versitygwPath, { access: ACCESS, secret: SECRET, buckets: ['lake'] });
   await putObject({ endpoint: s3.endpoint, access: ACCESS, secret: SECRET }, 'lake', 'orders/a.csv', 'id,amount\n1,2.5\n2,4\n');
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-egress-'));
-  wh = await openWarehouse({ user: 'default', password: '', database: 'default', dataDir, egressPolicy: POLICY, egressResolver: resolver });
+  wh = await openWarehouse({
+    user: 'default',
+    password: '',
+    database: 'default',
+    dataDir,
+    log,
+    egressPolicy: POLICY,
+    egressResolver: resolver,
+    egressDirect: async () => [directHost(s3Config(s3.endpoint), POLICY)!],
+  });
 });
+
+const s3Config = (endpoint: string) =>
+  filesConfigSchema.parse({ provider: 's3_compatible', endpoint, bucket: 'lake', access_key_id: ACCESS, secret_access_key: SECRET, tables: [{ name: 'o', path: 'orders/*.csv', format: 'csv_with_header' }] }) as FilesConfig;
 
 afterAll(async () => {
   await wh?.close();
@@ -52,9 +76,9 @@ afterAll(async () => {
 });
 
 const port = () => new URL(s3.endpoint).port;
-const read = (host: string) =>
+const read = (host: string, at = port()) =>
   wh.queryRows<{ id: string; amount: string }>(
-    `SELECT toString(id) AS id, toString(amount) AS amount FROM s3(${sqlString(`http://${host}:${port()}/lake/orders/*.csv`)}, ${sqlString(ACCESS)}, ${sqlString(SECRET)}, 'CSVWithNames') ORDER BY id`,
+    `SELECT toString(id) AS id, toString(amount) AS amount FROM s3(${sqlString(`http://${host}:${at}/lake/orders/*.csv`)}, ${sqlString(ACCESS)}, ${sqlString(SECRET)}, 'CSVWithNames') ORDER BY id`,
   );
 
 test("the engine's S3 requests go through the proxy, and a name that rebinds to the metadata address is refused when the engine connects", async () => {
@@ -75,14 +99,13 @@ test("the engine's S3 requests go through the proxy, and a name that rebinds to 
 
 test("the connector's probe says the endpoint was refused (not the key), with the files sources' switch; an unreachable one stays unreachable", async () => {
   answers.set('files.rebind.test', '169.254.169.254');
-  const config = (endpoint: string) =>
-    filesConfigSchema.parse({ provider: 's3_compatible', endpoint, bucket: 'lake', access_key_id: ACCESS, secret_access_key: SECRET, tables: [{ name: 'o', path: 'orders/*.csv', format: 'csv_with_header' }] }) as FilesConfig;
+  const config = s3Config;
   const err = await probeTables(wh, config(`http://files.rebind.test:${port()}`)).then(() => undefined, (e: SourceError) => e);
   expect(err).toBeInstanceOf(SourceError);
   expect(err?.field).toBe('endpoint');
   expect(err?.message).toMatch(/^cannot connect to http:\/\/files\.rebind\.test:\d+: files\.rebind\.test resolves to 169\.254\.169\.254 is a link-local or cloud metadata address; set TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1 to allow it$/);
   expect(err?.message).not.toContain(SECRET);
-  // Nothing listens on port 1: the proxy's 502 reads as the engine's own "Connection refused".
+  // Nothing listens on port 1 (an IPv4 literal: the engine's own connection), "Connection refused".
   const down = await probeTables(wh, config('http://127.0.0.1:1')).then(() => undefined, (e: SourceError) => e);
   expect(down?.message).toMatch(/^cannot reach http:\/\/127\.0\.0\.1:1: .*Connection refused/);
   expect(down?.field).toBe('endpoint');
@@ -94,6 +117,92 @@ test('a literal metadata address is refused too (never looked up, judged as writ
   expect(err?.message).toMatch(/Tributary refused the connection: 169\.254\.169\.254 is a link-local/);
   const one = await wh.queryRows(`SELECT * FROM s3('http://169.254.169.254/lake/x.csv', 'a', 'b', 'CSVWithNames')`).then(() => undefined, (e: Error) => e);
   expect(one?.message).toMatch(/HTTP response code: 403/);
+});
+
+test('a linked table over an IPv4-literal endpoint is read without the proxy; over a host name, through it', async () => {
+  const linked = async (endpoint: string, view: string) => {
+    const config = s3Config(endpoint);
+    const collection = namedCollectionName(`00000000-0000-0000-0000-${view.padStart(12, '0')}`);
+    const columns = [{ name: 'id', type: 'Int64' }, { name: 'amount', type: 'Float64' }];
+    for (const stmt of [...collectionDdl(collection, { access_key_id: ACCESS, secret_access_key: SECRET }), ...linkedTableDdl('default', view, `schema-${view}`, columns, linkedEngine(config, config.tables[0], { collection }))]) await wh.command(stmt);
+    logLines.length = 0;
+    asked.length = 0;
+    const rows = await wh.queryRows<{ n: number; total: number }>(`SELECT toUInt32(count()) AS n, sum(amount) AS total FROM ${view}`);
+    expect(rows).toEqual([{ n: 2, total: 6.5 }]);
+    return proxiedTo();
+  };
+  expect(await linked(s3.endpoint, 'byip')).toEqual([]);
+  answers.set('files.rebind.test', '127.0.0.1');
+  const byName = await linked(`http://files.rebind.test:${port()}`, 'byname');
+  expect(byName.length).toBeGreaterThan(0);
+  expect(new Set(byName)).toEqual(new Set([`files.rebind.test:${port()}`]));
+  expect(asked).toContain('files.rebind.test');
+});
+
+test("a direct IP's entry lets no name through: evil.<ip> is no endpoint, and a redirect the store sends is not followed", async () => {
+  // ClickHouse matches a no_proxy entry with its subdomains: evil.127.0.0.1 would go direct too, resolved by the engine.
+  const parsed = filesConfigSchema.safeParse({ ...s3Config(s3.endpoint), endpoint: `http://evil.127.0.0.1:${port()}` });
+  expect(parsed.error?.issues.map((i) => i.path.join('.'))).toEqual(['endpoint']);
+
+  // A store at the direct address that redirects: to evil.127.0.0.1 (which the engine would resolve itself, past the
+  // proxy), and to a name (which would rebind). The engine follows neither.
+  answers.set('evil.127.0.0.1', '127.0.0.1');
+  answers.set('files.rebind.test', '127.0.0.1');
+  let to = '';
+  const redirected: string[] = [];
+  const store = http.createServer((req, res) => {
+    redirected.push(req.url ?? '');
+    res.writeHead(307, { location: `http://${to}:${port()}${req.url}` }).end();
+  });
+  await new Promise<void>((r) => store.listen(0, '127.0.0.1', () => r()));
+  try {
+    const storePort = (store.address() as net.AddressInfo).port;
+    for (const host of ['evil.127.0.0.1', 'files.rebind.test']) {
+      to = host;
+      logLines.length = 0;
+      redirected.length = 0;
+      const err = await read('127.0.0.1', String(storePort)).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/Too many redirects while trying to access http:\/\/127\.0\.0\.1:\d+\/lake/);
+      expect(redirected.length).toBeGreaterThan(0);
+      expect(proxiedTo()).toEqual([]);
+    }
+    // At link time the probe says so, on the endpoint.
+    const probe = await probeTables(wh, s3Config(`http://127.0.0.1:${storePort}`)).then(() => undefined, (e: SourceError) => e);
+    expect(probe).toBeInstanceOf(SourceError);
+    expect(probe?.field).toBe('endpoint');
+    expect(probe?.message).toMatch(/^http:\/\/127\.0\.0\.1:\d+ answered with a redirect, which is not followed: set endpoint to where it redirects$/);
+  } finally {
+    await new Promise((r) => store.close(r));
+  }
+});
+
+test("the catalog's files sources connected to directly: provider presets' storage hosts and allowed IPv4 literals, never a name", async () => {
+  const catalogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-egress-catalog-'));
+  const catalog = await openCatalog({ dataDir: catalogDir, secretKey: 'b'.repeat(64) });
+  try {
+    const keys = { access_key_id: ACCESS, secret_access_key: SECRET };
+    const tables = [{ name: 'o', path: 'orders/*.csv', format: 'csv_with_header' }];
+    const sources: Record<string, unknown>[] = [
+      { provider: 'aws', region: 'eu-west-3', bucket: 'lake', ...keys, tables },
+      { provider: 'gcs', bucket: 'lake', ...keys, tables },
+      { provider: 'r2', account_id: '0123456789abcdef0123456789abcdef', bucket: 'lake', ...keys, tables },
+      { provider: 's3_compatible', endpoint: 'http://10.1.2.3:9000', bucket: 'lake', ...keys, tables },
+      { provider: 's3_compatible', endpoint: 'https://203.0.113.7', bucket: 'lake', ...keys, tables },
+      { provider: 's3_compatible', endpoint: 'http://169.254.169.254', bucket: 'lake', ...keys, tables },
+      { provider: 's3_compatible', endpoint: 'https://minio.example.com:9000', bucket: 'lake', ...keys, tables },
+      { provider: 's3_compatible', endpoint: 'http://[::1]:9000', bucket: 'lake', ...keys, tables },
+      { provider: 'local', tables },
+    ];
+    let n = 0;
+    for (const config of sources) await insertSource(catalog.db, { source_type: 'Files', prefix: `f${n++}`, ...sealConfig(catalog.secrets, filesSpec, config) });
+    const presets = ['0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com', 's3.eu-west-3.amazonaws.com', 'storage.googleapis.com'];
+    // The policy of the moment: a private literal linked while allowed is proxied (and refused there) once it is not.
+    expect(await filesDirectHosts(catalog, { allowPrivate: true, allowLinkLocal: false })).toEqual([...presets, '10.1.2.3', '203.0.113.7'].sort());
+    expect(await filesDirectHosts(catalog, { allowPrivate: false, allowLinkLocal: false })).toEqual([...presets, '203.0.113.7'].sort());
+  } finally {
+    await catalog.db.close();
+    fs.rmSync(catalogDir, { recursive: true, force: true });
+  }
 });
 
 describe('the proxy itself', () => {

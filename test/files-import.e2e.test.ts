@@ -198,10 +198,14 @@ describe('imported files tables: full refresh, by new files, SIGKILL mid-import'
     expect(linked.body.details).toEqual([expect.objectContaining({ field: 'sync_type' })]);
   });
 
-  test("the engine's object storage requests go through the platform's egress proxy", () => {
-    // What makes every import above a request the proxy judged (test/egress-proxy.test.ts: a rebound name refused).
+  test("the engine's object storage requests go through the platform's egress proxy, but to the catalog's IPv4-literal endpoint", () => {
+    // The successor platform's engine started with the source in the catalog: its endpoint 127.0.0.1, an address no
+    // name can rebind, is connected to directly; any other host through the proxy (test/egress-proxy.test.ts: a
+    // rebound name refused), and no redirect followed.
     const config = fs.readFileSync(`${dataDir}/warehouse/tributary-engine.xml`, 'utf8');
-    expect(config).toMatch(/<proxy><http><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/http><https><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/https><\/proxy>/);
+    expect(config).toMatch(
+      /<s3_max_redirects>0<\/s3_max_redirects><proxy><no_proxy>127\.0\.0\.1<\/no_proxy><http><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/http><https><uri>http:\/\/127\.0\.0\.1:\d+<\/uri><\/https><\/proxy>/,
+    );
   });
 
   test('the secret is nowhere in the data dir or the log', () => {

@@ -379,6 +379,7 @@ export async function openWarehouse(opts: {
   /** Embedded: the engine's object storage connections go through a proxy that judges each address (egress-proxy.ts). */
   egressPolicy?: EngineOptions['egressPolicy'];
   egressResolver?: EngineOptions['egressResolver'];
+  egressDirect?: EngineOptions['egressDirect'];
   /** Remote: the server user users' queries run as (CLICKHOUSE_QUERY_USER; default `user`, with readonly = 1 per query). */
   queryUser?: string;
   queryPassword?: string;
@@ -415,6 +416,7 @@ export async function openWarehouse(opts: {
       startupStatements: opts.startupStatements,
       egressPolicy: opts.egressPolicy,
       egressResolver: opts.egressResolver,
+      egressDirect: opts.egressDirect,
     });
     const client = createClient({ connection: engine.connection('main') });
     const readOnly = createClient({ connection: engine.connection('readonly') }); // the user query limits, readonly = 1, for its life

@@ -5,13 +5,19 @@ import { withSwitch } from '../connectors/files/endpoint';
 import type { Logger } from '../platform/logger';
 
 /**
- * The embedded engine's only way out to object storage: a small HTTP proxy on 127.0.0.1 that the engine's
- * configuration names (`<proxy>`, engine-process.ts), through which chDB sends every S3 (and url()) request — an
- * http:// request as a forward-proxy request with its absolute URL, an https:// one as a CONNECT tunnel. chDB then
- * never resolves a storage host itself: this proxy resolves the name of each connection with `guardedLookup` and
- * connects to the very address it checked, so the SSRF check and the connection are one step. A custom endpoint's
- * name that passed the check at link time (connectors/files/endpoint.ts) and later rebinds to 169.254.169.254 or a
- * private address is refused here, when the engine connects (DNS rebinding).
+ * The embedded engine's way out to object storage: a small HTTP proxy on 127.0.0.1 that the engine's configuration
+ * names (`<proxy>`, engine-process.ts), through which chDB sends its S3 (and url()) requests — an http:// request
+ * as a forward-proxy request with its absolute URL, an https:// one as a CONNECT tunnel. chDB then never resolves
+ * a storage host name itself: this proxy resolves the name of each connection with `guardedLookup` and connects to
+ * the very address it checked, so the SSRF check and the connection are one step. A custom endpoint's name that
+ * passed the check at link time (connectors/files/endpoint.ts) and later rebinds to 169.254.169.254 or a private
+ * address is refused here, when the engine connects (DNS rebinding).
+ *
+ * Not through here: the hosts the engine was started with as direct (`<no_proxy>`; connectors/files/sql.ts
+ * directHost), whose address no user can move — the catalog's IPv4-literal endpoints and the provider presets'
+ * storage hosts. chDB opens a new connection to this proxy for every request (no pooling: a scan's ~150 range
+ * requests each pay a connection, and for https a CONNECT and a TLS handshake), which cost a linked Parquet scan
+ * ~40 % of its speed (BENCHMARKS.md); to a direct host it keeps its own pooled connections.
  *
  * Each forwarded http request gets a connection of its own (no pool): a name is resolved and judged again for every
  * request. A CONNECT tunnel is one connection to one checked address, which chDB may keep for many requests.
@@ -85,6 +91,7 @@ export async function startEgressProxy(policy: OutgoingPolicy, opts: { log?: Log
       return refuse(400, 'not a proxy request (no absolute URL)');
     }
     if (target.protocol !== 'http:') return refuse(400, `${target.protocol} is not proxied as a request (https goes through CONNECT)`);
+    log?.debug({ target: target.host, method: req.method }, 'an engine request through the egress proxy');
     const literal = literalRefusal(target.hostname, policy);
     if (literal) return refuse(403, literal);
     const upstream = http.request(
@@ -122,6 +129,7 @@ export async function startEgressProxy(policy: OutgoingPolicy, opts: { log?: Log
     const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(req.url ?? '');
     if (!m) return refuse('400 Bad Request', `CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
     const host = m[1].replace(/^\[|\]$/g, '');
+    log?.debug({ target: req.url }, 'an engine tunnel (CONNECT) through the egress proxy');
     const literal = literalRefusal(host, policy);
     if (literal) return refuse('403 Forbidden', refusalText(literal));
     let open = false;

@@ -23,7 +23,7 @@ type Settings = NonNullable<Parameters<Session['query']>[0]['clickhouse_settings
 
 const dataPath = process.argv[2];
 /** From the platform (engine.ts): the read-only session's settings, and how long to wait for the data dir. */
-const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Settings; lockWaitMs?: number; egressProxy?: string };
+const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Settings; lockWaitMs?: number; egressProxy?: string; egressDirect?: string[] };
 
 
 /**
@@ -33,12 +33,18 @@ const startup = JSON.parse(process.argv[3] ?? '{}') as { readOnlySettings?: Sett
  * costs nothing and none can go wrong: the folder an earlier engine wrote is removed before opening, since
  * ClickHouse refuses to start on collections it cannot decrypt.
  *
- * With `egressProxy` (warehouse/egress-proxy.ts), every http and https request the engine makes — S3 reads and
- * listings of linked and imported files — goes through the platform's proxy (a forward request, or a CONNECT
- * tunnel for https), which resolves and judges each connection's address: the engine never resolves a storage
- * host itself. Returns the engine's extra command-line.
+ * With `egressProxy` (warehouse/egress-proxy.ts), the engine's http and https requests — S3 reads and listings of
+ * linked and imported files — go through the platform's proxy (a forward request, or a CONNECT tunnel for https),
+ * which resolves and judges each connection's address, except those to the `direct` hosts (`<no_proxy>`): hosts
+ * whose address no user can move, an IPv4 literal judged at link time or a provider preset's storage host
+ * (connectors/files/sql.ts directHost). The engine connects to those itself, over its pooled connections:
+ * proxied, it opens a new connection for every request. ClickHouse matches a no_proxy entry as that host and its
+ * subdomains, so `evil.10.0.0.5` goes direct as well as `10.0.0.5`: no name like that can be an endpoint (the URL
+ * parser refuses it) nor come from the user's SQL, and the engine follows no S3 redirects (`s3_max_redirects` 0),
+ * which a store at a direct address could otherwise send to one. The set is fixed for the engine's life (chDB has
+ * no SYSTEM RELOAD CONFIG). Returns the engine's extra command-line.
  */
-function engineConfig(dir: string, egressProxy?: string): string[] {
+function engineConfig(dir: string, egressProxy?: string, direct: string[] = []): string[] {
   if (!process.env[NAMED_COLLECTIONS_KEY_ENV] && !egressProxy) return [];
   const parts: string[] = [];
   if (process.env[NAMED_COLLECTIONS_KEY_ENV]) {
@@ -50,7 +56,9 @@ function engineConfig(dir: string, egressProxy?: string): string[] {
   }
   if (egressProxy) {
     if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(egressProxy)) throw new Error(`the egress proxy must be http://127.0.0.1:PORT, got ${egressProxy}`);
-    parts.push(`<proxy><http><uri>${egressProxy}</uri></http><https><uri>${egressProxy}</uri></https></proxy>`);
+    for (const host of direct) if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(host)) throw new Error(`not a host to connect to directly: ${JSON.stringify(host)}`);
+    const noProxy = direct.length ? `<no_proxy>${direct.join(',')}</no_proxy>` : '';
+    parts.push(`<s3_max_redirects>0</s3_max_redirects><proxy>${noProxy}<http><uri>${egressProxy}</uri></http><https><uri>${egressProxy}</uri></https></proxy>`);
   }
   const config = path.join(dir, 'tributary-engine.xml');
   fs.writeFileSync(config, `<clickhouse>${parts.join('')}</clickhouse>\n`);
@@ -90,7 +98,7 @@ let configured: ChdbSession | undefined;
 async function openSession(dir: string, lockWaitMs: number): Promise<Session> {
   const deadline = Date.now() + lockWaitMs;
   let triedUnlocked = false;
-  const args = engineConfig(dir, startup.egressProxy);
+  const args = engineConfig(dir, startup.egressProxy, startup.egressDirect);
   for (;;) {
     try {
       // The engine's configuration is given once, by the first session on the data dir; the connections opened

@@ -44,6 +44,11 @@ export interface EngineOptions {
   egressPolicy?: OutgoingPolicy;
   /** Tests: how the proxy resolves names (default: the system's). */
   egressResolver?: AddressResolver;
+  /**
+   * With egressPolicy: the hosts the engine connects to itself, not through the proxy (its `<no_proxy>`,
+   * engine-process.ts), asked at every engine start. One that fails: every host is proxied.
+   */
+  egressDirect?: () => Promise<string[]>;
 }
 
 /** Secrets in statements (CREATE/ALTER NAMED COLLECTION … AS key = 'value'): never shown in /health or logs. */
@@ -123,7 +128,14 @@ export class EmbeddedEngine {
     return this.starting;
   }
 
-  private spawn(): Promise<ChildProcess> {
+  private async spawn(): Promise<ChildProcess> {
+    const egressDirect =
+      this.egress && this.opts.egressDirect
+        ? await this.opts.egressDirect().catch((err: Error) => {
+            this.log?.warn({ err: err.message }, 'the hosts the engine may connect to directly could not be listed: all go through the egress proxy');
+            return [];
+          })
+        : undefined;
     // The engine runs under tsx like the platform (inherited; added when the caller runs TypeScript otherwise, as
     // jest does). A process group of its own: Ctrl-C in a terminal reaches the platform, which drains its worker
     // before it closes the engine.
@@ -136,7 +148,7 @@ export class EmbeddedEngine {
       UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(engineThreadPoolSize()),
       [NAMED_COLLECTIONS_KEY_ENV]: randomBytes(16).toString('hex'),
     };
-    const startup = JSON.stringify({ readOnlySettings: this.opts.readOnlySettings ?? {}, lockWaitMs: this.opts.lockWaitMs, egressProxy: this.egress?.uri });
+    const startup = JSON.stringify({ readOnlySettings: this.opts.readOnlySettings ?? {}, lockWaitMs: this.opts.lockWaitMs, egressProxy: this.egress?.uri, egressDirect });
     // stderr passes through here: chDB prints why it could not open the data dir there, not in its error.
     const child = fork(ENTRY, [this.dataPath, startup], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'], detached: true });
     let stderrTail = '';

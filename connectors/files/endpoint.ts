@@ -8,8 +8,9 @@ import { SourceError } from '../types';
  * destinations' (destinations/outgoing-network.ts), with their own switches. Link-local and cloud metadata
  * addresses are refused unless TRIBUTARY_FILES_ALLOW_LINK_LOCAL=1; private and loopback ones (a MinIO on the
  * private network) unless TRIBUTARY_FILES_ALLOW_PRIVATE=1. The name is resolved here and every address it gives
- * judged, so that a bad endpoint is told at once; the embedded engine's connections are judged again, each when it
- * is made, by the egress proxy they all go through (warehouse/egress-proxy.ts), which a rebound name cannot pass.
+ * judged, so that a bad endpoint is told at once; the embedded engine's connections to a host name are judged
+ * again, each when it is made, by the egress proxy they go through (warehouse/egress-proxy.ts), which a rebound
+ * name cannot pass. Only the hosts of directHost (sql.ts), whose address no user can change, skip the proxy.
  */
 export const FILES_ALLOW_PRIVATE_ENV = 'TRIBUTARY_FILES_ALLOW_PRIVATE';
 export const FILES_ALLOW_LINK_LOCAL_ENV = 'TRIBUTARY_FILES_ALLOW_LINK_LOCAL';
@@ -39,3 +40,4 @@ export async function checkEndpoint(endpoint: string, policy: OutgoingPolicy = f
     if (why) throw new SourceError(`endpoint host "${host}" resolves to ${withSwitch(why)}`, 'endpoint');
   }
 }
+

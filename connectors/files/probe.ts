@@ -43,6 +43,11 @@ export function storageError(err: unknown, config: FilesConfig, at: string, what
   if (code && /SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|InvalidToken|Forbidden/.test(code)) {
     return new SourceError(`access denied by ${where} (${code}): check access_key_id and secret_access_key`, 'secret_access_key');
   }
+  // With the egress proxy on, the engine follows no S3 redirect (warehouse/engine-process.ts says why).
+  if (/Too many redirects/.test(msg)) {
+    const field = config.provider === 's3_compatible' ? 'endpoint' : config.provider === 'aws' ? 'region' : 'provider';
+    return new SourceError(`${safeBase(config)} answered with a redirect, which is not followed: set ${field} to where it redirects`, field);
+  }
   if (code === 'NoSuchBucket') return new SourceError(`no such bucket "${config.bucket}" at ${safeBase(config)}`, 'bucket');
   if (/Connection refused|Timeout|timed out|Could not resolve|Host not found|Poco::Exception|No route to host|Network is unreachable/i.test(msg)) {
     return new SourceError(`cannot reach ${safeBase(config)}: ${firstSentence(msg)}`, config.provider === 's3_compatible' ? 'endpoint' : 'provider');

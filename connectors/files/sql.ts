@@ -1,5 +1,8 @@
+import net from 'node:net';
+import { checkOutgoingUrl, type OutgoingPolicy } from '../../destinations/outgoing-network';
 import { quoteIdent, sqlString } from '../../warehouse/client';
 import { FILE_FORMATS, type FilesConfig, type FilesTable } from './config';
+import { filesEndpointPolicy } from './endpoint';
 
 /**
  * How the engine reads a Files table: the SQL an import's `INSERT … SELECT` or a linked table's definition
@@ -27,6 +30,27 @@ export function bucketUrl(config: Pick<FilesConfig, 'provider' | 'region' | 'acc
     case 'local':
       throw new Error('a local folder has no bucket URL');
   }
+}
+
+/**
+ * The host the embedded engine may connect to itself instead of through the egress proxy, or undefined: one whose
+ * address no user can move after the link-time check. A provider preset's storage host (AWS `s3.<region>.amazonaws.com`,
+ * GCS `storage.googleapis.com`, R2 `<account>.r2.cloudflarestorage.com`: their names, and their subdomains, are the
+ * provider's DNS; never all of amazonaws.com, under which an EC2 host's name resolves to a private address in a VPC),
+ * and a custom endpoint's IPv4 literal that the policy allows now (nothing to resolve, so nothing to rebind; judged
+ * again here, in case the switches changed since the link). A custom host name, an IPv6 literal and a local folder:
+ * undefined (a name goes through the proxy; the engine follows no redirect, engine-process.ts).
+ */
+export function directHost(config: Pick<FilesConfig, 'provider' | 'region' | 'account_id' | 'endpoint' | 'bucket'>, policy: OutgoingPolicy = filesEndpointPolicy()): string | undefined {
+  if (config.provider === 'local') return undefined;
+  let host: string;
+  try {
+    host = new URL(bucketUrl(config)).hostname;
+  } catch {
+    return undefined;
+  }
+  if (config.provider !== 's3_compatible') return host;
+  return net.isIPv4(host) && !checkOutgoingUrl(config.endpoint ?? '', policy) ? host : undefined;
 }
 
 /** A key or glob as a URL path: each character percent-encoded except `/` and the glob syntax the engine reads. */
