@@ -40,4 +40,3 @@ export async function checkEndpoint(endpoint: string, policy: OutgoingPolicy = f
     if (why) throw new SourceError(`endpoint host "${host}" resolves to ${withSwitch(why)}`, 'endpoint');
   }
 }
-

@@ -286,6 +286,17 @@ export function memberText(item: ScannedItem, key: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The key of an object item not parsed yet, from its member's text, as String(item[key] ?? '') of the parsed item
+ * gives it (keyset.ts keyOf).
+ */
+export function memberKey(item: ScannedItem, key: string): string {
+  const t = memberText(item, key);
+  if (t === undefined) return '';
+  const v: unknown = t.charCodeAt(0) === 34 && t.indexOf('\\') < 0 ? t.slice(1, -1) : JSON.parse(t);
+  return String(v ?? '');
+}
+
 function countKeys(v: unknown): number {
   if (v === null || typeof v !== 'object') return 0;
   let n = 0;

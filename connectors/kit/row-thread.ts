@@ -14,13 +14,15 @@ import type { ScannedItem } from './json-items';
  * yields the batches the sink cuts, in order; the sink computes each batch's position itself, so the batches and
  * their positions are the ones the same sink would give on the read's own thread (test/row-thread.test.ts).
  */
-export interface RowSink {
+export interface RowSink<Setup = unknown> {
   /** One item as scanned (not parsed: `value` undefined). */
   add(item: ScannedItem): void;
   /** A batch is ready to take. */
   readonly full: boolean;
   /** The rows so far and the position after them (Batcher.take). `last`: the read's final batch. */
   take(last: boolean): Batch;
+  /** The setup a sink going on from here starts with (the hand-over to a render thread). */
+  continuation(): Setup;
 }
 
 export interface RowSinkRef<Setup> {
@@ -31,9 +33,8 @@ export interface RowSinkRef<Setup> {
 }
 
 /** Loads a sink factory (in the thread, or on the read's own thread for a read that renders there). */
-export function openSink<Setup>(ref: RowSinkRef<Setup>): RowSink {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(ref.module) as Record<string, (setup: Setup) => RowSink>;
+export function openSink<Setup>(ref: RowSinkRef<Setup>): RowSink<Setup> {
+  const mod = require(ref.module) as Record<string, (setup: Setup) => RowSink<Setup>>;
   const make = mod[ref.export];
   if (typeof make !== 'function') throw new Error(`${ref.module} exports no row sink "${ref.export}"`);
   return make(ref.setup);
@@ -199,5 +200,39 @@ export class RowThread {
   async close(): Promise<void> {
     this.done = true;
     await this.worker.terminate();
+  }
+}
+
+/**
+ * The runs' items as batches, through the sink `ref` names: on the read's own thread for its first `handOverAt` items
+ * (a small table never starts a thread), then on a render thread while the read's thread goes on reading. The
+ * batches and positions are those the sink cuts on one thread, but for the hand-over: the rows so far go as a batch
+ * of their own, and the thread goes on from where they end.
+ */
+export async function* renderedBatches<Setup>(runs: AsyncIterable<ScannedItem[]>, ref: RowSinkRef<Setup>, columns: string[], handOverAt = renderThreadAfter()): AsyncGenerator<Batch> {
+  const sink = openSink(ref);
+  let thread: RowThread | undefined;
+  let inline = 0;
+  try {
+    for await (const run of runs) {
+      if (!thread && inline >= handOverAt) {
+        if (inline > 0) yield sink.take(false);
+        thread = new RowThread({ ...ref, setup: sink.continuation() }, columns);
+      }
+      if (thread) {
+        thread.post(run);
+        yield* thread.drain();
+        continue;
+      }
+      for (const item of run) {
+        sink.add(item);
+        if (sink.full) yield sink.take(false);
+      }
+      inline += run.length;
+    }
+    if (thread) yield* thread.finish();
+    else yield sink.take(true);
+  } finally {
+    await thread?.close();
   }
 }

@@ -1,5 +1,5 @@
 import {
-  backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetChunks, memberText, parsePosition, renderThreadAfter, retriesExhausted, rowColumns, RowThread, waitOut,
+  backoffMs, Batcher, classifyHttpFailure, DEFAULT_BATCH_BYTES, keysetChunks, memberKey, parsePosition, renderedBatches, retriesExhausted, rowColumns, waitOut,
   type KitColumn, type RowSinkRef, type ScannedItem,
 } from '../kit';
 import type { Batch, ReadRequest } from '../types';
@@ -7,7 +7,7 @@ import { pendoApi, pendoError } from './client';
 import type { PendoConfig } from './config';
 import { aggregationBody } from './pipeline';
 import { pendoRow } from './rows';
-import { PendoAggregationSink, type PendoSinkSetup } from './row-sink';
+import type { PendoSinkSetup } from './row-sink';
 import { INCREMENTAL_FIELD, pendoTable, type AggregationTable, type ListTable } from './tables';
 
 /**
@@ -128,17 +128,6 @@ async function* readList(r: Reader, table: ListTable, skip: number): AsyncGenera
   yield r.batcher.take({ skip: Math.max(skip, read) });
 }
 
-/**
- * The key of an aggregation item not parsed yet (its member's text), as String(item[key] ?? '') of the parsed item
- * gives it: the next page's `after`.
- */
-function keyOfText(item: ScannedItem, key: string): string {
-  const t = memberText(item, key);
-  if (t === undefined) return '';
-  const v: unknown = t.charCodeAt(0) === 34 && t.indexOf('\\') < 0 ? t.slice(1, -1) : JSON.parse(t);
-  return String(v ?? '');
-}
-
 /** Visitors or accounts in id order, after `after`; `updatedSince`: only those updated since (incremental). */
 function pages(r: Reader, table: AggregationTable, after: string | undefined, updatedSince?: number) {
   const api = pendoApi(r.config);
@@ -154,46 +143,20 @@ function pages(r: Reader, table: AggregationTable, after: string | undefined, up
         parse: false,
         onWait: r.onWait,
       }),
-    keyOf: (item) => keyOfText(item, table.key),
+    keyOf: (item) => memberKey(item, table.key),
     onWait: r.onWait,
   });
 }
 
 const SINK: Omit<RowSinkRef<PendoSinkSetup>, 'setup'> = { module: require.resolve('./row-sink'), export: 'pendoAggregationSink' };
 
-/**
- * The pages' items through a PendoAggregationSink: on this thread for the first renderThreadAfter() items (a small
- * table never starts a thread), then on a render thread of its own while this one goes on reading.
- */
+/** The pages' items through a PendoAggregationSink, on this thread and then on a render thread (kit renderedBatches). */
 async function* renderRuns(r: Reader, table: AggregationTable, setup: PendoSinkSetup, updatedSince?: number): AsyncGenerator<Batch> {
   const after = setup.incremental ? setup.incremental.run.after : setup.after;
-  const handOverAt = renderThreadAfter();
-  const sink = new PendoAggregationSink(setup);
-  let thread: RowThread | undefined;
-  let inline = 0;
-  try {
-    for await (const run of pages(r, table, after, updatedSince)) {
-      if (!thread && inline >= handOverAt) {
-        // The rows so far go as a batch of their own, and the thread goes on from where they end.
-        if (inline > 0) yield sink.take(false);
-        thread = new RowThread({ ...SINK, setup: sink.continuation() }, rowColumns(r.columns));
-      }
-      if (thread) {
-        thread.post(run.map((k) => k.item));
-        yield* thread.drain();
-        continue;
-      }
-      for (const { item } of run) {
-        sink.add(item);
-        if (sink.full) yield sink.take(false);
-      }
-      inline += run.length;
-    }
-    if (thread) yield* thread.finish();
-    else yield sink.take(true);
-  } finally {
-    await thread?.close();
+  async function* items() {
+    for await (const run of pages(r, table, after, updatedSince)) yield run.map((k) => k.item);
   }
+  yield* renderedBatches(items(), { ...SINK, setup }, rowColumns(r.columns));
 }
 
 function sinkSetup(r: Reader, table: AggregationTable): PendoSinkSetup {

@@ -28,7 +28,7 @@ function lastUpdated(item: Record<string, unknown>): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-export class PendoAggregationSink implements RowSink {
+class PendoAggregationSink implements RowSink<PendoSinkSetup> {
   private readonly batcher: Batcher;
   private after: string | undefined;
   constructor(private readonly s: PendoSinkSetup) {
@@ -62,11 +62,10 @@ export class PendoAggregationSink implements RowSink {
     return this.batcher.take(last ? { since: inc.run.max ?? inc.since } : { since: inc.since, run: inc.run });
   }
 
-  /** The setup a sink continuing from here starts with (a hand-over to a render thread). */
   continuation(): PendoSinkSetup {
     return { ...this.s, after: this.after, incremental: this.s.incremental && { since: this.s.incremental.since, run: { ...this.s.incremental.run } } };
   }
 }
 
 /** The factory row-thread.ts loads by name. */
-export const pendoAggregationSink = (setup: PendoSinkSetup): RowSink => new PendoAggregationSink(setup);
+export const pendoAggregationSink = (setup: PendoSinkSetup): RowSink<PendoSinkSetup> => new PendoAggregationSink(setup);
