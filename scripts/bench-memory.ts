@@ -36,9 +36,9 @@ export function sampleRss(pid: number, everyMs: number) {
   };
 }
 
-/** A process's CPU time so far (user + system), in seconds, from /proc/<pid>/stat; undefined once it is gone. */
-export function cpuSeconds(pid: number): number | undefined {
-  const stat = readProc(pid, 'stat');
+/** A process's (or, with `tid`, one of its threads') CPU time so far (user + system), in seconds, from /proc; undefined once it is gone. */
+export function cpuSeconds(pid: number, tid?: number): number | undefined {
+  const stat = readProc(pid, tid === undefined ? 'stat' : `task/${tid}/stat`);
   if (!stat) return undefined;
   // The fields after the command name (which may hold spaces, inside parentheses): utime and stime are 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

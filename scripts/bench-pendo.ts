@@ -98,10 +98,8 @@ function threadCpu(pid: number): Map<number, number> {
     return out;
   }
   for (const tid of tids) {
-    const stat = readProc(pid, `task/${tid}/stat`);
-    if (!stat) continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100);
+    const t = cpuSeconds(pid, Number(tid));
+    if (t !== undefined) out.set(Number(tid), t);
   }
   return out;
 }
