@@ -22,6 +22,8 @@ export interface ActivityDeps {
   log: Logger;
   /** Size of the byte batches a read is cut into (default: the connector's). */
   batchBytes?: number;
+  /** Batches of a resumable full refresh inserted at once (default 2; platform/config.ts). */
+  insertsInFlight?: number;
   /** The heartbeat timeout sync runs give their load activity (default 30 s); beginJob hands it to the workflow. */
   heartbeatTimeoutMs?: number;
   /** Delivery to destinations (activities/deliver.ts); defaults when absent. */

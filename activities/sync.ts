@@ -18,7 +18,7 @@ import { recordChanges } from './change-recorder';
 import { dropEarlierAttempts, Heartbeats, loadSchemaContext, rethrowForGood, stagingPrefix, stagingTableName, testHold, warehouseKey, type ActivityDeps } from './context';
 import { dropTablesStartingWith, renameTables } from '../warehouse/table-admin';
 import { importAllFiles, importNewFiles } from './files-import';
-import { pipelined, streamBatches } from './pipeline';
+import { pipelined, pipelinedInOrder, streamBatches } from './pipeline';
 
 /** The engine's clock (UTC, microseconds): what `_tributary_synced_at` is compared with. */
 async function engineNow(wh: Warehouse): Promise<string> {
@@ -137,23 +137,31 @@ export function createSyncActivities(deps: ActivityDeps) {
       const loaded = (batch: Batch) => batchLoaded(hb, progress, batch, jobId, targetTable);
       try {
         if (connector.fullRefreshResumes) {
-          // Batch by batch, each durable before the position after it is heartbeated. The staging table's parts
+          // Batch by batch, each durable — and every batch before it — before the position after it is heartbeated.
+          // Two are inserted at once (insertsInFlight): one insert at a time left the engine waiting on the read and
+          // the read on the engine (1M Pendo visitors: ~42k rows/s, ~50k with two; BENCHMARKS.md). The staging table's parts
           // are merged once, after the last batch: merging them while the load runs cost the engine ~40 % more
           // CPU on Pendo visitors (BENCHMARKS.md), CPU the read needs. Past UNMERGED_BATCHES parts merging resumes,
           // long before ClickHouse would slow inserts down for too many parts (parts_to_delay_insert).
           const merges = await warehouse.pauseMerges(staging);
           let inserted = 0;
-          await pipelined(batches, async (batch) => {
-            // A terminated or cancelled run learns it at a heartbeat: stop before writing any more.
-            ctx.cancellationSignal.throwIfAborted();
-            // A resumed attempt may write its first batch again: the token lets ClickHouse drop the repeat.
-            await warehouse.insertBytes(staging, batch.columns, batch.data, {
-              format: batch.format,
-              settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
-            });
-            loaded(batch);
-            if (++inserted === UNMERGED_BATCHES) await merges.resume();
-          }).finally(() => merges.resume());
+          await pipelinedInOrder(
+            batches,
+            async (batch) => {
+              // A terminated or cancelled run learns it at a heartbeat: stop before writing any more.
+              ctx.cancellationSignal.throwIfAborted();
+              // A resumed attempt may write its first batch again: the token lets ClickHouse drop the repeat.
+              await warehouse.insertBytes(staging, batch.columns, batch.data, {
+                format: batch.format,
+                settings: { insert_deduplication_token: batchToken(jobId, batch.data, batch.rows) },
+              });
+            },
+            async (batch) => {
+              loaded(batch);
+              if (++inserted === UNMERGED_BATCHES) await merges.resume();
+            },
+            deps.insertsInFlight ?? 2,
+          ).finally(() => merges.resume());
         } else {
           // One insert fed as the source is read: the engine parses while Postgres renders (a retry starts over).
           await streamBatches(warehouse, staging, batches, (batch) => {

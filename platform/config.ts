@@ -16,6 +16,11 @@ export interface Config {
   logLevel: string;
   /** Bytes per batch a sync reads and inserts (TRIBUTARY_BATCH_BYTES); unset: the connector's default. */
   batchBytes?: number;
+  /**
+   * Batches of a resumable full refresh (Pendo, Stripe) being inserted at once (TRIBUTARY_INSERTS_IN_FLIGHT, default
+   * 2): the engine parses one while it writes the other; positions are still heartbeated in order.
+   */
+  insertsInFlight: number;
   /** At most this long between heartbeats reaching Temporal (TRIBUTARY_HEARTBEAT_THROTTLE_MS, default 1000). */
   heartbeatThrottleMs: number;
   /** CDC streams one worker process runs at once, on their own task queue (TRIBUTARY_STREAM_SLOTS, default 50). */
@@ -166,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: nonEmpty(env.TRIBUTARY_SECRET_KEY),
     logLevel: nonEmpty(env.LOG_LEVEL) ?? 'info',
     batchBytes: env.TRIBUTARY_BATCH_BYTES ? positiveInt(env, 'TRIBUTARY_BATCH_BYTES') : undefined,
+    insertsInFlight: env.TRIBUTARY_INSERTS_IN_FLIGHT ? positiveInt(env, 'TRIBUTARY_INSERTS_IN_FLIGHT') : 2,
     heartbeatThrottleMs: env.TRIBUTARY_HEARTBEAT_THROTTLE_MS ? positiveInt(env, 'TRIBUTARY_HEARTBEAT_THROTTLE_MS') : 1000,
     streamSlots: env.TRIBUTARY_STREAM_SLOTS ? positiveInt(env, 'TRIBUTARY_STREAM_SLOTS') : 50,
     queryLimits: queryLimitsFromEnv(env),

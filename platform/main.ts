@@ -211,6 +211,7 @@ async function main(role: Role) {
           warehouse,
           log,
           batchBytes: config.batchBytes,
+          insertsInFlight: config.insertsInFlight,
           heartbeatTimeoutMs: config.heartbeatTimeoutMs,
           delivery: { batchLeaseMs: config.changeLog.batchLeaseMs, cooldownMs: config.destinations.cooldownMs, retryPauseMs: config.destinations.retryPauseMs },
         },

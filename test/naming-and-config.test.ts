@@ -117,6 +117,8 @@ describe('config', () => {
     expect(() => loadConfig({ TRIBUTARY_PUBLIC_URL: 'hooks.example.com' })).toThrow(/TRIBUTARY_PUBLIC_URL must be an http\(s\) URL/);
     expect(() => loadConfig({ TRIBUTARY_PUBLIC_URL: 'ftp://hooks.example.com' })).toThrow(/TRIBUTARY_PUBLIC_URL/);
     expect(loadConfig({ TRIBUTARY_PUBLIC_URL: 'https://hooks.example.com/' }).api.publicUrl).toBe('https://hooks.example.com');
+    expect(() => loadConfig({ TRIBUTARY_INSERTS_IN_FLIGHT: '0' })).toThrow(/TRIBUTARY_INSERTS_IN_FLIGHT/);
+    expect([loadConfig({}).insertsInFlight, loadConfig({ TRIBUTARY_INSERTS_IN_FLIGHT: '1' }).insertsInFlight]).toEqual([2, 1]);
   });
 
   test('a worker serves metrics only on a port it is given, so two workers on one host both start', async () => {
