@@ -15,9 +15,9 @@ const arrived = () => 0;
 
 /**
  * As pipelined, with up to `inFlight` items in `work` at once (the next item is read meanwhile), and `done` run
- * for each item in the source's order, as soon as its own work and every earlier item's `done` have finished: what
- * `done` records (a position reached) never runs ahead of work still in flight, nor waits for the next item. On an error nothing more is read
- * and the works in flight settle before it is thrown.
+ * for each item in the source's order, as soon as its own work and every earlier item's `done` have finished:
+ * what `done` records (a position reached) never runs ahead of work still in flight, nor waits for the next
+ * item. On an error nothing more is read and the works in flight settle before it is thrown.
  */
 export async function pipelinedInOrder<T>(
   source: AsyncIterable<T>,

@@ -137,12 +137,13 @@ export function createSyncActivities(deps: ActivityDeps) {
       const loaded = (batch: Batch) => batchLoaded(hb, progress, batch, jobId, targetTable);
       try {
         if (connector.fullRefreshResumes) {
-          // Batch by batch, each durable — and every batch before it — before the position after it is heartbeated.
-          // Two are inserted at once (insertsInFlight): one insert at a time left the engine waiting on the read and
-          // the read on the engine (1M Pendo visitors: ~42k rows/s, ~50k with two; BENCHMARKS.md). The staging table's parts
-          // are merged once, after the last batch: merging them while the load runs cost the engine ~40 % more
-          // CPU on Pendo visitors (BENCHMARKS.md), CPU the read needs. Past UNMERGED_BATCHES parts merging resumes,
-          // long before ClickHouse would slow inserts down for too many parts (parts_to_delay_insert).
+          // Batch by batch, each durable — and every batch before it — before the position after it is
+          // heartbeated. Two are inserted at once (insertsInFlight): one insert at a time left the engine waiting
+          // on the read and the read on the engine (1M Pendo visitors, paired runs: median ~42k rows/s, ~50k with
+          // two; BENCHMARKS.md). The staging table's parts are merged once, after the last batch: merging them
+          // while the load runs cost the engine ~40 % more CPU on Pendo visitors (BENCHMARKS.md), CPU the read
+          // needs. Past UNMERGED_BATCHES parts merging resumes, long before ClickHouse would slow inserts down for
+          // too many parts (parts_to_delay_insert).
           const merges = await warehouse.pauseMerges(staging);
           let inserted = 0;
           await pipelinedInOrder(

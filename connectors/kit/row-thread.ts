@@ -108,10 +108,10 @@ const TSX_CJS = require.resolve('tsx/cjs/api');
 const BACKLOG_ITEMS = 12_000;
 
 /**
- * The thread's young generation: every item parsed leaves its objects behind at once, and with V8's default
- * (16 MiB semi-spaces) the thread scavenged every few hundred visitors. 64 MiB: 1M Pendo visitors through the
- * platform, five runs each, paired: median 50.3k rows/s against 46.3k, the worker's CPU 15.3 s against 17.1 s
- * (BENCHMARKS.md); a constant ~50 MB more of RSS, not a growing one.
+ * The thread's young generation: every item it parses is garbage a moment later, so a larger nursery means fewer
+ * scavenges for the same items. 64 MiB: 1M Pendo visitors through the platform, five runs each, paired: median
+ * 50.3k rows/s against 46.3k with V8's default, the worker's CPU 15.3 s against 17.1 s (BENCHMARKS.md); ~50 MB
+ * more RSS, once (the reader's peak stays ~370 MB from 6M to 12M visitors).
  */
 const YOUNG_GENERATION_MB = 64;
 
