@@ -9,12 +9,19 @@ export interface TemporalTarget {
   namespace: string;
   tls: boolean;
   apiKey?: string;
+  /**
+   * How long the first connection may take (the SDK's default: 10 s). The embedded dev server gets longer: its
+   * port opens before it answers, and restarted on its existing database on a busy machine it once took more
+   * than 10 s, which failed the platform's start.
+   */
+  connectTimeoutMs?: number;
 }
 
 const connectOptions = (t: TemporalTarget) => ({ address: t.address, tls: t.tls || undefined, apiKey: t.apiKey });
 
+/** The platform connects its client first; the worker's native connection comes after, to a server that answers. */
 export async function connectClient(t: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect(connectOptions(t));
+  const connection = await Connection.connect({ ...connectOptions(t), ...(t.connectTimeoutMs ? { connectTimeout: t.connectTimeoutMs } : {}) });
   return new Client({ connection, namespace: t.namespace });
 }
 
