@@ -76,8 +76,6 @@ const SHUTDOWN_DEADLINE_MS = 25_000;
 const HTTP_DRAIN_MS = 2_000;
 /** The engine gets this long to close its sessions before it is killed (a running query would hold it). */
 const ENGINE_CLOSE_MS = 3_000;
-/** The embedded dev server may take longer than the SDK's 10 s to answer after its port opens (temporal/connection.ts). */
-const DEV_SERVER_CONNECT_MS = 60_000;
 
 type Stop = { name: string; maxMs: number; stop: () => Promise<void> };
 
@@ -149,7 +147,7 @@ async function main(role: Role) {
       });
       stops.push({ name: 'Temporal dev server', maxMs: 12_000, stop: () => devServer!.stop() });
     }
-    const target = devServer ? { ...config.temporal, address: devServer.address, connectTimeoutMs: DEV_SERVER_CONNECT_MS } : { ...config.temporal, address: config.temporal.address! };
+    const target = { ...config.temporal, address: config.temporal.address ?? devServer!.address, connectTimeoutMs: devServer?.connectTimeoutMs };
 
     if (!config.catalog.databaseUrl && !embeddedCatalogExists(config.dataDir)) await createEmbeddedCatalogApart(config.dataDir);
     const catalog = await openCatalog({ ...config.catalog, dataDir: config.dataDir, secretKey: config.secretKey });

@@ -9,11 +9,7 @@ export interface TemporalTarget {
   namespace: string;
   tls: boolean;
   apiKey?: string;
-  /**
-   * How long the first connection may take (the SDK's default: 10 s). The embedded dev server gets longer: its
-   * port opens before it answers, and restarted on its existing database on a busy machine it once took more
-   * than 10 s, which failed the platform's start.
-   */
+  /** How long the first connection may take; unset: the SDK's 10 s (the embedded dev server's: DevServer). */
   connectTimeoutMs?: number;
 }
 

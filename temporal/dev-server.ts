@@ -13,6 +13,11 @@ import { SA } from './search-attributes';
 export interface DevServer {
   address: string;
   uiUrl: string;
+  /**
+   * How long a client's first connection may wait for it: its port opens before it answers, and restarted on its
+   * database on a busy machine it once took longer than the SDK's 10 s (temporal/connection.ts).
+   */
+  connectTimeoutMs: number;
   stop(): Promise<void>;
 }
 
@@ -83,6 +88,7 @@ export async function startDevServer(opts: {
   return {
     address: `${host}:${opts.port}`,
     uiUrl: `http://${host}:${opts.uiPort}`,
+    connectTimeoutMs: 60_000,
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

@@ -43,8 +43,8 @@ class PendoAggregationSink implements RowSink<PendoSinkSetup> {
     if (typeof key !== 'string') return;
     this.after = key;
     const inc = this.s.incremental;
-    if (inc) inc.run.after = key;
     if (inc) {
+      inc.run.after = key;
       const updated = lastUpdated(object!);
       if (updated !== undefined && (inc.run.max === undefined || updated > inc.run.max)) inc.run.max = updated;
     }
